@@ -1,0 +1,26 @@
+"""Shared test helpers: real servers on free loopback ports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contract.spec import load_spec
+from contract.validate import ContractValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT.parent / "shared" / "seed-openapi.yaml"
+
+
+@pytest.fixture(scope="session")
+def validator() -> ContractValidator:
+    """The project's own validator over the project's openapi.yaml."""
+    return ContractValidator(load_spec(ROOT / "openapi.yaml"))
+
+
+@pytest.fixture(scope="session")
+def seed_path() -> Path:
+    if not SEED.is_file():
+        pytest.fail(f"the seed document is missing at {SEED}")
+    return SEED
