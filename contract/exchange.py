@@ -1,0 +1,64 @@
+"""One request sent to a live server and everything that came back.
+
+The runner fills these in as bytes arrive; the checks read them. Keeping the
+record separate from both lets a check be a plain function over data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .sse import SSEComment, SSEEvent, SSEProblem
+
+RequestKind = Literal["schema", "realistic", "negative"]
+NOT_JSON = object()  # sentinel: the body was not parseable JSON
+
+
+@dataclass
+class PreparedRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any  # the JSON value sent, or None when ``raw_body`` is deliberately not JSON
+    raw_body: bytes
+    kind: RequestKind = "schema"
+    broken_rule: str | None = None  # negative requests: which single rule they break
+
+
+@dataclass
+class Timings:
+    ttfb_ms: float | None = None  # first byte of the response body
+    ttft_ms: float | None = None  # first event carrying content, a tool call or audio
+    total_ms: float | None = None
+
+
+@dataclass
+class Exchange:
+    request: PreparedRequest
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
+    content_type: str = ""
+    body: bytes = b""  # non-stream bodies (capped); empty for streams
+    json: Any = NOT_JSON
+    events: list[SSEEvent] = field(default_factory=list)
+    comments: list[SSEComment] = field(default_factory=list)
+    sse_problems: list[SSEProblem] = field(default_factory=list)
+    transport_error: str | None = None  # timeout, reset, cap exceeded: one line
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def is_stream(self) -> bool:
+        return self.content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One way an exchange broke the contract; ``blame`` is "server" or "document"."""
+
+    check: str
+    message: str
+    expected: str = ""
+    seen: str = ""
+    blame: Literal["server", "document"] = "server"
+    witness: Any = None  # for document defects: an instance the document cannot tell apart

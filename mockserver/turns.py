@@ -1,0 +1,51 @@
+"""What the mock plays back: one assistant turn, its audio, and its pacing.
+
+Fixture files, the fallback and the Python API all produce these; the stream
+builder consumes them. Keeping them in one small module lets each side change
+without knowing the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AudioReply:
+    """Audio for a reply: WAV bytes (from a file next to the fixture, or synthesised) and its transcript."""
+
+    wav: bytes
+    transcript: str
+    source: Path | None = None  # the WAV file, when it came from one
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Timing of a stream; ``None`` fields defer to the next layer (command line, then defaults)."""
+
+    ttft_ms: float | None = None
+    tokens_per_second: float | None = None
+    jitter: float | None = None  # relative spread of each delay, drawn from the seeded RNG
+
+
+@dataclass(frozen=True)
+class AssistantTurn:
+    """One reply the server plays back."""
+
+    content: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()  # OpenAI shape: {id, type: function, function: {name, arguments}}
+    refusal: str | None = None
+    audio: AudioReply | None = None
+    usage: dict[str, Any] | None = None  # overrides the computed usage, field by field
+    fault: dict[str, Any] | None = None  # raw fault spec, parsed by mockserver.faults.parse_fault
+    finish_reason: str | None = None  # default: "tool_calls" when there are tool calls, else "stop"
+    source: str = ""  # "file.yaml:12" of the turn, for error messages
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_finish_reason(self) -> str:
+        if self.finish_reason:
+            return self.finish_reason
+        return "tool_calls" if self.tool_calls else "stop"
