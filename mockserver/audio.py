@@ -1,0 +1,93 @@
+"""WAV bytes for audio replies: read a file next to a fixture, or make one up.
+
+A fixture that only says ``duration_s: 1.5`` still needs real, decodable audio
+on the wire, so clients can exercise their decoders; a seeded tone pattern
+(not silence, which some players and checks treat as "no audio") gives that
+without shipping binary files.
+"""
+
+from __future__ import annotations
+
+import array
+import io
+import math
+import random
+import sys
+import wave
+from pathlib import Path
+
+MAX_SYNTHESISED_SECONDS = 600.0
+_NOTE_SECONDS = 0.12
+_PENTATONIC_HZ = (261.63, 293.66, 329.63, 392.00, 440.00, 523.25, 587.33, 659.25)
+
+
+def synthesize_wav(duration_s: float, seed: int = 0, sample_rate: int = 24000) -> bytes:
+    """A 16-bit mono PCM WAV of ``duration_s`` seconds: short seeded notes with soft edges.
+
+    The same ``(duration_s, seed, sample_rate)`` always gives the same bytes.
+    """
+    if not isinstance(duration_s, (int, float)) or isinstance(duration_s, bool) or not math.isfinite(duration_s):
+        raise ValueError(f"duration must be a number of seconds, got {duration_s!r}")
+    if duration_s <= 0 or duration_s > MAX_SYNTHESISED_SECONDS:
+        raise ValueError(f"duration must be > 0 and <= {MAX_SYNTHESISED_SECONDS:g} seconds, got {duration_s:g}")
+    if sample_rate < 8000 or sample_rate > 192000:
+        raise ValueError(f"sample rate must be between 8000 and 192000 Hz, got {sample_rate}")
+    rng = random.Random(seed)
+    total = max(1, round(duration_s * sample_rate))
+    note_len = max(1, round(_NOTE_SECONDS * sample_rate))
+    fade = max(1, note_len // 8)
+    samples = array.array("h", bytes(2 * total))
+    for start in range(0, total, note_len):
+        frequency = rng.choice(_PENTATONIC_HZ)
+        amplitude = 6000 + rng.random() * 6000
+        step = 2 * math.pi * frequency / sample_rate
+        end = min(total, start + note_len)
+        for i in range(start, end):
+            offset = i - start
+            envelope = min(1.0, offset / fade, (end - i) / fade)
+            samples[i] = int(amplitude * envelope * math.sin(step * offset))
+    if sys.byteorder == "big":
+        samples.byteswap()  # WAV is little-endian
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes(samples.tobytes())
+    return out.getvalue()
+
+
+def read_wav(path: str | Path) -> bytes:
+    """The bytes of a WAV file, after checking that it really is one (ValueError says why not)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ValueError("no such file") from None
+    except IsADirectoryError:
+        raise ValueError("is a folder, not a WAV file") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read: {exc.strerror}") from None
+    _check_wav(data)
+    return data
+
+
+def wav_duration(wav: bytes) -> float:
+    """Length of the audio in seconds."""
+    frames, rate = _check_wav(wav)
+    return frames / rate
+
+
+def _check_wav(data: bytes) -> tuple[int, int]:
+    """(frames, frame rate) of a WAV, or ValueError with a one-line reason."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("not a WAV file (no RIFF/WAVE header)")
+    try:
+        with wave.open(io.BytesIO(data), "rb") as reader:
+            frames, rate = reader.getnframes(), reader.getframerate()
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"not a readable WAV file: {exc or 'truncated'}") from None
+    if rate <= 0:
+        raise ValueError("not a readable WAV file: frame rate is 0")
+    if frames <= 0:
+        raise ValueError("the WAV file holds no audio frames")
+    return frames, rate

@@ -1,0 +1,646 @@
+"""Load fixture conversations from YAML or JSON files into checked, immutable records.
+
+Users write these files by hand, so every mistake (a typo in a key, a list
+that is a mapping, a regex that does not compile, a missing WAV) must stop the
+server with ``file:line: what is wrong`` rather than a traceback, or worse,
+silently never match. Lines come from YAML's node marks, which is why files are
+composed into nodes before they are turned into Python values.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, NoReturn
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from contract.spec import DOCUMENT_URI, Spec, SpecError, pointer_join
+from contract.validate import ContractValidator, json_type, short_json
+
+from .audio import read_wav, synthesize_wav
+from .turns import AssistantTurn, AudioReply, Pacing
+
+FIXTURE_SUFFIXES = (".yaml", ".yml", ".json")
+PYTHON_SOURCE = "<python>"
+
+TOP_KEYS = ("name", "description", "match", "conversation", "stream")
+MATCH_KEYS = ("model", "ssml_enabled", "context", "tools", "modalities", "response_format")
+STREAM_KEYS = ("ttft_ms", "tokens_per_second", "jitter")
+ASSISTANT_KEYS = ("role", "name", "content", "tool_calls", "refusal", "audio", "usage", "fault", "finish_reason")
+USER_KEYS = ("role", "name", "content")
+TOOL_KEYS = ("role", "content", "tool_call_id")
+OTHER_ROLE_KEYS = ("role", "name", "content", "tool_call_id")
+TOOL_CALL_KEYS = ("id", "type", "function")
+FUNCTION_KEYS = ("name", "arguments")
+AUDIO_KEYS = ("file", "duration_s", "transcript")
+MATCHER_KEYS = ("contains", "regex")
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+              "completion_tokens_details")
+USAGE_DETAIL_KEYS = {
+    "prompt_tokens_details": ("audio_tokens", "cached_tokens"),
+    "completion_tokens_details": ("accepted_prediction_tokens", "audio_tokens", "reasoning_tokens",
+                                  "rejected_prediction_tokens"),
+}
+FAULT_TYPES = ("http_error", "disconnect", "stall", "malformed_chunk", "no_done", "keepalive", "split_utf8")
+FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
+MODALITIES = ("text", "audio")
+RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema")
+
+Path_ = tuple[Any, ...]  # a key path inside the fixture: ("conversation", 2, "tool_calls")
+
+
+class FixtureError(Exception):
+    """A fixture cannot be used; the message is ``file:line: what is wrong``."""
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One conversation: the messages in order, and the replies the server plays back."""
+
+    name: str
+    source: Path
+    match: dict[str, Any]
+    conversation: tuple[dict[str, Any], ...]  # assistant turns as a client sends them back
+    turns: dict[int, AssistantTurn]  # index in conversation -> reply
+    pacing: Pacing
+    line_of: dict[int, int]  # conversation index -> line (0 when unknown, e.g. built from Python)
+    name_line: int = field(default=0, compare=False)  # line of ``name:``; 0 when defaulted or unknown
+
+    def where(self, index: int | None = None) -> str:
+        """``file:line`` of a conversation message (or of the name), for messages to users."""
+        line = self.line_of.get(index, 0) if index is not None else self.name_line
+        return f"{self.source}:{line}" if line else str(self.source)
+
+
+# -- public entry points -----------------------------------------------------------------------
+
+def load_fixtures(folder: str | Path) -> list[Fixture]:
+    """Every fixture file under ``folder`` (sub-folders too), in path order; names must be unique."""
+    root = Path(folder)
+    if not root.exists():
+        raise FixtureError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise FixtureError(f"{root}: not a folder")
+    files = sorted(
+        (p for p in root.rglob("*")
+         if p.suffix.lower() in FIXTURE_SUFFIXES and p.is_file()
+         and not any(part.startswith(".") for part in p.relative_to(root).parts)),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+    fixtures: list[Fixture] = []
+    by_name: dict[str, Fixture] = {}
+    for path in files:
+        fixture = load_fixture_file(path)
+        other = by_name.get(fixture.name)
+        if other is not None:
+            raise FixtureError(f"{fixture.source}:{fixture.name_line or 1}: fixture name {fixture.name!r} "
+                               f"is already used by {other.source}:{other.name_line or 1}; names must be unique")
+        by_name[fixture.name] = fixture
+        fixtures.append(fixture)
+    return fixtures
+
+
+def load_fixture_file(path: str | Path) -> Fixture:
+    """One fixture file (``.yaml``, ``.yml`` or ``.json``)."""
+    source = Path(path)
+    label = str(source)
+    if source.suffix.lower() not in FIXTURE_SUFFIXES:
+        raise FixtureError(f"{label}:1: not a fixture file (expected .yaml, .yml or .json)")
+    try:
+        raw = source.read_bytes()
+    except FileNotFoundError:
+        raise FixtureError(f"{label}:1: no such file") from None
+    except IsADirectoryError:
+        raise FixtureError(f"{label}:1: is a folder, not a fixture file") from None
+    except OSError as exc:
+        raise FixtureError(f"{label}:1: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FixtureError(f"{label}:{line}: not UTF-8 text (byte {exc.start})") from None
+    if source.suffix.lower() == ".json":
+        data, lines = _parse_json(text, label)
+    else:
+        data, lines = _parse_yaml(text, label)
+    reader = _Reader(label, lines)
+    return _build(data, reader, source, default_name=source.stem, base_dir=source.parent)
+
+
+def fixture_from_dict(data: dict[str, Any], source: Path | str = PYTHON_SOURCE,
+                      name: str | None = None) -> Fixture:
+    """A fixture from a Python mapping in the file format (tests add conversations this way).
+
+    ``name`` wins over a ``name`` key; with neither, the name is derived from the content,
+    so the same conversation always gets the same name (and the same generated ids).
+    """
+    source_path = Path(source)
+    is_file = str(source) != PYTHON_SOURCE
+    data = copy.deepcopy(data)
+    if name is not None:
+        if not isinstance(data, dict):
+            _Reader(str(source), None).fail((), f"a fixture must be a mapping, got {_kind(data)}")
+        data["name"] = name
+    default_name = source_path.stem if is_file else _content_name(data)
+    base_dir = source_path.parent if is_file else Path.cwd()
+    return _build(data, _Reader(str(source), None), source_path, default_name=default_name, base_dir=base_dir)
+
+
+def check_fixture_messages(fixture: Fixture, validator: ContractValidator) -> None:
+    """Every message of the conversation must be one a client could send under the contract.
+
+    Assistant turns are checked in the form a client sends them back; a message whose
+    content is a matcher is checked with a placeholder string in its place.
+    """
+    pointer = messages_item_pointer(validator.spec)
+    for index, message in enumerate(fixture.conversation):
+        instance = message
+        if matcher_of(message) is not None:
+            instance = {**message, "content": "(matcher)"}
+        errors = validator.validate_at(pointer, instance)
+        if errors:
+            raise FixtureError(f"{fixture.where(index)}: message {index + 1}: {errors[0]}")
+
+
+def messages_item_pointer(spec: Spec, path: str = "/chat/completions", method: str = "post") -> str:
+    """JSON pointer of the schema of one request message, found through the operation's body."""
+    operation = spec.operation(path, method)
+    media = operation.request_body.get("application/json") or next(iter(operation.request_body.values()), None)
+    if media is None:
+        raise SpecError(f"{spec.source}: {method.upper()} {path} documents no request body")
+    pointer = media.pointer
+    node = spec.resolve(pointer)
+    seen: set[str] = set()
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and pointer not in seen:
+        seen.add(pointer)
+        pointer = node["$ref"].removeprefix(DOCUMENT_URI)
+        node = spec.resolve(pointer)
+    items = pointer_join(pointer, "properties", "messages", "items")
+    spec.resolve(items)  # SpecError (one line) when the document has no messages array here
+    return items
+
+
+def matcher_of(message: dict[str, Any]) -> dict[str, str] | None:
+    """The matcher of a user or system message (``{contains: ...}`` / ``{regex: ...}``), if it has one."""
+    content = message.get("content")
+    if message.get("role") in ("user", "system") and isinstance(content, dict):
+        return content
+    return None
+
+
+# -- reading files with line numbers ---------------------------------------------------------------
+
+class _FixtureLoader(yaml.SafeLoader):
+    """SafeLoader without the timestamp rule: ``content: 2024-01-01`` stays the text the user wrote."""
+
+
+_FixtureLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _parse_yaml(text: str, label: str) -> tuple[Any, dict[Path_, int]]:
+    loader = _FixtureLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise FixtureError(f"{label}:1: the file is empty; a fixture needs a 'conversation' list")
+        lines: dict[Path_, int] = {}
+        _record_lines(node, (), lines, label, set())
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "cannot parse"
+        raise FixtureError(f"{label}:{line}: YAML syntax error: {problem} (column {column})") from None
+    except yaml.YAMLError as exc:
+        raise FixtureError(f"{label}:1: YAML error: {' '.join(str(exc).split())}") from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _parse_json(text: str, label: str) -> tuple[Any, dict[Path_, int]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FixtureError(f"{label}:{exc.lineno}: JSON syntax error: {exc.msg} (column {exc.colno})") from None
+    lines: dict[Path_, int] = {}
+    try:  # JSON is (nearly) YAML: borrow YAML's marks for line numbers, and its duplicate-key check
+        loader = _FixtureLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        if node is not None:
+            _record_lines(node, (), lines, label, set())
+    except yaml.YAMLError:
+        lines = {}  # lines unknown: errors point at line 1
+    return data, lines
+
+
+_MAX_NODES = 100_000
+
+
+def _record_lines(node: Node, path: Path_, lines: dict[Path_, int], label: str, ancestors: set[int]) -> None:
+    """Map each key path to its line; reject duplicate keys, which YAML would silently collapse."""
+    if id(node) in ancestors or len(lines) > _MAX_NODES:
+        return
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, MappingNode):
+        ancestors = ancestors | {id(node)}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                continue
+            key, line = key_node.value, key_node.start_mark.line + 1
+            if key == "<<":
+                continue
+            if key in first_line:
+                raise FixtureError(f"{label}:{line}: duplicate key {key!r} (first at line {first_line[key]})")
+            first_line[key] = line
+            lines[(*path, key)] = line
+            _record_lines(value_node, (*path, key), lines, label, ancestors)
+    elif isinstance(node, SequenceNode):
+        ancestors = ancestors | {id(node)}
+        for index, item in enumerate(node.value):
+            _record_lines(item, (*path, index), lines, label, ancestors)
+
+
+@dataclass
+class _Reader:
+    """Where things are in one fixture source, and how to say what is wrong there."""
+
+    label: str
+    lines: dict[Path_, int] | None  # None: built from Python, no lines
+
+    def line(self, path: Path_) -> int:
+        if self.lines is None:
+            return 0
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return 1
+
+    def where(self, path: Path_) -> str:
+        if self.lines is None:
+            return f"{self.label}: {_render_path(path)}" if path else self.label
+        return f"{self.label}:{self.line(path)}"
+
+    def fail(self, path: Path_, message: str) -> NoReturn:
+        raise FixtureError(f"{self.where(path)}: {message}")
+
+    def check_keys(self, mapping: dict[Any, Any], known: Iterable[str], path: Path_, what: str) -> None:
+        known = tuple(known)
+        for key in mapping:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+                self.fail((*path, key), f"unknown key {key!r} in {what}{hint}")
+
+
+def _render_path(path: Path_) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+# -- building a fixture ------------------------------------------------------------------------------
+
+def _build(data: Any, reader: _Reader, source: Path, default_name: str, base_dir: Path) -> Fixture:
+    if not isinstance(data, dict):
+        reader.fail((), f"a fixture must be a mapping with a 'conversation' list, got {_kind(data)}")
+    reader.check_keys(data, TOP_KEYS, (), "the fixture")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        reader.fail(("name",), f"name must be a non-empty string, got {short_json(name)}")
+    if "description" in data and not isinstance(data["description"], str):
+        reader.fail(("description",), "description must be a string")
+    match = _parse_match(data.get("match"), reader)
+    pacing = _parse_stream(data.get("stream"), reader)
+    conversation, turns, line_of = _parse_conversation(data, reader, name, base_dir)
+    if match.get("response_format") == "json_schema":
+        for index, turn in turns.items():
+            if turn.content is not None:
+                try:
+                    json.loads(turn.content)
+                except json.JSONDecodeError as exc:
+                    reader.fail(("conversation", index, "content"), "this fixture matches response_format "
+                                f"json_schema, so its content must be JSON: {exc.msg} (column {exc.colno})")
+    return Fixture(name=name, source=source, match=match, conversation=tuple(conversation), turns=turns,
+                   pacing=pacing, line_of=line_of, name_line=reader.line(("name",)) if "name" in data else 0)
+
+
+def _parse_match(raw: Any, reader: _Reader) -> dict[str, Any]:
+    path: Path_ = ("match",)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        reader.fail(path, f"match must be a mapping of conditions, got {_kind(raw)}")
+    reader.check_keys(raw, MATCH_KEYS, path, "match")
+    match = copy.deepcopy(raw)
+    if "model" in raw and (not isinstance(raw["model"], str) or not raw["model"]):
+        reader.fail((*path, "model"), f"match.model must be a model name, got {short_json(raw['model'])}")
+    if "ssml_enabled" in raw and not isinstance(raw["ssml_enabled"], bool):
+        reader.fail((*path, "ssml_enabled"), f"match.ssml_enabled must be true or false, "
+                                             f"got {short_json(raw['ssml_enabled'])}")
+    if "context" in raw and not isinstance(raw["context"], dict):
+        reader.fail((*path, "context"), f"match.context must be a mapping, got {_kind(raw['context'])}")
+    if "tools" in raw:
+        tools = raw["tools"]
+        if not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools):
+            reader.fail((*path, "tools"), f"match.tools must be a list of tool names, got {short_json(tools)}")
+    if "modalities" in raw:
+        modalities = raw["modalities"]
+        if not isinstance(modalities, list) or not modalities or any(m not in MODALITIES for m in modalities):
+            reader.fail((*path, "modalities"), f"match.modalities must be a non-empty list of "
+                                               f"{' / '.join(MODALITIES)}, got {short_json(modalities)}")
+    if "response_format" in raw and raw["response_format"] not in RESPONSE_FORMAT_TYPES:
+        reader.fail((*path, "response_format"), f"match.response_format must be one of "
+                                                f"{', '.join(RESPONSE_FORMAT_TYPES)} (the request's "
+                                                f"response_format type), got {short_json(raw['response_format'])}")
+    return match
+
+
+def _parse_stream(raw: Any, reader: _Reader) -> Pacing:
+    path: Path_ = ("stream",)
+    if raw is None:
+        return Pacing()
+    if not isinstance(raw, dict):
+        reader.fail(path, f"stream must be a mapping (ttft_ms, tokens_per_second, jitter), got {_kind(raw)}")
+    reader.check_keys(raw, STREAM_KEYS, path, "stream")
+    limits = {"ttft_ms": (0.0, False, None), "tokens_per_second": (0.0, True, None), "jitter": (0.0, False, 1.0)}
+    values: dict[str, float | None] = {}
+    for key, (low, strict, high) in limits.items():
+        value = raw.get(key)
+        if value is None:
+            values[key] = None
+            continue
+        if not _is_number(value) or (value <= low if strict else value < low) or (high is not None and value > high):
+            bound = f"> {low:g}" if strict else f">= {low:g}"
+            bound += f" and <= {high:g}" if high is not None else ""
+            reader.fail((*path, key), f"stream.{key} must be a number {bound}, got {short_json(value)}")
+        values[key] = float(value)
+    return Pacing(**values)
+
+
+def _parse_conversation(data: dict[str, Any], reader: _Reader, name: str,
+                        base_dir: Path) -> tuple[list[dict[str, Any]], dict[int, AssistantTurn], dict[int, int]]:
+    path: Path_ = ("conversation",)
+    if "conversation" not in data:
+        reader.fail((), "missing 'conversation': the list of messages, with the assistant turns to play back")
+    raw = data["conversation"]
+    if not isinstance(raw, list) or not raw:
+        what = "an empty list" if isinstance(raw, list) else _kind(raw)
+        reader.fail(path, f"conversation must be a non-empty list of messages, got {what}")
+    conversation: list[dict[str, Any]] = []
+    turns: dict[int, AssistantTurn] = {}
+    line_of: dict[int, int] = {}
+    pending_ids: list[str] = []  # ids of the last turn's tool calls, for tool messages that omit theirs
+    for index, message in enumerate(raw):
+        where: Path_ = (*path, index)
+        line_of[index] = reader.line(where)
+        if not isinstance(message, dict):
+            reader.fail(where, f"message {index + 1} must be a mapping with a role, got {_kind(message)}")
+        if "role" not in message:
+            reader.fail(where, f"message {index + 1} has no role (system, user, assistant or tool)")
+        role = message["role"]
+        if not isinstance(role, str):
+            reader.fail((*where, "role"), f"role must be a string, got {short_json(role)}")
+        if role == "assistant":
+            turn, echoed = _parse_turn(message, where, index, name, base_dir, reader)
+            turns[index] = turn
+            conversation.append(echoed)
+            pending_ids = [call["id"] for call in turn.tool_calls]
+        elif role in ("user", "system"):
+            reader.check_keys(message, USER_KEYS, where, f"a {role} message")
+            content = message.get("content")
+            if isinstance(content, dict):
+                _check_matcher(content, (*where, "content"), reader)
+            conversation.append(copy.deepcopy(message))
+        elif role == "tool":
+            reader.check_keys(message, TOOL_KEYS, where, "a tool message")
+            message = copy.deepcopy(message)
+            call_id = message.get("tool_call_id")
+            if call_id is None and pending_ids:
+                message["tool_call_id"] = pending_ids.pop(0)
+            elif call_id in pending_ids:
+                pending_ids.remove(call_id)
+            conversation.append(message)
+        else:  # the contract check names what is wrong with the role itself
+            reader.check_keys(message, OTHER_ROLE_KEYS, where, "a message")
+            conversation.append(copy.deepcopy(message))
+    if not turns:
+        reader.fail(path, "the conversation has no assistant turn, so the server would have nothing to reply")
+    return conversation, turns, line_of
+
+
+def _check_matcher(matcher: dict[str, Any], path: Path_, reader: _Reader) -> None:
+    reader.check_keys(matcher, MATCHER_KEYS, path, "a content matcher")
+    if not matcher:
+        reader.fail(path, "an empty content matcher; use {contains: TEXT} or {regex: PATTERN}")
+    for key in MATCHER_KEYS:
+        if key in matcher and (not isinstance(matcher[key], str) or not matcher[key]):
+            reader.fail((*path, key), f"{key} must be a non-empty string, got {short_json(matcher[key])}")
+    if "regex" in matcher:
+        try:
+            re.compile(matcher["regex"])
+        except re.error as exc:
+            reader.fail((*path, "regex"), f"bad regex {matcher['regex']!r}: {exc.msg} at position {exc.pos}")
+
+
+def _parse_turn(message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path,
+                reader: _Reader) -> tuple[AssistantTurn, dict[str, Any]]:
+    reader.check_keys(message, ASSISTANT_KEYS, path, "an assistant turn")
+    content = _optional_string(message, "content", path, reader)
+    refusal = _optional_string(message, "refusal", path, reader)
+    speaker = _optional_string(message, "name", path, reader)
+    tool_calls = _parse_tool_calls(message, path, index, name, reader)
+    audio = _parse_audio(message.get("audio"), (*path, "audio"), index, name, base_dir, reader)
+    usage = _parse_usage(message.get("usage"), (*path, "usage"), reader)
+    fault = _parse_fault(message.get("fault"), (*path, "fault"), reader)
+    finish_reason = message.get("finish_reason")
+    if finish_reason is not None and finish_reason not in FINISH_REASONS:
+        reader.fail((*path, "finish_reason"), f"finish_reason must be one of {', '.join(FINISH_REASONS)}, "
+                                              f"got {short_json(finish_reason)}")
+    if finish_reason == "tool_calls" and not tool_calls:
+        reader.fail((*path, "finish_reason"), "finish_reason tool_calls needs tool_calls in the same turn")
+    says_something = bool((content or "").strip()) or bool(tool_calls) or bool(refusal) or audio is not None
+    if not says_something and not (fault and fault.get("type") == "http_error"):
+        reader.fail(path, f"assistant turn (message {index + 1}) has nothing to say: "
+                          "give it content, tool_calls, refusal or audio")
+    turn = AssistantTurn(content=content, tool_calls=tuple(copy.deepcopy(tool_calls)), refusal=refusal,
+                         audio=audio, usage=usage, fault=fault, finish_reason=finish_reason,
+                         source=reader.where(path))
+    echoed: dict[str, Any] = {"role": "assistant", "content": content}
+    if speaker is not None:
+        echoed["name"] = speaker
+    if tool_calls:
+        echoed["tool_calls"] = tool_calls
+    return turn, echoed
+
+
+def _optional_string(message: dict[str, Any], key: str, path: Path_, reader: _Reader) -> str | None:
+    value = message.get(key)
+    if value is not None and not isinstance(value, str):
+        reader.fail((*path, key), f"{key} must be a string, got {_kind(value)} {short_json(value)}")
+    return value
+
+
+def _parse_tool_calls(message: dict[str, Any], path: Path_, index: int, name: str,
+                      reader: _Reader) -> list[dict[str, Any]]:
+    raw = message.get("tool_calls")
+    where: Path_ = (*path, "tool_calls")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        reader.fail(where, f"tool_calls must be a list (several entries are parallel calls), got {_kind(raw)}")
+    if not raw:
+        reader.fail(where, "tool_calls is empty; leave it out or give at least one call")
+    calls: list[dict[str, Any]] = []
+    for number, call in enumerate(raw):
+        at: Path_ = (*where, number)
+        if not isinstance(call, dict):
+            reader.fail(at, f"tool call {number + 1} must be a mapping with a function, got {_kind(call)}")
+        reader.check_keys(call, TOOL_CALL_KEYS, at, "a tool call")
+        if call.get("type", "function") != "function":
+            reader.fail((*at, "type"), f"tool call type must be function, got {short_json(call.get('type'))}")
+        function = call.get("function")
+        if not isinstance(function, dict):
+            reader.fail(at if function is None else (*at, "function"),
+                        f"tool call {number + 1} needs function: {{name, arguments}}")
+        reader.check_keys(function, FUNCTION_KEYS, (*at, "function"), "a tool call's function")
+        function_name = function.get("name")
+        if not isinstance(function_name, str) or not function_name:
+            reader.fail((*at, "function", "name"), f"tool call {number + 1} needs a function name")
+        arguments = _arguments(function.get("arguments", {}), (*at, "function", "arguments"), reader)
+        call_id = call.get("id")
+        if call_id is None:
+            digest = hashlib.sha256(f"{name}\0{index}\0{number}".encode()).hexdigest()
+            call_id = f"call_{digest[:24]}"
+        elif not isinstance(call_id, str) or not call_id:
+            reader.fail((*at, "id"), f"tool call id must be a non-empty string, got {short_json(call_id)}")
+        if any(existing["id"] == call_id for existing in calls):
+            reader.fail((*at, "id"), f"tool call id {call_id!r} is used twice in this turn")
+        calls.append({"id": call_id, "type": "function",
+                      "function": {"name": function_name, "arguments": arguments}})
+    return calls
+
+
+def _arguments(value: Any, path: Path_, reader: _Reader) -> str:
+    """Tool-call arguments as the JSON text the server streams; a mapping is encoded for the user."""
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        reader.fail(path, f"arguments must be a JSON object, as a string or a mapping, got {_kind(value)}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        reader.fail(path, f"arguments are not JSON: {exc.msg} (column {exc.colno}) in {short_json(value)}")
+    if not isinstance(parsed, dict):
+        reader.fail(path, f"arguments must encode a JSON object, got {json_type(parsed)}")
+    return value
+
+
+def _parse_audio(raw: Any, path: Path_, index: int, name: str, base_dir: Path,
+                 reader: _Reader) -> AudioReply | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        reader.fail(path, "audio must be {file: NAME.wav, transcript: ...} or {duration_s: N, transcript: ...}")
+    reader.check_keys(raw, AUDIO_KEYS, path, "audio")
+    transcript = raw.get("transcript")
+    if not isinstance(transcript, str) or not transcript.strip():
+        reader.fail(path if "transcript" not in raw else (*path, "transcript"),
+                    "audio needs a transcript (the words spoken)")
+    if ("file" in raw) == ("duration_s" in raw):
+        reader.fail(path, "audio needs exactly one of file (a WAV next to the fixture) or duration_s (synthesised)")
+    if "file" in raw:
+        file = raw["file"]
+        if not isinstance(file, str) or not file:
+            reader.fail((*path, "file"), f"audio.file must be a file name, got {short_json(file)}")
+        wav_path = base_dir / file
+        if not wav_path.is_file():
+            reader.fail((*path, "file"), f"audio file {file!r} not found (looked for {wav_path})")
+        try:
+            wav = read_wav(wav_path)
+        except ValueError as exc:
+            reader.fail((*path, "file"), f"audio file {file!r}: {exc}")
+        return AudioReply(wav=wav, transcript=transcript, source=wav_path)
+    duration = raw["duration_s"]
+    seed = int.from_bytes(hashlib.sha256(f"{name}\0{index}".encode()).digest()[:4], "big")
+    try:
+        wav = synthesize_wav(duration, seed=seed)
+    except ValueError as exc:
+        reader.fail((*path, "duration_s"), f"audio.duration_s: {exc}")
+    return AudioReply(wav=wav, transcript=transcript)
+
+
+def _parse_usage(raw: Any, path: Path_, reader: _Reader) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        reader.fail(path, f"usage must be a mapping of token counts, got {_kind(raw)}")
+    reader.check_keys(raw, USAGE_KEYS, path, "usage")
+    for key, value in raw.items():
+        if key in USAGE_DETAIL_KEYS:
+            if not isinstance(value, dict):
+                reader.fail((*path, key), f"usage.{key} must be a mapping of token counts")
+            reader.check_keys(value, USAGE_DETAIL_KEYS[key], (*path, key), f"usage.{key}")
+            for detail, count in value.items():
+                if not _is_count(count):
+                    reader.fail((*path, key, detail), f"usage.{key}.{detail} must be a whole number >= 0")
+        elif not _is_count(value):
+            reader.fail((*path, key), f"usage.{key} must be a whole number >= 0, got {short_json(value)}")
+    if all(k in raw for k in ("prompt_tokens", "completion_tokens", "total_tokens")):
+        expected = raw["prompt_tokens"] + raw["completion_tokens"]
+        if raw["total_tokens"] != expected:
+            reader.fail((*path, "total_tokens"), f"usage.total_tokens is {raw['total_tokens']}, but "
+                                                 f"prompt_tokens + completion_tokens is {expected}")
+    return copy.deepcopy(raw)
+
+
+def _parse_fault(raw: Any, path: Path_, reader: _Reader) -> dict[str, Any] | None:
+    """Only the fault's type is checked here; its parameters belong to the fault module."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        reader.fail(path, f"fault must be a mapping with a type, got {_kind(raw)}")
+    kind = raw.get("type")
+    if kind not in FAULT_TYPES:
+        close = difflib.get_close_matches(str(kind), FAULT_TYPES, n=1) if isinstance(kind, str) else []
+        hint = f"; did you mean {close[0]!r}?" if close else f" (one of {', '.join(FAULT_TYPES)})"
+        reader.fail((*path, "type") if "type" in raw else path,
+                    f"fault needs a type{hint}" if kind is None else f"unknown fault type {short_json(kind)}{hint}")
+    return copy.deepcopy(raw)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _content_name(data: Any) -> str:
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return f"python-{digest[:10]}"
+
+
+def _kind(value: Any) -> str:
+    """The kind of a value in the words of a YAML writer."""
+    kind = json_type(value)
+    return {"object": "a mapping", "array": "a list", "null": "nothing", "integer": "a number",
+            "number": "a number", "boolean": "true/false"}.get(kind, f"a {kind}")
