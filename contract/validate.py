@@ -158,7 +158,8 @@ class ContractValidator:
             return (f"{short_json(error.instance)} matches {len(matching)} branches of oneOf "
                     f"({', '.join(matching)}); exactly one must match")
         branch, closest = _closest_branch(error.context)
-        where = pointer_join("", *closest.relative_path)
+        # best_match may pick an error nested in an inner oneOf: its path from this instance.
+        where = pointer_join("", *list(closest.absolute_path)[len(error.absolute_path):])
         detail = self._message(closest, root_pointer)
         inside = f" at {where}" if where else ""
         return (f"matches no branch of {error.validator} ({', '.join(names)}); "

@@ -1,0 +1,756 @@
+"""Defects of the contract document itself, each shown with a witness instance.
+
+A validator that says "no" to a correct server is worse than none: the user
+blames the server. So before the document is used to judge anyone, this module
+looks for places where it contradicts itself (``oneOf`` branches that overlap,
+enums no instance can meet, references to nowhere) or where no real reply can
+validate (a streamed reply with no ``text/event-stream``, fields real servers
+send as ``null``). Where a defect is about instances, the finding carries one
+concrete instance that shows it, so a reader can check the claim by hand.
+
+Overlaps are searched for in three steps, cheapest first: a proof that two
+branches are disjoint (different types, or a required tag property with
+disjoint values); then a few hand-built instances of each branch (its minimal
+instance, one per tag value, a fuller one); then a seeded, bounded
+hypothesis-jsonschema search. The same document always gives the same
+findings and witnesses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, TextIO
+
+import jsonschema
+
+from .spec import (
+    _SCHEMA_KEYWORDS,
+    _SCHEMA_LIST_KEYWORDS,
+    _SCHEMA_MAP_KEYWORDS,
+    Spec,
+    SpecError,
+    convert_schema,
+    load_spec,
+    pointer_join,
+)
+
+Level = Literal["error", "warning"]
+SEARCH_EXAMPLES = 40  # per branch pair; the search only runs when nothing cheaper decided
+
+# Fields that OpenAI-compatible servers send as null in ordinary traffic. A name list
+# is a heuristic, stated as one: it is why the rule looks only where these fields live.
+NULL_IN_RESPONSES = ("finish_reason", "content", "refusal")  # any object in a reply
+NULL_IN_CHUNKS = ("usage",)  # every streamed chunk but the usage chunk
+NULL_IN_TOOL_TURNS = ("content",)  # a message that can carry tool_calls
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One defect of the document: where it is, what is wrong, and an instance that shows it."""
+
+    level: Level
+    rule: str
+    location: str  # JSON pointer into the document as written
+    message: str
+    witness: Any = None
+
+    def __str__(self) -> str:
+        line = f"{self.level}: {self.rule} at {self.location}: {self.message}"
+        if self.witness is not None:
+            line += f"; witness: {compact_json(self.witness)}"
+        return line
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- entry points ---------------------------------------------------------------
+
+
+def lint_spec(spec: Spec) -> list[Finding]:
+    """Every finding of every rule, errors first, then by location."""
+    context = _LintContext(spec)
+    findings: list[Finding] = []
+    for rule in RULES:
+        findings.extend(rule(context))
+    return sorted(findings, key=lambda f: (f.level != "error", f.location, f.rule))
+
+
+def lint_main(spec_path: str | None, out: TextIO) -> int:
+    """``contract-check --lint``: 0 no error-level finding, 1 some, 2 the document cannot be read."""
+    try:
+        spec = load_spec(spec_path)
+        findings = lint_spec(spec)
+    except SpecError as exc:
+        sys.stderr.write(f"contract-check: error: {exc}\n")
+        return 2
+    for finding in findings:
+        out.write(f"{finding}\n")
+    errors = sum(f.level == "error" for f in findings)
+    warnings = len(findings) - errors
+    out.write(f"{spec.source}: {errors} error{'s' * (errors != 1)}, "
+              f"{warnings} warning{'s' * (warnings != 1)}\n")
+    return 1 if errors else 0
+
+
+# -- walking the document as written --------------------------------------------
+
+
+class _LintContext:
+    """The loaded document plus the walks and validators every rule shares."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.raw = spec.raw
+        self.legacy = spec.version.startswith("3.0")
+        self._inlined: dict[str, Any] = {}
+
+    def schema_roots(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(pointer, schema) for each component schema and each schema under paths/components."""
+        components = self.raw.get("components")
+        schemas = components.get("schemas") if isinstance(components, dict) else None
+        if isinstance(schemas, dict):
+            for name, schema in schemas.items():
+                if isinstance(schema, dict):
+                    yield pointer_join("#/components/schemas", name), schema
+        for key in ("paths", "webhooks", "components"):
+            node = self.raw.get(key)
+            if isinstance(node, dict):
+                yield from _media_schemas(node, f"#/{key}", skip_schemas=key == "components")
+
+    def schema_nodes(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every schema and sub-schema of the document, with its pointer."""
+        for pointer, schema in self.schema_roots():
+            yield from _subschemas(schema, pointer)
+
+    def plain(self, schema: Any) -> Any:
+        """A written schema as plain JSON Schema with every $ref inlined; ``None`` when a
+        $ref in it resolves nowhere (rule dangling-ref reports that, the others skip it)."""
+        try:
+            return self.spec.inline(convert_schema(schema, self.legacy))
+        except SpecError:
+            return None
+
+    def plain_at(self, pointer: str) -> Any:
+        if pointer not in self._inlined:
+            self._inlined[pointer] = self.plain(_raw_lookup(self.raw, pointer))
+        return self._inlined[pointer]
+
+    def follow(self, node: Any, pointer: str) -> tuple[Any, str]:
+        """Follow $ref chains in the document as written (cycles and dangling refs stop it)."""
+        seen: set[str] = set()
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
+            target = node["$ref"]
+            if target in seen:
+                break
+            seen.add(target)
+            try:
+                node = _raw_lookup(self.raw, target)
+            except LookupError:
+                break
+            pointer = target
+        return node, pointer
+
+    def operations(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        paths = self.raw.get("paths")
+        if not isinstance(paths, dict):
+            return
+        for path, item in paths.items():
+            if not isinstance(item, dict):
+                continue
+            for method in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+                if isinstance(item.get(method), dict):
+                    yield pointer_join("#/paths", path, method), item[method]
+
+    def responses(self, op: dict[str, Any], op_pointer: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(status, pointer, response) with response references followed."""
+        for status, response in (op.get("responses") or {}).items():
+            node, pointer = self.follow(response, pointer_join(op_pointer, "responses", status))
+            if isinstance(node, dict):
+                yield str(status), pointer, node
+
+
+def _media_schemas(node: Any, pointer: str, skip_schemas: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if skip_schemas and key == "schemas":
+                continue
+            child = pointer_join(pointer, key)
+            if key in ("schema", "itemSchema") and isinstance(value, dict):
+                yield child, value
+            elif key not in ("example", "examples") and isinstance(value, (dict, list)):
+                yield from _media_schemas(value, child)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _media_schemas(item, pointer_join(pointer, index))
+
+
+def _subschemas(schema: Any, pointer: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if not isinstance(schema, dict):
+        return
+    yield pointer, schema
+    for key, value in schema.items():
+        if key in _SCHEMA_KEYWORDS:
+            yield from _subschemas(value, pointer_join(pointer, key))
+        elif key in _SCHEMA_LIST_KEYWORDS and isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from _subschemas(item, pointer_join(pointer, key, index))
+        elif key in _SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
+            for name, item in value.items():
+                yield from _subschemas(item, pointer_join(pointer, key, name))
+
+
+def _raw_lookup(document: Any, pointer: str) -> Any:
+    """The node at ``#/a/b`` in the document as written; LookupError if there is none."""
+    if not pointer.startswith("#"):
+        raise LookupError(pointer)
+    node = document
+    for token in pointer[1:].split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            raise LookupError(pointer)
+    return node
+
+
+def _refs(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
+    """(pointer of the holder, target) for every $ref under ``node``."""
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield pointer, node["$ref"]
+        for key, value in node.items():
+            if key not in ("example", "examples", "$ref"):
+                yield from _refs(value, pointer_join(pointer, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _refs(item, pointer_join(pointer, index))
+
+
+def _properties(schema: Any) -> dict[str, Any]:
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    return props if isinstance(props, dict) else {}
+
+
+def _schema_name(branch: Any, index: int) -> str:
+    if isinstance(branch, dict) and isinstance(branch.get("$ref"), str):
+        return branch["$ref"].rsplit("/", 1)[-1]
+    return f"branch #{index}"
+
+
+# -- instances --------------------------------------------------------------------
+
+
+def _is_valid(schema: Any, instance: Any) -> bool:
+    try:
+        return jsonschema.Draft202012Validator(schema).is_valid(instance)
+    except jsonschema.exceptions.SchemaError:
+        return False
+
+
+def build_instance(schema: Any, depth: int = 0, full: int = 0) -> Any:
+    """A small instance of a plain, inlined schema: required properties only, or all of them
+    down to ``full`` levels of objects. It may be invalid (patterns, bounds); callers check."""
+    if not isinstance(schema, dict) or depth > 12:
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return next((v for v in schema["enum"] if v is not None), schema["enum"][0])
+    for keyword in ("allOf", "oneOf", "anyOf"):
+        if isinstance(schema.get(keyword), list) and schema[keyword]:
+            branches = [b for b in schema[keyword] if not (isinstance(b, dict) and b.get("type") == "null")]
+            branch = branches[0] if branches else schema[keyword][0]
+            if keyword == "allOf":
+                merged: dict[str, Any] = {}
+                for part in schema[keyword]:
+                    if isinstance(part, dict):
+                        merged = _merge(merged, part)
+                branch = merged
+            rest = {k: v for k, v in schema.items() if k != keyword}
+            return build_instance(_merge(rest, branch) if rest else branch, depth + 1, full)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
+    if kind is None and "properties" in schema:
+        kind = "object"
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        names = list(properties) if full > 0 else [n for n in schema.get("required", []) if n in properties]
+        # Arrays keep the level, so a list of choices shows a full choice; nested objects go minimal.
+        out = {name: build_instance(properties[name], depth + 1,
+                                    full if _types(properties[name]) == {"array"} else full - 1)
+               for name in names}
+        for name in schema.get("required", []):
+            out.setdefault(name, None)
+        return out
+    if kind == "array":
+        count = max(int(schema.get("minItems", 0)), 1 if full > 0 else 0)
+        return [build_instance(schema.get("items"), depth + 1, full) for _ in range(count)]
+    if kind == "string":
+        return "x" * int(schema.get("minLength", 0))
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
+        if not isinstance(low, (int, float)):
+            return 0
+        value = low + 1 if "exclusiveMinimum" in schema and "minimum" not in schema else low
+        return int(value) if kind == "integer" else value
+    if kind == "boolean":
+        return False
+    return None
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for key, value in b.items():
+        if key == "properties" and isinstance(out.get(key), dict) and isinstance(value, dict):
+            out[key] = {**out[key], **value}
+        elif key == "required" and isinstance(out.get(key), list) and isinstance(value, list):
+            out[key] = [*out[key], *[v for v in value if v not in out[key]]]
+        else:
+            out.setdefault(key, value)
+    return out
+
+
+def _tag_variants(schema: Any, base: Any) -> Iterator[Any]:
+    """``base`` with each top-level enum/const property set to each of its values."""
+    if not isinstance(schema, dict) or not isinstance(base, dict):
+        return
+    for name, prop in (schema.get("properties") or {}).items():
+        values = _tag_values(prop)
+        for value in values or ():
+            if base.get(name) != value:
+                yield {**base, name: value}
+
+
+def _tag_values(schema: Any) -> list[Any] | None:
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return [schema["const"]]
+    if isinstance(schema.get("enum"), list):
+        return list(schema["enum"])
+    return None
+
+
+def candidates(schema: Any) -> list[Any]:
+    """Hand-built instances of a branch, most telling first, each valid under it."""
+    minimal = build_instance(schema)
+    found: list[Any] = []
+    for instance in (minimal, *_tag_variants(schema, minimal), build_instance(schema, full=1)):
+        if instance not in found and _is_valid(schema, instance):
+            found.append(instance)
+    return found
+
+
+def search(schema: Any, condition: Callable[[Any], bool], max_examples: int = SEARCH_EXAMPLES) -> list[Any]:
+    """A seeded, bounded hypothesis-jsonschema search for an instance of ``schema`` meeting
+    ``condition``: ``[instance]``, or ``[]`` when none turned up (which proves nothing)."""
+    from hypothesis import HealthCheck, find, settings
+    from hypothesis.errors import HypothesisException
+    from hypothesis_jsonschema import from_schema
+
+    config = settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
+                      suppress_health_check=list(HealthCheck))
+    try:
+        return [find(from_schema(schema), condition, settings=config)]
+    except HypothesisException:
+        return []
+    except Exception:  # hypothesis-jsonschema refuses some schemas it cannot generate from
+        return []
+
+
+def _types(schema: Any) -> set[str] | None:
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        kinds = {kind}
+    elif isinstance(kind, list):
+        kinds = set(kind)
+    else:
+        return None
+    if "number" in kinds:
+        kinds.add("integer")
+    return kinds
+
+
+def provably_disjoint(a: Any, b: Any) -> bool:
+    """True when no instance can be valid under both: different types, different
+    enum/const values, or a property both require with disjoint enum/const values."""
+    types_a, types_b = _types(a), _types(b)
+    if types_a is not None and types_b is not None and not types_a & types_b:
+        return True
+    values_a, values_b = _tag_values(a), _tag_values(b)
+    if values_a is not None and values_b is not None and not any(v in values_b for v in values_a):
+        return True
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return False
+    shared = set(a.get("required", [])) & set(b.get("required", []))
+    for name in shared:
+        va = _tag_values((a.get("properties") or {}).get(name))
+        vb = _tag_values((b.get("properties") or {}).get(name))
+        if va is not None and vb is not None and not any(v in vb for v in va):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Overlap:
+    first: int
+    second: int
+    witness: Any
+
+
+def find_overlap(branches: list[Any], context: Any, prefer_full: bool = False) -> Overlap | None:
+    """An instance valid under two branches (and under ``context``, the schema around them)."""
+    if any(b is None for b in [*branches, context]):
+        return None
+    pairs = [(i, j) for i in range(len(branches)) for j in range(len(branches))
+             if i != j and not provably_disjoint(branches[i], branches[j])]
+    if prefer_full:  # a full instance of a later shape (a chunk) shows the ambiguity best
+        pairs.reverse()
+    if not pairs:
+        return None
+
+    def fits(instance: Any, j: int) -> bool:
+        return _is_valid(branches[j], instance) and _is_valid(context, instance)
+
+    for i, j in pairs:
+        found = candidates(branches[i])
+        if prefer_full:
+            found.reverse()
+        for instance in found:
+            if fits(instance, j):
+                return Overlap(min(i, j), max(i, j), instance)
+    for i, j in pairs:
+        for witness in search(branches[i], partial(fits, j=j)):
+            return Overlap(min(i, j), max(i, j), witness)
+    return None
+
+
+# -- rules --------------------------------------------------------------------------
+
+
+def rule_oneof_overlap(ctx: _LintContext) -> Iterator[Finding]:
+    """``oneOf`` means exactly one: an instance valid under two branches is rejected by all."""
+    for pointer, node in ctx.schema_nodes():
+        branches = node.get("oneOf")
+        if not isinstance(branches, list) or len(branches) < 2:
+            continue
+        plain = [ctx.plain(b) for b in branches]
+        around = ctx.plain({k: v for k, v in node.items() if k not in ("oneOf", "nullable")})
+        overlap = find_overlap(plain, around)
+        if overlap is not None:
+            a, b = (_schema_name(branches[k], k) for k in (overlap.first, overlap.second))
+            yield Finding("error", "oneof-overlap", pointer_join(pointer, "oneOf"),
+                          f"the witness is valid under both {a} and {b}, so oneOf rejects it "
+                          "(exactly one branch may match)", overlap.witness)
+
+
+def rule_ambiguous_response(ctx: _LintContext) -> Iterator[Finding]:
+    """A reply that fits several documented shapes cannot be checked or parsed by shape."""
+    for op_pointer, op in ctx.operations():
+        for status, response_pointer, response in ctx.responses(op, op_pointer):
+            for media_type, entry in (response.get("content") or {}).items():
+                if not isinstance(entry, dict) or not isinstance(entry.get("schema"), dict):
+                    continue
+                schema, _ = ctx.follow(entry["schema"], pointer_join(response_pointer, "content", media_type, "schema"))
+                for keyword in ("oneOf", "anyOf"):
+                    branches = schema.get(keyword) if isinstance(schema, dict) else None
+                    if not isinstance(branches, list) or len(branches) < 2:
+                        continue
+                    around = ctx.plain({k: v for k, v in schema.items() if k not in (keyword, "nullable")})
+                    overlap = find_overlap([ctx.plain(b) for b in branches], around, prefer_full=True)
+                    if overlap is None:
+                        continue
+                    a, b = (_schema_name(branches[k], k) for k in (overlap.first, overlap.second))
+                    yield Finding("error", "ambiguous-response",
+                                  pointer_join(response_pointer, "content", media_type),
+                                  f"status {status} {media_type} has shapes ({keyword}) that nothing tells apart: "
+                                  f"the witness is both a {a} and a {b}; give each shape its own media type "
+                                  "or a required property with distinct values", overlap.witness)
+
+
+def rule_unsatisfiable(ctx: _LintContext) -> Iterator[Finding]:
+    """Enums and ``required`` that no instance can meet, and tags that contradict their names."""
+    for pointer, node in ctx.schema_nodes():
+        enum = node.get("enum")
+        if isinstance(enum, list):
+            if not enum:
+                yield Finding("error", "unsatisfiable", pointer_join(pointer, "enum"),
+                              "empty enum: no value is allowed")
+            elif "type" in node:
+                nullable = {"nullable": True} if node.get("nullable") else {}
+                plain_type = convert_schema({"type": node["type"], **nullable}, ctx.legacy)
+                dead = [v for v in enum if not _is_valid(plain_type, v)]
+                if dead:
+                    level: Level = "error" if len(dead) == len(enum) else "warning"
+                    yield Finding(level, "unsatisfiable", pointer_join(pointer, "enum"),
+                                  f"enum values {compact_json(dead)} contradict type {compact_json(node['type'])}",
+                                  dead[0])
+        required = node.get("required")
+        properties = _properties(node)
+        if isinstance(required, list):
+            closed = node.get("additionalProperties") is False and not node.get("patternProperties")
+            for name in required:
+                schema = properties.get(name)
+                if schema is False or (isinstance(schema, dict) and schema.get("not") == {}):
+                    why = "its schema accepts nothing"
+                elif closed and name not in properties:
+                    why = "additionalProperties is false and it is not among the properties"
+                else:
+                    continue
+                yield Finding("error", "unsatisfiable", pointer_join(pointer, "required"),
+                              f"property {name!r} is required but {why}")
+    yield from _misnamed_tags(ctx)
+
+
+def _misnamed_tags(ctx: _LintContext) -> Iterator[Finding]:
+    """A oneOf of named schemas tagged by one property (``role``, ``type``): when every other
+    branch's tag value is its name (SystemMessage -> system) and one branch's is not, the value
+    its name implies matches no branch at all."""
+    for pointer, node in ctx.schema_nodes():
+        branches = node.get("oneOf")
+        if not isinstance(branches, list) or len(branches) < 2:
+            continue
+        names = [_schema_name(b, i) for i, b in enumerate(branches)]
+        if any(name.startswith("branch #") for name in names):
+            continue
+        stems = _name_stems(names)
+        if stems is None:
+            continue
+        targets = [ctx.follow(b, pointer) for b in branches]
+        tag = _shared_tag(targets)
+        if tag is None:
+            continue
+        values = [_tag_values((t[0].get("properties") or {}).get(tag)) or [] for t in targets]
+        named_right = [stem in [str(v).lower() for v in vals] for stem, vals in zip(stems, values, strict=True)]
+        if sum(named_right) < 2 or all(named_right):
+            continue
+        whole = ctx.plain(node)
+        if whole is None:
+            continue
+        for index, ok in enumerate(named_right):
+            if ok:
+                continue
+            base = build_instance(ctx.plain(branches[index]))
+            if not isinstance(base, dict):
+                continue
+            witness = {**base, tag: stems[index]}
+            if _is_valid(whole, witness):
+                continue
+            branch_pointer = targets[index][1]
+            yield Finding("error", "unsatisfiable", pointer_join(branch_pointer, "properties", tag, "enum"),
+                          f"{names[index]} has {tag} {compact_json(values[index])}, not {stems[index]!r} as its "
+                          f"name says, so an instance with {tag} {stems[index]!r} (the witness) matches no branch "
+                          f"of the oneOf at {pointer_join(pointer, 'oneOf')}", witness)
+
+
+def _name_stems(names: list[str]) -> list[str] | None:
+    """``SystemMessage, UserMessage`` -> ``system, user`` (the words before a shared suffix)."""
+    words = [re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name) for name in names]
+    if any(len(w) < 2 for w in words):
+        return None
+    suffix = words[0][-1]
+    if any(w[-1] != suffix for w in words):
+        return None
+    return ["_".join(w[:-1]).lower() for w in words]
+
+
+def _shared_tag(targets: list[tuple[Any, str]]) -> str | None:
+    """A property every branch requires and pins to enum/const values."""
+    common: set[str] | None = None
+    for schema, _ in targets:
+        if not isinstance(schema, dict):
+            return None
+        props = schema.get("properties") or {}
+        tagged = {n for n in schema.get("required", []) if _tag_values(props.get(n)) is not None}
+        common = tagged if common is None else common & tagged
+    return sorted(common)[0] if common else None
+
+
+def rule_dangling_ref(ctx: _LintContext) -> Iterator[Finding]:
+    for holder, target in _refs(ctx.raw, "#"):
+        location = pointer_join(holder, "$ref")
+        if not target.startswith("#"):
+            yield Finding("error", "dangling-ref", location, f"$ref {target!r} points outside the document")
+            continue
+        try:
+            _raw_lookup(ctx.raw, target)
+        except LookupError:
+            yield Finding("error", "dangling-ref", location, f"$ref {target!r} resolves nowhere")
+
+
+def rule_unused_schema(ctx: _LintContext) -> Iterator[Finding]:
+    """A component schema no operation reaches (directly or through other schemas)."""
+    components = ctx.raw.get("components")
+    schemas = components.get("schemas") if isinstance(components, dict) else None
+    if not isinstance(schemas, dict):
+        return
+    outside = {k: v for k, v in ctx.raw.items() if k != "components"}
+    if isinstance(components, dict):
+        outside["components"] = {k: v for k, v in components.items() if k != "schemas"}
+    todo = [target for _, target in _refs(outside, "#")]
+    reached: set[str] = set()
+    while todo:
+        target = todo.pop()
+        if target in reached:
+            continue
+        reached.add(target)
+        try:
+            node = _raw_lookup(ctx.raw, target)
+        except LookupError:
+            continue
+        todo.extend(t for _, t in _refs(node, target))
+    for name in schemas:
+        pointer = pointer_join("#/components/schemas", name)
+        if not any(t == pointer or t.startswith(pointer + "/") for t in reached):
+            yield Finding("warning", "unused-schema", pointer, f"schema {name!r} is never used by an operation")
+
+
+def rule_single_tool_call(ctx: _LintContext) -> Iterator[Finding]:
+    """``tool_calls`` as one object: a turn with parallel calls cannot validate."""
+    for pointer, node in ctx.schema_nodes():
+        prop = _properties(node).get("tool_calls")
+        if not isinstance(prop, dict):
+            continue
+        kinds = _types(ctx.follow(prop, pointer)[0]) or set()
+        if "object" not in kinds or "array" in kinds:
+            continue
+        call = build_instance(ctx.plain(prop), full=2)
+        calls = [{**call, "id": f"call_{n}"} if isinstance(call, dict) and "id" in call else call for n in (1, 2)]
+        yield Finding("error", "single-tool-call", pointer_join(pointer, "properties", "tool_calls"),
+                      "tool_calls is one object, so a turn with parallel tool calls (the witness) cannot "
+                      "validate; make it an array of tool calls", calls)
+
+
+def rule_null_forbidden(ctx: _LintContext) -> Iterator[Finding]:
+    """Fields real servers send as null, typed so that null is refused.
+
+    Error, not warning: every streamed chunk but the last has ``finish_reason: null``, so
+    with such a type no real stream validates. Which fields: a stated list of names known
+    to be null in OpenAI-compatible traffic, looked for only where they occur there.
+    """
+    seen: set[str] = set()
+    for pointer, schema, where in _reached_objects(ctx):
+        props = _properties(schema)
+        names: list[str] = []
+        if where in ("response", "chunk"):
+            names.extend(NULL_IN_RESPONSES)
+        if where == "chunk":
+            names.extend(NULL_IN_CHUNKS)
+        if "tool_calls" in props:
+            names.extend(NULL_IN_TOOL_TURNS)
+        for name in dict.fromkeys(names):
+            if name not in props:
+                continue
+            location = pointer_join(pointer, "properties", name)
+            plain = ctx.plain(props[name])
+            if location in seen or plain is None or _is_valid(plain, None):
+                continue
+            seen.add(location)
+            base = build_instance(ctx.plain(schema))
+            witness = {**(base if isinstance(base, dict) else {}), name: None}
+            yield Finding("error", "null-forbidden", location,
+                          f"{name} cannot be null, but real servers send null there; mark it nullable", witness)
+
+
+def _reached_objects(ctx: _LintContext) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(pointer, schema, where) for each schema reached from a request or response body;
+    ``where`` is request, response or chunk (a streamed item, or a schema named ``...Chunk``)."""
+    starts: list[tuple[str, Any, str]] = []
+    for op_pointer, op in ctx.operations():
+        body, body_pointer = ctx.follow(op.get("requestBody"), pointer_join(op_pointer, "requestBody"))
+        if isinstance(body, dict):
+            for media, entry in (body.get("content") or {}).items():
+                if isinstance(entry, dict) and isinstance(entry.get("schema"), dict):
+                    starts.append((pointer_join(body_pointer, "content", media, "schema"), entry["schema"], "request"))
+        for _, response_pointer, response in ctx.responses(op, op_pointer):
+            for media, entry in (response.get("content") or {}).items():
+                if not isinstance(entry, dict):
+                    continue
+                where = "chunk" if media.lower().startswith("text/event-stream") else "response"
+                for key in ("schema", "itemSchema"):
+                    if isinstance(entry.get(key), dict):
+                        starts.append((pointer_join(response_pointer, "content", media, key), entry[key], where))
+    visited: set[tuple[str, str]] = set()
+    while starts:
+        pointer, node, where = starts.pop(0)
+        for sub_pointer, sub in _subschemas(node, pointer):
+            ref = sub.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#"):
+                try:
+                    target = _raw_lookup(ctx.raw, ref)
+                except LookupError:
+                    continue
+                target_where = "chunk" if "chunk" in ref.rsplit("/", 1)[-1].lower() and where != "request" else where
+                if (ref, target_where) not in visited:
+                    visited.add((ref, target_where))
+                    starts.append((ref, target, target_where))
+                continue
+            yield sub_pointer, sub, where
+
+
+def rule_stream_not_documented(ctx: _LintContext) -> Iterator[Finding]:
+    """A request can ask for a stream, but no reply documents one: no streamed reply validates."""
+    for op_pointer, op in ctx.operations():
+        body, body_pointer = ctx.follow(op.get("requestBody"), pointer_join(op_pointer, "requestBody"))
+        request_schema = None
+        streamable = op.get("x-stream") is True
+        if isinstance(body, dict):
+            for entry in (body.get("content") or {}).values():
+                if isinstance(entry, dict) and isinstance(entry.get("schema"), dict):
+                    request_schema = ctx.plain(entry["schema"])
+                    stream = _properties(request_schema).get("stream")
+                    if isinstance(stream, dict) and "boolean" in (_types(stream) or set()):
+                        streamable = True
+        if not streamable:
+            continue
+        streams = [status for status, _, response in ctx.responses(op, op_pointer)
+                   if status.startswith("2") and any(m.lower().startswith("text/event-stream")
+                                                     for m in (response.get("content") or {}))]
+        if streams:
+            continue
+        witness = build_instance(request_schema) if request_schema is not None else None
+        if isinstance(witness, dict):
+            witness["stream"] = True
+        yield Finding("error", "stream-not-documented", pointer_join(op_pointer, "responses"),
+                      "the request can ask for a stream (stream / x-stream), but no 2xx response documents "
+                      "text/event-stream, so no streamed reply can validate", witness)
+
+
+def rule_no_error_responses(ctx: _LintContext) -> Iterator[Finding]:
+    """No 4xx/5xx documented: every error reply, and every test of bad input, fails as undocumented.
+    An error, not a warning, because real servers do answer 400, 401, 429 and 5xx."""
+    for op_pointer, op in ctx.operations():
+        statuses = [str(s) for s in (op.get("responses") or {})]
+        if any(s[:1] in ("4", "5") or s == "default" for s in statuses):
+            continue
+        witness = {"status": 400, "body": {"error": {"message": "messages is required",
+                                                     "type": "invalid_request_error",
+                                                     "param": "messages", "code": None}}}
+        yield Finding("error", "no-error-responses", pointer_join(op_pointer, "responses"),
+                      f"only {', '.join(statuses) or 'no'} response(s) documented; an error reply such as "
+                      "the witness cannot be checked", witness)
+
+
+RULES: tuple[Callable[[_LintContext], Iterator[Finding]], ...] = (
+    rule_oneof_overlap,
+    rule_ambiguous_response,
+    rule_unsatisfiable,
+    rule_dangling_ref,
+    rule_unused_schema,
+    rule_single_tool_call,
+    rule_null_forbidden,
+    rule_stream_not_documented,
+    rule_no_error_responses,
+)
