@@ -1,0 +1,522 @@
+"""Hypothesis strategies for request bodies: schema-driven, realistic, and negative.
+
+Three kinds, because each finds different bugs. Schema-driven data (through
+hypothesis-jsonschema) works for any OpenAPI document and finds crashes on odd
+but valid input. Realistic conversations for the chat-completion API find
+semantic bugs that random data almost never reaches (a tool call answered by the
+matching tool message, a ``json_schema`` worth obeying). Negative data breaks
+exactly one rule of the schema, so a server that accepts it is caught on that
+rule alone.
+
+Everything is built by composing strategies, so Hypothesis can shrink a failing
+request to a minimal one; nothing here draws from the ``random`` module.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import math
+import wave
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import jsonschema
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+from .spec import MediaSchema, Operation, Spec, SpecError, pointer_join
+from .validate import ContractValidator, json_type, short_json
+
+JSON_MEDIA = "application/json"
+
+# -- schema-driven ------------------------------------------------------------------
+
+
+def request_media(operation: Operation) -> MediaSchema:
+    """The JSON media type of an operation's request body (``application/json`` first)."""
+    for name, media in operation.request_body.items():
+        if name.split(";", 1)[0].strip().lower() == JSON_MEDIA:
+            return media
+    for name, media in operation.request_body.items():
+        if name.split(";", 1)[0].strip().lower().endswith("+json"):
+            return media
+    raise SpecError(f"{operation.method.upper()} {operation.path} documents no JSON request body")
+
+
+def bounded_schema(schema: Any, max_items: int = 3, max_properties: int = 3) -> Any:
+    """A copy of ``schema`` whose arrays and free-form objects have an upper size.
+
+    hypothesis-jsonschema generates, then filters, on ``oneOf``; a conversation of
+    forty messages each tried against four branches is what makes it slow. Bounds
+    written into the schema are honoured while generating, so nothing is wasted.
+    """
+    if isinstance(schema, list):
+        return [bounded_schema(item, max_items, max_properties) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: bounded_schema(value, max_items, max_properties) if isinstance(value, (dict, list)) else value
+           for key, value in schema.items()}
+    for key in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas"):
+        if isinstance(schema.get(key), dict):
+            out[key] = {name: bounded_schema(sub, max_items, max_properties) for name, sub in schema[key].items()}
+    kinds = _declared_types(schema)
+    if "array" in kinds:
+        floor = int(schema.get("minItems", 0))
+        out["maxItems"] = max(floor, min(int(schema.get("maxItems", max_items)), max_items))
+    if "object" in kinds and not schema.get("properties") and not schema.get("patternProperties"):
+        floor = max(int(schema.get("minProperties", 0)), len(schema.get("required", [])))
+        out["maxProperties"] = max(floor, min(int(schema.get("maxProperties", max_properties)), max_properties))
+    return out
+
+
+def schema_requests(spec: Spec, operation: Operation, max_items: int = 3,
+                    max_properties: int = 3) -> st.SearchStrategy[Any]:
+    """Bodies valid against the operation's request schema, from the schema alone (any document)."""
+    media = request_media(operation)
+    schema = bounded_schema(spec.inline(media.schema), max_items, max_properties)
+    return from_schema(schema)
+
+
+# -- realistic conversations ------------------------------------------------------------
+
+PHRASES = (
+    "What is the weather in Paris?",
+    "Summarise this paragraph in one sentence.",
+    "Translate 'good morning' into Japanese.",
+    "Écris un haïku sur la pluie.",
+    "How many days are there between 3 March and 17 April?",
+    "List three prime numbers above 100.",
+    "Explain recursion to a ten-year-old.",
+    "Was ist die Hauptstadt von Australien?",
+    "Give me a JSON object describing a cat.",
+    "🙂 Can you read emoji too?",
+)
+SYSTEM_PROMPTS = (
+    "You are a helpful assistant.",
+    "You answer in one short sentence.",
+    "You are a weather assistant. Use the tools when you need live data.",
+    "Reply in the language of the question.",
+)
+ASSISTANT_REPLIES = (
+    "Sure, here it is.",
+    "It is 18 °C and sunny in Paris.",
+    "The answer is 45 days.",
+    "Let me check that for you.",
+)
+MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4o-audio-preview", "gpt-4.1", "o3-mini")
+VOICES = ("alloy", "ash", "coral", "verse")
+IMAGE_URLS = tuple(f"https://example.com/images/{name}" for name in ("cat.png", "chart.jpg", "receipt.webp"))
+
+_FUNCTION_NAMES = ("get_weather", "search_docs", "convert_currency", "create_event", "lookup_order", "send_email")
+_PROPERTY_NAMES = ("city", "query", "amount", "currency", "date", "limit", "units", "tags", "urgent", "order_id")
+_ENUM_VALUES = (("celsius", "fahrenheit"), ("low", "normal", "high"), ("EUR", "USD", "JPY"))
+
+
+def wav_bytes(duration_ms: int = 20, rate: int = 8000, frequency: float = 440.0) -> bytes:
+    """A tiny mono 16-bit PCM WAV (a sine tone): real audio for ``input_audio`` parts."""
+    frames = int(rate * duration_ms / 1000)
+    samples = b"".join(int(8000 * math.sin(2 * math.pi * frequency * i / rate)).to_bytes(2, "little", signed=True)
+                       for i in range(frames))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples)
+    return buffer.getvalue()
+
+
+_WAV_B64 = tuple(base64.b64encode(wav_bytes(ms)).decode("ascii") for ms in (10, 20, 40))
+
+short_texts = st.one_of(st.sampled_from(PHRASES), st.text(min_size=1, max_size=24))
+
+
+def _text_part() -> st.SearchStrategy[dict[str, Any]]:
+    return st.builds(lambda text: {"type": "text", "text": text}, short_texts)
+
+
+def _image_part() -> st.SearchStrategy[dict[str, Any]]:
+    return st.builds(lambda url: {"type": "image_url", "image_url": url}, st.sampled_from(IMAGE_URLS))
+
+
+def _audio_part() -> st.SearchStrategy[dict[str, Any]]:
+    return st.builds(lambda data: {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}},
+                     st.sampled_from(_WAV_B64))
+
+
+user_messages = st.builds(
+    lambda content: {"role": "user", "content": content},
+    st.one_of(short_texts,
+              st.lists(st.one_of(_text_part(), _image_part(), _audio_part()), min_size=1, max_size=3)),
+)
+system_messages = st.builds(lambda text: {"role": "system", "content": text}, st.sampled_from(SYSTEM_PROMPTS))
+
+
+@st.composite
+def json_schemas(draw: st.DrawFn, max_properties: int = 3) -> dict[str, Any]:
+    """A small object schema with typed properties, every property required, no extras.
+
+    Used both for tool parameters and for ``response_format``: the shape strict
+    structured output demands (``required`` complete, ``additionalProperties`` false).
+    """
+    names = draw(st.lists(st.sampled_from(_PROPERTY_NAMES), min_size=1, max_size=max_properties, unique=True))
+    properties: dict[str, Any] = {}
+    for name in names:
+        properties[name] = draw(st.one_of(
+            st.just({"type": "string"}),
+            st.just({"type": "integer", "minimum": 0}),
+            st.just({"type": "number"}),
+            st.just({"type": "boolean"}),
+            st.sampled_from(_ENUM_VALUES).map(lambda values: {"type": "string", "enum": list(values)}),
+            st.just({"type": "array", "items": {"type": "string"}}),
+        ))
+    return {"type": "object", "properties": properties, "required": list(names), "additionalProperties": False}
+
+
+def instances_of(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values for the small schemas that :func:`json_schemas` makes (fast; no filtering)."""
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "object":
+        return st.fixed_dictionaries({name: instances_of(sub) for name, sub in schema.get("properties", {}).items()})
+    if kind == "array":
+        return st.lists(instances_of(schema.get("items", {"type": "string"})), max_size=2)
+    if kind == "integer":
+        return st.integers(min_value=int(schema.get("minimum", -1000)), max_value=1000)
+    if kind == "number":
+        return st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+    if kind == "boolean":
+        return st.booleans()
+    return st.sampled_from(("Paris", "order-1234", "2025-04-17", "blue")) | st.text(max_size=12)
+
+
+@st.composite
+def tool_definitions(draw: st.DrawFn, max_tools: int = 3) -> list[dict[str, Any]]:
+    names = draw(st.lists(st.sampled_from(_FUNCTION_NAMES), min_size=1, max_size=max_tools, unique=True))
+    tools = []
+    for name in names:
+        function: dict[str, Any] = {"name": name, "description": f"{name.replace('_', ' ').capitalize()}.",
+                                    "parameters": draw(json_schemas())}
+        strict = draw(st.sampled_from((None, True, False)))
+        if strict is not None:
+            function["strict"] = strict
+        tools.append({"type": "function", "function": function})
+    return tools
+
+
+@st.composite
+def _tool_round(draw: st.DrawFn, tools: list[dict[str, Any]], first_id: int) -> list[dict[str, Any]]:
+    """An assistant turn that calls tools, then one tool message per call, ids matching."""
+    chosen = draw(st.lists(st.sampled_from(tools), min_size=1, max_size=2))
+    calls = []
+    for offset, tool in enumerate(chosen):
+        function = tool["function"]
+        arguments = draw(instances_of(function["parameters"]))
+        calls.append({"id": f"call_{first_id + offset}", "type": "function",
+                      "function": {"name": function["name"], "arguments": json.dumps(arguments)}})
+    messages: list[dict[str, Any]] = [{"role": "assistant", "content": None, "tool_calls": calls}]
+    for call in calls:
+        result = draw(st.sampled_from(('{"ok": true}', '{"temp_c": 18}', '"done"', '{"results": []}')))
+        messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+    return messages
+
+
+@st.composite
+def conversations(draw: st.DrawFn, tools: list[dict[str, Any]] | None = None,
+                  max_rounds: int = 2) -> list[dict[str, Any]]:
+    """A conversation that ends where the server must answer (after a user or tool message)."""
+    messages: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        messages.append(draw(system_messages))
+    messages.append(draw(user_messages))
+    for round_number in range(draw(st.integers(min_value=0, max_value=max_rounds))):
+        if tools and draw(st.booleans()):
+            messages.extend(draw(_tool_round(tools, first_id=10 * round_number + 1)))
+            if draw(st.booleans()):
+                continue  # the server answers the tool results
+        messages.append({"role": "assistant", "content": draw(st.sampled_from(ASSISTANT_REPLIES))})
+        messages.append(draw(user_messages))
+    return messages
+
+
+def _tool_choices(tools: list[dict[str, Any]]) -> st.SearchStrategy[Any]:
+    named = st.sampled_from([t["function"]["name"] for t in tools]).map(
+        lambda name: {"type": "function", "function": {"name": name}})
+    return st.one_of(st.sampled_from(("auto", "none", "required")), named)
+
+
+_ABSENT = object()
+
+
+def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Either the value or "leave the field out", shrinking towards leaving it out."""
+    return st.one_of(st.just(_ABSENT), strategy)
+
+
+@st.composite
+def conversation_requests(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-formed chat-completion request, as client code would send it."""
+    tools = draw(st.one_of(st.none(), tool_definitions()))
+    request: dict[str, Any] = {"model": draw(_optional(st.sampled_from(MODELS)))}
+    request["messages"] = draw(conversations(tools))
+    if tools:
+        request["tools"] = tools
+        request["tool_choice"] = draw(_optional(_tool_choices(tools)))
+        request["parallel_tool_calls"] = draw(_optional(st.booleans()))
+    output = draw(st.sampled_from(("text", "json_schema", "audio")))
+    if output == "json_schema":
+        request["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": draw(st.sampled_from(("answer", "cat", "event"))), "schema": draw(json_schemas())}}
+    elif output == "audio":
+        request["modalities"] = ["text", "audio"]
+        request["audio"] = {"voice": draw(st.sampled_from(VOICES))}
+    else:
+        request["modalities"] = draw(_optional(st.just(["text"])))
+    request["stream"] = draw(_optional(st.booleans()))
+    request["ssml_enabled"] = draw(_optional(st.booleans()))
+    request["context"] = draw(_optional(st.sampled_from(({"locale": "fr-FR"}, {"user_id": "u-42"}))))
+    return {key: value for key, value in request.items() if value is not _ABSENT}
+
+
+def realistic_requests(spec: Spec, operation: Operation | None = None) -> st.SearchStrategy[dict[str, Any]]:
+    """Realistic conversations that ``spec`` accepts.
+
+    On the project's contract every conversation is valid, so the filter keeps
+    them all; on a stricter or defective document (the seed rejects every system
+    message) it leaves out what the document forbids, so a run never blames a
+    server for refusing what the document itself rejects.
+    """
+    operation = operation or spec.operation()
+    pointer = request_media(operation).pointer
+    validator = ContractValidator(spec)
+    return conversation_requests().filter(lambda body: validator.is_valid_at(pointer, body))
+
+
+def realistic_applies(spec: Spec, operation: Operation | None = None) -> bool:
+    """Whether the document describes a chat-completion request at all (so realistic data fits)."""
+    try:
+        operation = operation or spec.operation()
+        pointer = request_media(operation).pointer
+    except SpecError:
+        return False
+    return ContractValidator(spec).is_valid_at(pointer, {"model": MODELS[0], "messages": [
+        {"role": "user", "content": PHRASES[0]}]})
+
+
+# -- negative data ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NegativeCase:
+    """A request that breaks exactly one rule; ``body`` is None when the bytes are not JSON."""
+
+    body: Any | None
+    raw_body: bytes
+    content_type: str
+    broken_rule: str  # "<kind>: <where and what>", kind one of NEGATIVE_KINDS
+
+    @property
+    def kind(self) -> str:
+        return self.broken_rule.split(":", 1)[0]
+
+
+NEGATIVE_KINDS = ("missing-required", "wrong-type", "outside-enum", "malformed-json", "wrong-content-type",
+                  "empty-body")
+SCHEMA_KINDS = NEGATIVE_KINDS[:3]
+_OUTSIDE_WORDS = ("robot", "video", "sometimes", "unknown", "xml", "maybe")
+_WRONG_VALUES: tuple[Any, ...] = ("not-a-number", 42, 1.5, True, ["x"], {"x": 1}, None)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One rule of the schema, and how to break it at one place of an instance."""
+
+    kind: str
+    path: tuple[str | int, ...]
+    describe: str
+    apply: Callable[[Any], Any]
+
+    @property
+    def pointer(self) -> str:
+        return pointer_join("", *self.path) or "/"
+
+
+def mutation_sites(schema: Any, instance: Any) -> list[Mutation]:
+    """Every single-rule break the schema allows at a place ``instance`` actually has.
+
+    Walks the (inlined) schema beside the instance: ``required`` lists give
+    missing-property breaks, ``type`` gives wrong-type breaks, ``enum`` gives
+    outside-enum breaks. At ``oneOf`` / ``anyOf`` it follows the branches the
+    instance matches, so the rules come from the document, not from a list here.
+    """
+    return list(_dedupe(_walk(schema, instance, ())))
+
+
+def _walk(schema: Any, instance: Any, path: tuple[str | int, ...], branch: bool = False) -> Iterator[Mutation]:
+    """``branch``: ``schema`` is one branch of a combinator whose admitted types were already used."""
+    if not isinstance(schema, dict):
+        return
+    kinds = _allowed_types(schema)
+    wrong = [value for value in _WRONG_VALUES if not _type_allows(kinds, value)] if kinds and not branch else []
+    if wrong:
+        value = wrong[0]
+        yield Mutation("wrong-type", path, f"{json_type(instance)} replaced by {json_type(value)} "
+                       f"{short_json(value)} (allowed: {', '.join(sorted(kinds))})", _setter(path, value))
+    if isinstance(schema.get("enum"), list) and all(isinstance(v, str) for v in schema["enum"]):
+        word = next(w for w in _OUTSIDE_WORDS if w not in schema["enum"])
+        yield Mutation("outside-enum", path, f"{short_json(word)} is not one of {short_json(schema['enum'])}",
+                       _setter(path, word))
+    for sub in schema.get("allOf", []) or []:
+        yield from _walk(sub, instance, path, branch)
+    for keyword in ("oneOf", "anyOf"):
+        for sub in schema.get(keyword, []) or []:
+            if isinstance(sub, dict) and _is_valid(sub, instance):
+                yield from _walk(sub, instance, path, branch=True)
+    if isinstance(instance, dict):
+        for name in schema.get("required", []) or []:
+            if name in instance:
+                yield Mutation("missing-required", path, f"required property {name!r} removed",
+                               _remover((*path, name)))
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in instance:
+                yield from _walk(sub, instance[name], (*path, name))
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(instance):
+            yield from _walk(schema["items"], item, (*path, index))
+
+
+def _dedupe(mutations: Iterator[Mutation]) -> Iterator[Mutation]:
+    seen: set[tuple[str, tuple[str | int, ...], str]] = set()
+    for mutation in mutations:
+        key = (mutation.kind, mutation.path, mutation.describe)
+        if key not in seen:
+            seen.add(key)
+            yield mutation
+
+
+def _declared_types(schema: dict[str, Any]) -> set[str]:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return {k for k in kind if isinstance(k, str)}
+    return set()
+
+
+def _allowed_types(schema: dict[str, Any]) -> set[str]:
+    """The JSON types a schema admits, when it says (through ``type`` or its branches)."""
+    kinds = _declared_types(schema)
+    if kinds:
+        return kinds
+    if isinstance(schema.get("enum"), list):
+        return {json_type(v) for v in schema["enum"]}
+    for keyword in ("oneOf", "anyOf"):
+        branches = schema.get(keyword)
+        if isinstance(branches, list) and branches:
+            union: set[str] = set()
+            for branch in branches:
+                sub = _allowed_types(branch) if isinstance(branch, dict) else set()
+                if not sub:
+                    return set()  # a branch that admits any type: no wrong type exists
+                union |= sub
+            return union
+    return set()
+
+
+def _type_allows(kinds: set[str], value: Any) -> bool:
+    seen = json_type(value)
+    return seen in kinds or (seen == "integer" and "number" in kinds)
+
+
+def _is_valid(schema: dict[str, Any], instance: Any) -> bool:
+    return jsonschema.Draft202012Validator(schema).is_valid(instance)
+
+
+def _setter(path: tuple[str | int, ...], value: Any) -> Callable[[Any], Any]:
+    def apply(instance: Any) -> Any:
+        if not path:
+            return copy.deepcopy(value)
+        out = copy.deepcopy(instance)
+        parent = out
+        for step in path[:-1]:
+            parent = parent[step]
+        parent[path[-1]] = copy.deepcopy(value)
+        return out
+    return apply
+
+
+def _remover(path: tuple[str | int, ...]) -> Callable[[Any], Any]:
+    def apply(instance: Any) -> Any:
+        out = copy.deepcopy(instance)
+        parent = out
+        for step in path[:-1]:
+            parent = parent[step]
+        del parent[path[-1]]
+        return out
+    return apply
+
+
+_MALFORMATIONS: dict[str, Callable[[bytes], bytes]] = {
+    "truncated": lambda raw: raw[:-1],
+    "trailing-comma": lambda raw: raw[:-1] + b",}" if raw.endswith(b"}") else raw + b",",
+    "single-quoted": lambda raw: raw.replace(b'"', b"'", 2),
+    "trailing-garbage": lambda raw: raw + b"}",
+}
+
+
+def _parses(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _encode(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def negative_requests(spec: Spec, operation: Operation | None = None) -> st.SearchStrategy[NegativeCase]:
+    """Requests that break exactly one rule: of the schema, of JSON, of the content type, or of presence."""
+    operation = operation or spec.operation()
+    media = request_media(operation)
+    validator = ContractValidator(spec)
+    inlined = spec.inline(media.schema)
+    base = realistic_requests(spec, operation) if realistic_applies(spec, operation) else schema_requests(
+        spec, operation)
+    documented = {name.split(";", 1)[0].strip().lower() for name in operation.request_body}
+    wrong_types = [t for t in ("text/plain", "application/x-www-form-urlencoded") if t not in documented]
+
+    @st.composite
+    def cases(draw: st.DrawFn) -> NegativeCase:
+        body = draw(base)
+        raw = _encode(body)
+        choice = draw(st.sampled_from(range(10)))  # 0-6 a schema rule, then JSON, content type, presence
+        if choice <= 6:
+            # Draw the kind of break first, then the place, so each kind is as likely whatever
+            # the number of places; a break the validator still accepts is set aside.
+            by_kind = {kind: [m for m in mutation_sites(inlined, body) if m.kind == kind] for kind in SCHEMA_KINDS}
+            while any(by_kind.values()):
+                sites = by_kind[draw(st.sampled_from([kind for kind in SCHEMA_KINDS if by_kind[kind]]))]
+                mutation = sites.pop(draw(st.sampled_from(range(len(sites)))))
+                broken = mutation.apply(body)
+                if not validator.is_valid_at(media.pointer, broken):
+                    return NegativeCase(broken, _encode(broken), media.media_type,
+                                        f"{mutation.kind}: {mutation.pointer}: {mutation.describe}")
+        if choice == 8 and wrong_types:
+            content_type = draw(st.sampled_from(wrong_types))
+            return NegativeCase(body, raw, content_type,
+                                f"wrong-content-type: {content_type} is not a documented request media type")
+        if choice == 9 and operation.request_body_required:
+            return NegativeCase(None, b"", media.media_type, "empty-body: the request body is required")
+        how = draw(st.sampled_from(tuple(_MALFORMATIONS)))
+        broken_bytes = _MALFORMATIONS[how](raw)
+        if _parses(broken_bytes):  # e.g. "12" cut to "1": fall back to trailing garbage
+            how, broken_bytes = "trailing-garbage", raw + b"}"
+        return NegativeCase(None, broken_bytes, media.media_type, f"malformed-json: {how}")
+
+    return cases()
