@@ -1,0 +1,441 @@
+"""The Starlette app: check the request, find the reply, send it as a real server would.
+
+Every request passes through the same steps, and each step that refuses
+answers with the contract's Error body and a stable ``code``: body size and
+type, JSON syntax, the contract, the mock's own headers, what a real server
+refuses, the fixture lookup, and whether the fixture obeys the request. Only
+then is a reply rendered, with its fault plan and pacing, into network writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Send
+
+import mockserver
+from contract.spec import load_spec
+from contract.validate import ContractValidator, ValidationError
+
+from . import faults as fault_plans
+from .faults import DISCONNECT, Disconnect, FaultPlan, Write, error_body
+from .fixtures import Fixture, FixtureError, check_fixture_messages, fixture_from_dict, load_fixtures
+from .honour import request_problem, shape_for_modalities, turn_mismatch
+from .matching import FixtureIndex, Match
+from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, chunk_delays, compute_usage, layer_pacing,
+                     pacing_problem, parse_pacing_header, render_chunks, render_completion, usage_override_problem)
+from .turns import AssistantTurn, Pacing
+
+logger = logging.getLogger("mockserver")
+
+JSON_MEDIA = "application/json"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+MAX_NEAR_MISSES = 3
+REDACTED_HEADERS = ("authorization", "api-key", "x-api-key", "cookie")
+
+
+def bundled_fixtures_dir() -> Path:
+    """The conversations shipped with the package: inside the wheel, or at the repository root."""
+    here = Path(mockserver.__file__).resolve().parent
+    for candidate in (here / "bundled_fixtures", here.parent / "fixtures"):
+        if candidate.is_dir():
+            return candidate
+    raise FixtureError("the bundled fixtures folder is missing from this installation")
+
+
+@dataclass
+class Settings:
+    seed: int = 0
+    pacing: Pacing = field(default_factory=Pacing)
+    no_delay: bool = False
+    max_body: int = 1_000_000
+    fault_rate: float = 0.0
+    fault_types: tuple[str, ...] = fault_plans.FAULT_TYPES
+    fallback: bool = False
+
+
+class ApiError(Exception):
+    """A refusal that becomes an Error body; raised anywhere on the request path."""
+
+    def __init__(self, status: int, message: str, code: str, param: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(error_body(self.status, self.message, self.code, self.param), self.status,
+                            headers=self.headers)
+
+
+@dataclass
+class Reply:
+    """What was decided for one request, for the response and the journal."""
+
+    turn: AssistantTurn
+    label: str  # "name (file:line)" of the turn, or "fallback"
+    pacing: Pacing | None = None
+
+
+class MockState:
+    """Fixtures, validator, journal and the request counter that seeds each reply."""
+
+    def __init__(self, fixtures: list[Fixture], validator: ContractValidator, settings: Settings,
+                 journal_size: int) -> None:
+        self.validator = validator
+        self.settings = settings
+        self.index = FixtureIndex(fixtures)
+        self.fixture_count = len(fixtures)
+        self.journal: collections.deque[dict[str, Any]] = collections.deque(maxlen=journal_size)
+        self._counter = 0
+
+    def next_rng(self) -> random.Random:
+        """A fresh RNG per request from the server seed and the request number: replays are exact."""
+        self._counter += 1
+        return random.Random(f"{self.settings.seed}:{self._counter}")
+
+    def add_fixture(self, fixture: Fixture) -> None:
+        check_fixture(fixture, self.validator, self.settings.seed)
+        self.index.add(fixture)
+        self.fixture_count += 1
+
+
+# -- start-up checks ------------------------------------------------------------------------------
+
+def check_fixture(fixture: Fixture, validator: ContractValidator, seed: int = 0) -> None:
+    """Raise FixtureError unless every message and every reply, as it would be sent, meets the contract."""
+    check_fixture_messages(fixture, validator)
+    for index, turn in sorted(fixture.turns.items()):
+        where = turn.source or fixture.source
+        body = representative_request(fixture, index, turn)
+        problem = usage_override_problem(turn.usage)
+        if problem:
+            raise FixtureError(f"{where}: {problem}")
+        plan = None
+        if turn.fault is not None:
+            try:
+                plan = fault_plans.parse_fault(turn.fault)
+            except ValueError as exc:
+                raise FixtureError(f"{where}: {exc}") from None
+        shaped = shape_for_modalities(turn, body, seed)
+        identity = ReplyIdentity.new(random.Random(seed), body["model"], int(time.time()))
+        usage = compute_usage(body["messages"], shaped)
+        errors = validator.validate_response(200, render_completion(shaped, identity, usage))
+        chunks = render_chunks(shaped, identity, usage)
+        for chunk in chunks:
+            errors = errors or validator.validate_event(chunk.data)
+        if errors:
+            raise FixtureError(f"{where}: the reply would break the contract: {errors[0]}")
+        if plan is not None:
+            problem = fault_plans.fault_problem(plan, chunks)
+            if problem:
+                raise FixtureError(f"{where}: {problem}")
+
+
+def representative_request(fixture: Fixture, index: int, turn: AssistantTurn) -> dict[str, Any]:
+    """The request that plays turn ``index``: the messages before it and the fixture's model."""
+    match = fixture.match if isinstance(fixture.match, dict) else {}
+    model = match.get("model") if isinstance(match.get("model"), str) else DEFAULT_MODEL
+    body: dict[str, Any] = {"model": model, "messages": list(fixture.conversation[:index])}
+    if turn.audio is not None:
+        body["modalities"] = ["text", "audio"]
+    return body
+
+
+def load_checked_fixtures(folder: Path, validator: ContractValidator, seed: int) -> list[Fixture]:
+    fixtures = load_fixtures(folder)
+    for fixture in fixtures:
+        check_fixture(fixture, validator, seed)
+    return fixtures
+
+
+# -- the app --------------------------------------------------------------------------------------
+
+def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing: Pacing = Pacing(),
+               no_delay: bool = False, max_body: int = 1_000_000, fault_rate: float = 0.0,
+               fault_types: Sequence[str] = fault_plans.FAULT_TYPES, journal_size: int = 100,
+               fallback: bool | None = None, spec_path: Path | str | None = None) -> Starlette:
+    """Load and check the fixtures, then build the app; a bad fixture raises FixtureError.
+
+    ``fallback=None`` answers unmatched requests with a made-up reply only when
+    serving the bundled fixtures, so a new user sees a stream at once while a
+    project's own fixtures stay strict.
+    """
+    problem = pacing_problem(pacing)
+    if problem:
+        raise ValueError(f"pacing: {problem}")
+    validator = ContractValidator(load_spec(spec_path))
+    bundled = fixtures_dir is None
+    folder = bundled_fixtures_dir() if bundled else Path(fixtures_dir)  # type: ignore[arg-type]
+    settings = Settings(seed=seed, pacing=pacing, no_delay=no_delay, max_body=max_body, fault_rate=fault_rate,
+                        fault_types=tuple(fault_types), fallback=bundled if fallback is None else fallback)
+    state = MockState(load_checked_fixtures(folder, validator, seed), validator, settings, journal_size)
+    routes = [
+        Route("/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
+        Route("/v1/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
+        Route("/health", _guarded(state, health), methods=["GET"]),
+        Route("/__mock/requests", _guarded(state, journal), methods=["GET", "DELETE"]),
+        Route("/__mock/fixtures", _guarded(state, add_fixture), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception})
+    app.state.mock = state
+    return app
+
+
+def _guarded(state: MockState, handler: Any) -> Any:
+    """Turn ApiError into its Error body, and any other exception into a logged 500; keep serving."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(state, request)
+        except ApiError as exc:
+            return exc.response()
+        except Exception:
+            logger.exception("unexpected error while answering %s %s", request.method, request.url.path)
+            return JSONResponse(error_body(500, "the mock server failed unexpectedly; see its log",
+                                           "internal_error"), 500)
+
+    return endpoint
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
+        return JSONResponse(error_body(405, message, "method_not_allowed"), 405, headers=exc.headers)
+    message = f"no route {request.method} {request.url.path}; the API is POST /chat/completions or /v1/chat/completions"
+    return JSONResponse(error_body(404, message, "unknown_path"), exc.status_code)
+
+
+async def health(state: MockState, request: Request) -> Response:
+    return JSONResponse({"status": "ok", "fixtures": state.fixture_count})
+
+
+async def journal(state: MockState, request: Request) -> Response:
+    if request.method == "DELETE":
+        state.journal.clear()
+        return JSONResponse({"cleared": True})
+    return JSONResponse({"requests": list(state.journal)})
+
+
+async def add_fixture(state: MockState, request: Request) -> Response:
+    """Add a conversation (the fixture-file format, as JSON) for the Python API."""
+    body = _parse_json(await _read_body(state, request))
+    if not isinstance(body, dict):
+        raise ApiError(400, "a fixture must be a JSON object with a 'conversation'", "invalid_fixture")
+    try:
+        fixture = fixture_from_dict(body, source="<api>", name=body.get("name"))
+        state.add_fixture(fixture)
+    except (FixtureError, ValueError) as exc:
+        raise ApiError(400, str(exc), "invalid_fixture") from None
+    return JSONResponse({"name": fixture.name, "fixtures": state.fixture_count})
+
+
+# -- POST /chat/completions -----------------------------------------------------------------------
+
+async def chat_completions(state: MockState, request: Request) -> Response:
+    entry: dict[str, Any] = {"time": time.time(), "method": request.method, "path": request.url.path,
+                             "headers": _redacted(request.headers.items()), "body": None, "status": None,
+                             "fixture": None, "turn": None, "near_misses": [], "fault": None, "error": None}
+    state.journal.append(entry)
+    try:
+        response = await _answer(state, request, entry)
+    except ApiError as exc:
+        entry["status"], entry["error"] = exc.status, {"code": exc.code, "message": exc.message}
+        if exc.code == "no_fixture_match":
+            logger.warning("%s", exc.message)
+        raise
+    except Exception:
+        entry["status"] = 500
+        raise
+    entry["status"] = response.status_code
+    return response
+
+
+async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> Response:
+    _check_content_type(request)
+    raw = await _read_body(state, request)
+    entry["body"] = raw[:2000].decode("utf-8", "replace")  # replaced by the parsed body once it parses
+    body = _parse_json(raw)
+    entry["body"] = body
+    errors = state.validator.validate_request(body)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ApiError(400, f"the request breaks the contract: {errors[0]}{more}", "invalid_request",
+                       pointer_to_param(errors[0]))
+    header_pacing = _header(request, "x-mock-pacing", parse_pacing_header)
+    header_fault = _header(request, "x-mock-fault", fault_plans.parse_fault_header)
+    refusal = request_problem(body)
+    if refusal is not None:
+        raise ApiError(400, refusal.message, refusal.code, refusal.param)
+    rng = state.next_rng()
+    reply = _find_reply(state, body, entry)
+    mismatch = turn_mismatch(reply.turn, body)
+    if mismatch:
+        raise ApiError(400, f"fixture {reply.label} does not fit this request: {mismatch}", "fixture_mismatch")
+    turn = shape_for_modalities(reply.turn, body, state.settings.seed)
+    identity = ReplyIdentity.new(rng, body.get("model"), int(time.time()))
+    usage = compute_usage(body["messages"], turn)
+    chunks = render_chunks(turn, identity, usage)
+    plan = _fault_plan(state, reply, header_fault, chunks, rng)
+    entry["fault"] = plan.describe() if plan else None
+    headers = {"X-Mock-Fixture": reply.label.encode("ascii", "replace").decode("ascii")}
+    if plan is not None and plan.type == "http_error":
+        status, error, extra = fault_plans.injected_error(plan)
+        return JSONResponse(error, status, headers=headers | extra)
+    if body.get("stream", True) is False:
+        content = json.dumps(render_completion(turn, identity, usage), ensure_ascii=False).encode("utf-8")
+        if plan is None or plan.type not in ("disconnect", "stall"):  # stream faults do not apply to JSON
+            return Response(content, media_type=JSON_MEDIA, headers=headers)
+        return WireResponse(_play(fault_plans.body_writes(content, plan)), media_type=JSON_MEDIA, headers=headers)
+    pacing = NO_DELAY if state.settings.no_delay else layer_pacing(reply.pacing, state.settings.pacing)
+    if header_pacing is not None:
+        pacing = layer_pacing(header_pacing, pacing)
+    writes = fault_plans.stream_writes(chunks, chunk_delays(chunks, pacing, rng), plan, identity.id)
+    return WireResponse(_play(writes), media_type="text/event-stream; charset=utf-8", headers=headers | SSE_HEADERS)
+
+
+def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -> Reply:
+    found = state.index.lookup(body)
+    if isinstance(found, Match):
+        fixture = found.fixture
+        entry["fixture"], entry["turn"] = fixture.name, found.turn_index
+        label = f"{fixture.name} ({found.turn.source or fixture.source})"
+        return Reply(found.turn, label, fixture.pacing)
+    near = [str(miss) for miss in found[:MAX_NEAR_MISSES]]
+    entry["near_misses"] = near
+    if state.settings.fallback:
+        from .fallback import FallbackRefusal, fallback_turn  # only servers with a fallback need it
+
+        made_up = fallback_turn(body, state.settings.seed)
+        if isinstance(made_up, FallbackRefusal):
+            raise ApiError(made_up.status, made_up.message, made_up.code or "invalid_request", made_up.param)
+        entry["fixture"] = "fallback"
+        return Reply(made_up, "fallback")
+    closest = "; ".join(near) if near else "no fixture comes close"
+    raise ApiError(400, f"no fixture matches this request ({state.fixture_count} loaded); closest: {closest}",
+                   "no_fixture_match", "messages")
+
+
+def _fault_plan(state: MockState, reply: Reply, header: FaultPlan | None, chunks: list[Chunk],
+                rng: random.Random) -> FaultPlan | None:
+    """The request header wins, then the fixture turn, then the seeded random rate."""
+    plan = header
+    if plan is None and reply.turn.fault is not None:
+        plan = fault_plans.parse_fault(reply.turn.fault)  # checked at start-up
+    if plan is None and state.settings.fault_rate > 0 and rng.random() < state.settings.fault_rate:
+        candidate = fault_plans.random_fault(rng, state.settings.fault_types, len(chunks))
+        plan = None if fault_plans.fault_problem(candidate, chunks) else candidate
+    if plan is not None:
+        problem = fault_plans.fault_problem(plan, chunks)
+        if problem:
+            raise ApiError(400, f"X-Mock-Fault: {problem}", "fault_not_applicable", None)
+    return plan
+
+
+# -- request reading ------------------------------------------------------------------------------
+
+def _check_content_type(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != JSON_MEDIA:
+        seen = repr(media) if media else "no Content-Type"
+        raise ApiError(400, f"the body must be application/json (the only request type the contract documents), "
+                            f"got {seen}", "unsupported_content_type")
+
+
+async def _read_body(state: MockState, request: Request) -> bytes:
+    """The body, read piece by piece and abandoned as soon as it passes the cap."""
+    cap = state.settings.max_body
+    declared = request.headers.get("content-length", "")
+    too_large = ApiError(400, f"the body is larger than the server's limit of {cap} bytes (--max-body)",
+                         "body_too_large")
+    if declared.isdigit() and int(declared) > cap:
+        raise too_large
+    received = bytearray()
+    async for piece in request.stream():
+        received += piece
+        if len(received) > cap:
+            raise too_large
+    return bytes(received)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"the body is not UTF-8: byte {exc.start} is {raw[exc.start:exc.start + 1]!r}",
+                       "invalid_json") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                       "invalid_json") from None
+
+
+def _header(request: Request, name: str, parse: Any) -> Any:
+    text = request.headers.get(name)
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ApiError(400, str(exc), "invalid_header", name) from None
+
+
+def pointer_to_param(error: ValidationError) -> str | None:
+    """``/messages/0/content`` as ``messages[0].content``, the way OpenAI names a ``param``."""
+    tokens = [token.replace("~1", "/").replace("~0", "~") for token in error.path.split("/")[1:]]
+    missing = re.fullmatch(r"'([^']+)' is required", error.message)
+    if missing:  # name the absent field itself, not the object that lacks it
+        tokens.append(missing.group(1))
+    param = ""
+    for token in tokens:
+        param += f"[{token}]" if token.isdigit() else (f".{token}" if param else token)
+    return param or None
+
+
+def _redacted(headers: Sequence[tuple[str, str]] | Any) -> dict[str, str]:
+    return {name: ("<redacted>" if name.lower() in REDACTED_HEADERS or "secret" in name.lower() else value)
+            for name, value in headers}
+
+
+# -- the wire -------------------------------------------------------------------------------------
+
+async def _play(writes: list[Write | Disconnect]) -> AsyncIterator[bytes | Disconnect]:
+    """Yield each write at its planned time; waits are measured from the start, so they do not drift."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
+    for write in writes:
+        if isinstance(write, Disconnect):
+            yield write
+            return
+        due += write.delay
+        if write.delay > 0:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+        yield write.data
+
+
+class WireResponse(StreamingResponse):
+    """A streamed response that can also end by dropping the connection, as a crashed server does."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        async for piece in self.body_iterator:
+            if piece is DISCONNECT:
+                logger.info("fault: dropping the connection mid-response")
+                return  # the server closes the connection: the client sees an incomplete body
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,0 +1,399 @@
+"""The reply to a request that no fixture matches, when serving the bundled fixtures.
+
+A new user points a client at the server before writing any fixture; they
+should see a real, plausible stream at once, and one that obeys their request
+the way a real model would: a tool call when ``tool_choice`` asks for one,
+JSON that fits a requested ``json_schema``, audio when ``modalities`` asks for
+it, and the same 400 a real server sends when the request cannot be served.
+Everything is drawn from a seeded RNG keyed by the request, so the same
+request and seed always get the same reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from dataclasses import dataclass
+from random import Random
+from typing import Any
+
+from .instances import Hints, SchemaProblem, build_instance, schema_problem, words_of_name
+from .turns import AssistantTurn, AudioReply
+
+__all__ = ["FallbackRefusal", "fallback_turn"]
+
+SOURCE = "fallback"
+_SECONDS_PER_TOKEN = 0.3  # speech at roughly 150 words a minute
+_MAX_AUDIO_S = 30.0
+_MAX_PARALLEL_CALLS = 2
+
+
+@dataclass(frozen=True)
+class FallbackRefusal:
+    """The error a real server would return instead of a reply."""
+
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+def fallback_turn(body: dict[str, Any], seed: int) -> AssistantTurn | FallbackRefusal:
+    """A made-up reply that honours ``body`` (already valid against the request schema), or the refusal.
+
+    Deterministic: the same ``(body, seed)`` always gives the same turn.
+    """
+    rng = Random(f"fallback:{seed}:{_digest(body)}")
+    tools = _callable_tools(body)
+    refusal = _refusal(body, tools)
+    if refusal is not None:
+        return refusal
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    hints = _hints(_last_user_text(messages))
+    try:
+        called = _tools_to_call(body, tools, messages, hints, rng)
+        if called:
+            return AssistantTurn(tool_calls=tuple(_tool_call(tool, hints, rng) for tool in called), source=SOURCE)
+        text = _text(body, messages, hints, rng)
+    except _Refused as refused:
+        return refused.refusal
+    audio = _audio(text, rng) if "audio" in (body.get("modalities") or []) else None
+    return AssistantTurn(content=text, audio=audio, source=SOURCE)
+
+
+class _Refused(Exception):
+    def __init__(self, refusal: FallbackRefusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class _Tool:
+    index: int  # position in the request's ``tools``, for error parameters
+    name: str
+    parameters: Any  # the JSON Schema, or ``None`` when the tool takes no arguments
+
+
+def _digest(body: dict[str, Any]) -> str:
+    """A stable key of the request (``hash()`` of a str changes between processes)."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=True, default=repr)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------
+# What a real server refuses before any reply
+
+
+def _callable_tools(body: dict[str, Any]) -> list[_Tool]:
+    """Offered functions with a name; a tool without one can never be called, so it is left out."""
+    tools = []
+    for index, tool in enumerate(body.get("tools") or []):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"]:
+            tools.append(_Tool(index, function["name"], function.get("parameters")))
+    return tools
+
+
+def _refusal(body: dict[str, Any], tools: list[_Tool]) -> FallbackRefusal | None:
+    for tool in tools:
+        if tool.parameters is not None:
+            problem = schema_problem(tool.parameters)
+            if problem is None and _declared_types(tool.parameters) - {"object"}:
+                problem = f"a function's parameters must describe an object, not {tool.parameters.get('type')!r}"
+            if problem:
+                return FallbackRefusal(400, f"Invalid schema for function {tool.name!r}: {problem}",
+                                       f"tools[{tool.index}].function.parameters", "invalid_function_parameters")
+    choice = body.get("tool_choice")
+    offered = ", ".join(repr(t.name) for t in tools) or "none"
+    if choice == "required" and not tools:
+        return FallbackRefusal(400, "tool_choice is 'required' but the request offers no tools to call",
+                               "tool_choice", "invalid_tool_choice")
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str):
+            return FallbackRefusal(400, 'tool_choice names no function: expected {"type": "function", '
+                                        '"function": {"name": ...}}', "tool_choice.function.name",
+                                   "invalid_tool_choice")
+        if name not in {t.name for t in tools}:
+            return FallbackRefusal(400, f"tool_choice names the function {name!r}, which is not among the "
+                                        f"offered tools ({offered})", "tool_choice", "invalid_tool_choice")
+    schema = _requested_schema(body)
+    if schema is not None:
+        problem = schema_problem(schema)
+        if problem:
+            return FallbackRefusal(400, f"response_format.json_schema.schema is not a usable JSON Schema: {problem}",
+                                   "response_format.json_schema.schema", "invalid_json_schema")
+    if "audio" in (body.get("modalities") or []):
+        audio = body.get("audio")
+        voice = audio.get("voice") if isinstance(audio, dict) else None
+        if not isinstance(voice, str) or not voice.strip():
+            return FallbackRefusal(400, "modalities asks for audio, so audio.voice is required "
+                                        "(for example {\"voice\": \"alloy\"})", "audio.voice", "missing_voice")
+    return None
+
+
+def _declared_types(schema: Any) -> set[str]:
+    declared = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list) and "object" not in declared:
+        return {t for t in declared if isinstance(t, str)}
+    return set()
+
+
+def _requested_schema(body: dict[str, Any]) -> dict[str, Any] | bool | None:
+    """The schema of ``response_format: {type: json_schema, ...}``; ``True`` (any JSON) when it gives none."""
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    json_schema = response_format.get("json_schema")
+    schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
+    return schema if isinstance(schema, dict) else True
+
+
+# ---------------------------------------------------------------------------
+# Tool calls
+
+
+_GENERIC_NAME_WORDS = {"get", "set", "fetch", "list", "find", "make", "do", "run", "call", "use", "the", "a",
+                       "an", "to", "of", "by", "for", "and", "or", "info", "data", "tool", "function", "api",
+                       "current", "new", "all", "my", "v1", "v2"}
+
+
+def _tools_to_call(body: dict[str, Any], tools: list[_Tool], messages: list[dict[str, Any]], hints: Hints,
+                   rng: Random) -> list[_Tool]:
+    choice = body.get("tool_choice", "auto")
+    parallel = body.get("parallel_tool_calls", True) is not False
+    if isinstance(choice, dict):
+        name = choice["function"]["name"]  # checked by _refusal
+        return [next(t for t in tools if t.name == name)]
+    if choice == "required":
+        unique = list({t.name: t for t in reversed(tools)}.values())[::-1]  # first tool of each name
+        count = rng.randint(1, min(_MAX_PARALLEL_CALLS, len(unique))) if parallel else 1
+        return rng.sample(unique, count)
+    if choice == "auto" and tools and messages and messages[-1].get("role") == "user":
+        wanted = {_stem(w) for w in hints.words}
+        scored = []
+        for tool in tools:
+            name_words = {_stem(w) for w in words_of_name(tool.name)} - _GENERIC_NAME_WORDS
+            overlap = len(name_words & wanted)
+            if overlap and tool.name not in {t.name for _, t in scored}:
+                scored.append((overlap, tool))
+        scored.sort(key=lambda pair: -pair[0])
+        return [tool for _, tool in scored[: _MAX_PARALLEL_CALLS if parallel else 1]]
+    return []
+
+
+def _tool_call(tool: _Tool, hints: Hints, rng: Random) -> dict[str, Any]:
+    call_id = "call_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(24))
+    arguments: Any = {}
+    if tool.parameters is not None:
+        try:
+            arguments = build_instance(tool.parameters, rng.getrandbits(32), hints, want_object=True)
+        except SchemaProblem as exc:
+            raise _Refused(FallbackRefusal(400, f"Invalid schema for function {tool.name!r}: {exc}",
+                                           f"tools[{tool.index}].function.parameters",
+                                           "invalid_function_parameters")) from None
+    return {"id": call_id, "type": "function",
+            "function": {"name": tool.name, "arguments": _compact_json(arguments)}}
+
+
+def _compact_json(value: Any) -> str:
+    """JSON the way current models write arguments and structured content: no spaces, UTF-8 kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------
+# Text
+
+
+def _text(body: dict[str, Any], messages: list[dict[str, Any]], hints: Hints, rng: Random) -> str:
+    schema = _requested_schema(body)
+    if schema is True:  # JSON asked for, with no schema: any object will do
+        return _compact_json({"answer": _answer(messages, hints, rng)})
+    if schema is not None:
+        try:
+            return _compact_json(build_instance(schema, rng.getrandbits(32), hints))
+        except SchemaProblem as exc:
+            raise _Refused(FallbackRefusal(400, f"response_format.json_schema.schema cannot be honoured: {exc}",
+                                           "response_format.json_schema.schema", "invalid_json_schema")) from None
+    if messages and messages[-1].get("role") == "tool":
+        return _answer_from_tool_results(messages, rng)
+    return _answer(messages, hints, rng)
+
+
+_STOPWORDS = set("""
+a about above after again all also am an and any are as at be because been before being below between both but by
+can could did do does doing down during each few for from further had has have having he her here hers him his how i
+if in into is it its itself just let me more most my no nor not now of off on once only or other our out over own
+please same she should so some such tell than that the their them then there these they this those through to too
+under until up very was we were what when where which while who whom why will with would you your yours hi hello hey
+thanks thank give show need want know like get make could can't don't i'm it's what's there's is there anything
+say said good best better great nice way ways write explain describe help think use find see look work new old bit lot
+something thing things really much many one two today tomorrow quick quickly simple simply briefly short long sure
+summarise summarize recommend suggest compare calculate translate
+""".split())
+
+_OPENERS = (
+    "Here's a quick take on {a}.",
+    "Good question about {a}.",
+    "Sure, let's look at {a}.",
+    "Happy to help with {a}.",
+    "Short answer on {a}: it depends a little on the details.",
+)
+_MIDDLES = (
+    "The main thing to know about {a} is that a little context goes a long way.",
+    "When it comes to {a}, most people start with {b} and adjust from there.",
+    "A practical first step is to look at {b} and see how it relates to {a}.",
+    "In most cases {a} and {b} are closely linked, so it helps to consider them together.",
+    "If you're weighing {b}, the usual trade-offs are time, cost and simplicity.",
+    "One common approach to {a} is to break it into small, concrete steps.",
+    "For {a}, a concrete example usually says more than a general rule.",
+)
+_CLOSERS = (
+    "Let me know if you'd like more detail on {b}.",
+    "Want me to go deeper on any part of that?",
+    "I can expand on {b} if that helps.",
+    "Hope that helps!",
+)
+_GREETINGS = (
+    "Hello! How can I help you today?",
+    "Hi there! What would you like to talk about?",
+    "Hello! Ask me anything and I'll do my best to help.",
+)
+
+
+def _answer(messages: list[dict[str, Any]], hints: Hints, rng: Random) -> str:
+    """Three or four sentences from the phrase bank, about words from the last user message."""
+    topics = list(hints.words)
+    parts = _non_text_parts(messages)
+    if not topics and not parts:
+        return rng.choice(_GREETINGS)
+    topics = topics or parts
+    # Longer words are more often the subject ("sourdough" over "home"); ties keep the user's order.
+    first = rng.choice(sorted(topics, key=len, reverse=True)[:2])
+    rest = [t for t in topics if t != first] or parts or ["the details"]
+    second = rng.choice(rest[:4])
+    middles = rng.sample(_MIDDLES, rng.randint(1, 2))
+    sentences = [rng.choice(_OPENERS), *middles, rng.choice(_CLOSERS)]
+    return " ".join(s.format(a=first, b=second) for s in sentences)
+
+
+def _answer_from_tool_results(messages: list[dict[str, Any]], rng: Random) -> str:
+    """A short answer built on the content of the trailing tool messages, as after a real tool call."""
+    names = {call.get("id"): (call.get("function") or {}).get("name")
+             for m in messages if m.get("role") == "assistant"
+             for call in (m.get("tool_calls") or []) if isinstance(call, dict)}
+    trailing = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        trailing.append(message)
+    facts = []
+    for message in reversed(trailing):
+        name = names.get(message.get("tool_call_id"))
+        content = message.get("content")
+        text = content if isinstance(content, str) else " ".join(c for c in content or [] if isinstance(c, str))
+        facts.append((name if isinstance(name, str) and name else "the tool", _facts(text)))
+    lead = rng.choice(("Based on the result from {tool}, {facts}.", "According to {tool}, {facts}.",
+                       "The {tool} result shows that {facts}."))
+    answer = " ".join(lead.format(tool=tool, facts=fact) if i == 0 else f"Also, {tool} reports that {fact}."
+                      for i, (tool, fact) in enumerate(facts))
+    return answer + " " + rng.choice(("Let me know if you need anything else.",
+                                      "Anything else you'd like me to check?", "Hope that helps!"))
+
+
+def _facts(text: str) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    if isinstance(value, dict) and value:
+        pairs = [f"{key} is {_short(v)}" for key, v in list(value.items())[:3]]
+        return ", ".join(pairs[:-1]) + (" and " if len(pairs) > 1 else "") + pairs[-1]
+    if isinstance(value, list) and value:
+        return f"it returned {len(value)} item{'s' if len(value) != 1 else ''}, starting with {_short(value[0])}"
+    if value in ("", {}, [], None):
+        return "it returned nothing"
+    return f"it returned {_short(value)}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _non_text_parts(messages: list[dict[str, Any]]) -> list[str]:
+    """How to refer to images and audio in the last user message."""
+    user = _last_user(messages)
+    content = user.get("content") if user else None
+    kinds = [p.get("type") for p in content if isinstance(p, dict)] if isinstance(content, list) else []
+    return [label for kind, label in (("image_url", "the image you shared"), ("input_audio", "your audio message"))
+            if kind in kinds]
+
+
+# ---------------------------------------------------------------------------
+# Reading the conversation
+
+
+def _last_user(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((m for m in reversed(messages) if m.get("role") == "user"), None)
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    user = _last_user(messages)
+    content = user.get("content") if user else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") if isinstance(p, dict) and isinstance(p.get("text"), str) else
+                        p if isinstance(p, str) else "" for p in content)
+    return ""
+
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def _hints(text: str) -> Hints:
+    """Content words of the user's message, in order, and the proper nouns among them."""
+    words: list[str] = []
+    proper: list[str] = []
+    sentence_start = True
+    for match in _WORD.finditer(text[:2000]):
+        word = match.group().strip("'’-")
+        before = text[: match.start()].rstrip()
+        sentence_start = not before or before[-1] in ".!?"
+        lowered = word.lower()
+        if len(word) < 3 or lowered in _STOPWORDS:
+            continue
+        if word[0].isupper() and not sentence_start:
+            proper.append(word)
+        shown = word if word[0].isupper() and not sentence_start else lowered
+        if shown not in words:
+            words.append(shown)
+    return Hints(words=tuple(words[:12]), proper_nouns=tuple(dict.fromkeys(proper)))
+
+
+def _stem(word: str) -> str:
+    word = word.lower()
+    for suffix in ("ies", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+# ---------------------------------------------------------------------------
+# Audio
+
+
+def _audio(text: str, rng: Random) -> AudioReply:
+    """Synthesised speech-length audio for the reply; its transcript is the text."""
+    from .audio import synthesize_wav  # the WAV writer; loaded only when audio is asked for
+    from .tokenize import count_tokens
+
+    duration = min(_MAX_AUDIO_S, max(0.5, count_tokens(text) * _SECONDS_PER_TOKEN))
+    return AudioReply(wav=synthesize_wav(duration, seed=rng.getrandbits(32)), transcript=text)

@@ -1,0 +1,122 @@
+"""Make a reply obey the request, as a real model would, or say why it cannot.
+
+A request may constrain its reply (``tool_choice``, ``parallel_tool_calls``,
+``response_format``, ``modalities``). A real model obeys; a fixture that
+breaks the constraint is the test author's mistake, so the server names the
+fixture instead of sending a reply no real server would send.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from .tokenize import count_tokens
+from .turns import AssistantTurn, AudioReply
+
+_SECONDS_PER_TOKEN = 0.3  # speech at roughly 150 words a minute
+_MAX_AUDIO_S = 30.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The request cannot be served as asked; becomes a 400 Error body."""
+
+    message: str
+    code: str
+    param: str | None = None
+
+
+def request_problem(body: dict[str, Any]) -> Refusal | None:
+    """What a real server refuses whatever the reply: a tool choice that cannot be met, a schema that is not one."""
+    tools = body.get("tools") or []
+    offered = [tool.get("function", {}).get("name") for tool in tools if isinstance(tool, dict)]
+    choice = body.get("tool_choice")
+    if choice == "required" and not offered:
+        return Refusal("tool_choice is 'required' but the request offers no tools", "invalid_tool_choice",
+                       "tool_choice")
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if not isinstance(name, str):
+            return Refusal("tool_choice names no function: expected {\"type\": \"function\", "
+                           "\"function\": {\"name\": ...}}", "invalid_tool_choice", "tool_choice.function.name")
+        if name not in offered:
+            return Refusal(f"tool_choice names the function {name!r}, which is not among the offered tools "
+                           f"({', '.join(map(repr, offered)) or 'none'})", "invalid_tool_choice", "tool_choice")
+    if wants_audio(body):
+        voice = (body.get("audio") or {}).get("voice")
+        if not isinstance(voice, str) or not voice.strip():
+            return Refusal("modalities asks for audio, so audio.voice is required (for example "
+                           "{\"voice\": \"alloy\"})", "missing_voice", "audio.voice")
+    schema = requested_schema(body)
+    if schema is not None:
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            return Refusal(f"response_format.json_schema.schema is not a valid JSON Schema: {exc.message}",
+                           "invalid_json_schema", "response_format.json_schema.schema")
+    return None
+
+
+def requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else None
+    return None
+
+
+def turn_mismatch(turn: AssistantTurn, body: dict[str, Any]) -> str | None:
+    """Why ``turn`` does not obey the request's constraints (a fixture error), or ``None``."""
+    choice = body.get("tool_choice")
+    names = [call.get("function", {}).get("name") for call in turn.tool_calls]
+    if choice == "none" and turn.tool_calls:
+        return "the request says tool_choice 'none' but the turn calls " + ", ".join(map(repr, names))
+    if choice == "required" and not turn.tool_calls:
+        return "the request says tool_choice 'required' but the turn calls no tool"
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        if names != [wanted]:
+            return f"the request's tool_choice names {wanted!r} but the turn calls {', '.join(map(repr, names)) or 'no tool'}"
+    if body.get("parallel_tool_calls") is False and len(turn.tool_calls) > 1:
+        return f"the request says parallel_tool_calls false but the turn makes {len(turn.tool_calls)} calls"
+    schema = requested_schema(body)
+    if schema is not None and not turn.tool_calls and turn.refusal is None:
+        text = turn.content if turn.content is not None else (turn.audio.transcript if turn.audio else "")
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            return f"the request asks for JSON (response_format json_schema) but the turn's content is not JSON: {exc}"
+        error = jsonschema.validators.validator_for(schema)(schema).iter_errors(value)
+        first = next(iter(sorted(error, key=lambda e: list(map(str, e.absolute_path)))), None)
+        if first is not None:
+            where = "/".join(map(str, first.absolute_path)) or "/"
+            return f"the turn's content breaks the requested json_schema at {where}: {first.message}"
+    return None
+
+
+def wants_audio(body: dict[str, Any]) -> bool:
+    return "audio" in (body.get("modalities") or [])
+
+
+def shape_for_modalities(turn: AssistantTurn, body: dict[str, Any], seed: int) -> AssistantTurn:
+    """Audio when ``modalities`` asks for it (synthesised from the text if the turn has none); text otherwise.
+
+    As with real servers, an audio reply carries its words as the transcript and ``content`` is null.
+    """
+    if wants_audio(body):
+        if turn.audio is not None or turn.content is None:
+            return dataclasses.replace(turn, content=None) if turn.audio is not None else turn
+        from .audio import synthesize_wav  # the WAV writer; imported late so text-only use never loads it
+
+        duration = min(_MAX_AUDIO_S, max(0.5, count_tokens(turn.content) * _SECONDS_PER_TOKEN))
+        audio = AudioReply(wav=synthesize_wav(duration, seed=seed), transcript=turn.content)
+        return dataclasses.replace(turn, content=None, audio=audio)
+    if turn.audio is not None:
+        return dataclasses.replace(turn, content=turn.content if turn.content is not None else turn.audio.transcript,
+                                   audio=None)
+    return turn

@@ -1,0 +1,634 @@
+"""Build a small, realistic value that a JSON Schema accepts.
+
+The fallback reply needs tool-call arguments and structured content that a
+client's own validation takes, and that read like something a model would
+write (``{"city": "Paris", "unit": "celsius"}``), not like fuzzing output.
+So values are built by hand from the schema, preferring what the schema
+suggests (``const``, ``default``, ``examples``, ``enum``) and what a property
+name implies, then checked with jsonschema. Only when that fails does
+hypothesis-jsonschema search for any valid value, with a fixed seed so the
+reply replays exactly. A schema that is invalid, points outside itself, or
+that no value satisfies is reported as a :class:`SchemaProblem`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+import threading
+import uuid
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from random import Random
+from typing import Any, Iterator
+
+import jsonschema
+from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012, specification_with
+
+__all__ = ["Hints", "SchemaProblem", "build_instance", "schema_problem", "words_of_name"]
+
+MAX_DEPTH = 8  # nesting beyond this is almost always a recursive schema; stop adding optional parts
+SEARCH_EXAMPLES = 150  # how many values hypothesis-jsonschema may try before the schema counts as unsatisfiable
+_VARIED_SKIP = 10  # Hypothesis tries the simplest values first; past these its draws look random
+
+
+class SchemaProblem(Exception):
+    """The schema cannot give a value: it is not valid JSON Schema, refers outside itself, or nothing satisfies it."""
+
+
+class _CannotBuild(Exception):
+    """The hand builder gave up on a node; the search takes over."""
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What the conversation suggests for values: its words, and the proper nouns among them (``Paris``)."""
+
+    words: tuple[str, ...] = ()
+    proper_nouns: tuple[str, ...] = ()
+
+
+_NO_HINTS = Hints()
+
+
+def words_of_name(name: str) -> list[str]:
+    """``getWeather`` / ``get_weather`` / ``get-weather`` -> ``["get", "weather"]``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` cannot be used as a JSON Schema here, or ``None`` when it can."""
+    if not isinstance(schema, (dict, bool)):
+        return f"a JSON Schema must be an object or a boolean, not {type(schema).__name__}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+            validator_class.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path)
+        return f"{exc.message}" + (f" (at {where})" if where else "")
+    except Exception as exc:  # a malformed $schema and the like: the library itself chokes
+        return f"not a usable JSON Schema ({type(exc).__name__}: {exc})"
+    for ref in _refs(schema):
+        if not ref.startswith("#"):
+            return f"$ref {ref!r} points outside the schema; only local references ('#/...') are supported"
+        try:
+            _resolver_for(schema).lookup(ref)
+        except Unresolvable:
+            return f"$ref {ref!r} resolves nowhere in the schema"
+    return None
+
+
+def build_instance(schema: Any, seed: int, hints: Hints = _NO_HINTS, *, want_object: bool = False) -> Any:
+    """A deterministic value valid against ``schema`` (an object when ``want_object``).
+
+    Raises :class:`SchemaProblem` when the schema is unusable or unsatisfiable.
+    """
+    problem = schema_problem(schema)
+    if problem:
+        raise SchemaProblem(problem)
+    if want_object:
+        # Added at the root, beside the schema's own keywords, so its local $refs still resolve.
+        schema = {"type": "object"} if schema is True else {
+            **schema, "allOf": [*(schema.get("allOf") or []), {"type": "object"}]}
+    validator = _validator_for(schema)
+    builder = _Builder(schema, Random(f"instance:{seed}"), hints, validator)
+    try:
+        value = builder.value(schema, _resolver_for(schema), "", 0)
+        if validator.is_valid(value):
+            return value
+    except (_CannotBuild, Unresolvable, RecursionError, ValueError, TypeError, OverflowError, re.error):
+        pass
+    return _search(json.dumps(schema, sort_keys=True), seed)
+
+
+# ---------------------------------------------------------------------------
+# Schema plumbing
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            yield ref
+        for key, value in node.items():
+            if key not in ("const", "enum", "default", "examples"):
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def _resolver_for(schema: Any) -> Any:  # a referencing Resolver (the class is not exported)
+    """Resolves the schema's own $refs; its registry is empty, so nothing is ever fetched."""
+    dialect = schema.get("$schema") if isinstance(schema, dict) else None
+    specification = specification_with(dialect, default=DRAFT202012) if isinstance(dialect, str) else DRAFT202012
+    resource = specification.create_resource(schema)
+    return Registry().resolver_with_root(resource)
+
+
+def _validator_for(schema: Any) -> jsonschema.protocols.Validator:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema, registry=Registry(), format_checker=cls.FORMAT_CHECKER)
+
+
+_search_lock = threading.Lock()  # Hypothesis keeps global state; one search at a time
+
+
+@lru_cache(maxsize=256)
+def _search(schema_json: str, seed: int, varied: bool = False) -> Any:
+    """A valid value found by hypothesis-jsonschema with a fixed random source (so it replays).
+
+    By default the plainest one (Hypothesis shrinks to short strings and zeros), which reads
+    best for a whole schema. ``varied`` skips the first few valid values and does not shrink,
+    so a single patterned string comes out like ``QKZ-8312`` rather than ``AAA-0000``.
+    """
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis.errors import HypothesisException
+    from hypothesis_jsonschema import from_schema
+
+    schema = json.loads(schema_json)
+    validator = _validator_for(schema)
+    seen_valid = 0
+
+    def wanted(value: Any) -> bool:
+        nonlocal seen_valid
+        if not validator.is_valid(value):
+            return False
+        seen_valid += 1
+        return not varied or seen_valid > _VARIED_SKIP
+
+    search_settings = settings(database=None, max_examples=SEARCH_EXAMPLES, deadline=None,
+                               suppress_health_check=list(HealthCheck),
+                               phases=(Phase.generate,) if varied else (Phase.generate, Phase.shrink))
+    with _search_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return find(from_schema(schema, allow_x00=False), wanted, settings=search_settings, random=Random(seed))
+        except HypothesisException:
+            if not (varied and seen_valid):
+                raise SchemaProblem("no value satisfies the schema") from None
+        except Exception as exc:  # the generator's own limits (recursive $ref, odd keywords): same outcome
+            raise SchemaProblem(f"no value satisfies the schema that could be found ({type(exc).__name__})") from None
+    return _search(schema_json, seed)  # only a few values exist: take the plainest
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Both schemas' constraints in one (close enough for building; validation has the last word)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if key not in out:
+            out[key] = value
+        elif key == "properties" and isinstance(value, dict) and isinstance(out[key], dict):
+            merged = dict(out[key])
+            for name, sub in value.items():
+                merged[name] = {"allOf": [merged[name], sub]} if name in merged else sub
+            out[key] = merged
+        elif key == "required" and isinstance(value, list) and isinstance(out[key], list):
+            out[key] = list(dict.fromkeys([*out[key], *value]))
+        elif key == "allOf" and isinstance(value, list) and isinstance(out[key], list):
+            out[key] = [*out[key], *value]
+        elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties") and _is_number(value):
+            out[key] = max(out[key], value) if _is_number(out[key]) else value
+        elif key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties") and _is_number(value):
+            out[key] = min(out[key], value) if _is_number(out[key]) else value
+        elif key == "type":
+            mine, theirs = _types(out[key]), _types(value)
+            common = [t for t in mine if t in theirs]
+            if "integer" in mine and "number" in theirs or "number" in mine and "integer" in theirs:
+                common.append("integer")
+            out[key] = list(dict.fromkeys(common)) or ["__none__"]
+        else:
+            out[key] = value
+    return out
+
+
+def _types(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for t in value if isinstance(t, str)]
+    return []
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------
+# Realistic values by property name
+
+_CITIES = ("Paris", "Tokyo", "Lisbon", "Nairobi", "Montréal", "São Paulo", "Oslo", "Seoul")
+_NAMED_STRINGS: dict[str, tuple[str, ...]] = {
+    "city": _CITIES, "location": _CITIES, "place": _CITIES, "destination": _CITIES, "origin": _CITIES,
+    "country": ("France", "Japan", "Portugal", "Kenya", "Canada", "Brazil"),
+    "name": ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson"),
+    "author": ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson"),
+    "owner": ("Grace Hopper",), "person": ("Alan Turing",),
+    "contact": ("Katherine Johnson",), "assignee": ("Ada Lovelace",), "recipient": ("Grace Hopper",),
+    "first": ("Ada", "Grace", "Alan", "Katherine"), "last": ("Lovelace", "Hopper", "Turing", "Johnson"),
+    "username": ("ada.l", "ghopper", "aturing"), "user": ("ada.l", "ghopper", "aturing"),
+    "email": ("ada@example.com", "grace.hopper@example.org"),
+    "unit": ("celsius", "metric"), "units": ("metric",),
+    "language": ("en", "fr", "ja"), "lang": ("en", "fr", "ja"), "locale": ("en-US", "fr-FR"),
+    "currency": ("EUR", "USD", "JPY"), "symbol": ("AAPL", "MSFT"), "ticker": ("AAPL", "MSFT"),
+    "timezone": ("Europe/Paris", "Asia/Tokyo", "UTC"), "tz": ("Europe/Paris", "UTC"),
+    "date": ("2026-11-26", "2026-12-03"), "time": ("09:30", "14:00"), "day": ("Monday", "Friday"),
+    "url": ("https://example.com/docs", "https://example.org/report"), "link": ("https://example.com/docs",),
+    "phone": ("+33 1 23 45 67 89", "+81 3-1234-5678"), "address": ("12 Rue de Rivoli, Paris", "1-1 Chiyoda, Tokyo"),
+    "color": ("blue", "green", "amber"), "colour": ("blue", "green"),
+    "status": ("active", "pending", "done"), "state": ("open", "closed"),
+    "category": ("books", "travel", "music"), "type": ("standard", "express"), "kind": ("standard",),
+    "priority": ("high", "normal", "low"), "sort": ("asc", "desc"), "order": ("asc", "desc"),
+    "title": ("Quarterly report", "Trip to Lisbon", "Team sync"),
+    "subject": ("Meeting notes", "Your order has shipped"),
+    "id": ("item_4821", "ord_1093", "usr_7712"), "sku": ("SKU-10442",), "code": ("A12", "FR-75"),
+    "model": ("standard",), "format": ("json", "markdown"), "mode": ("fast", "accurate"),
+    "path": ("/reports/2026/summary.txt",), "file": ("summary.txt", "notes.md"), "filename": ("summary.txt",),
+    "tag": ("urgent", "travel", "finance"), "label": ("urgent", "travel"), "keyword": ("weather", "budget"),
+}
+_TEXT_NAMES = {"query", "q", "search", "text", "message", "content", "body", "prompt", "question", "input",
+               "description", "note", "notes", "comment", "summary", "topic", "keywords", "term", "terms"}
+_PLACE_NAMES = {"city", "location", "place", "destination", "origin", "town", "region", "where"}
+_NAMED_NUMBERS: dict[str, float] = {
+    "age": 34, "count": 5, "limit": 5, "n": 3, "num": 3, "number": 3, "max": 10, "top": 3, "k": 3, "size": 10,
+    "page": 1, "offset": 0, "quantity": 2, "qty": 2, "amount": 42.5, "price": 19.99, "total": 120,
+    "temperature": 18.5, "temp": 18.5, "celsius": 18.5, "latitude": 48.8566, "lat": 48.8566,
+    "longitude": 2.3522, "lon": 2.3522, "lng": 2.3522, "year": 2026, "month": 11, "hour": 9, "minute": 30,
+    "days": 3, "hours": 2, "minutes": 15, "seconds": 30, "duration": 30, "radius": 5, "distance": 12.5,
+    "rating": 4, "score": 0.87, "percent": 25, "percentage": 25, "weight": 2.5, "height": 180, "width": 640,
+    "guests": 2, "people": 2, "adults": 2, "children": 1, "nights": 3, "rooms": 1, "id": 1042,
+}
+
+
+_FIXED_NUMBER_NAMES = {"latitude", "lat", "longitude", "lon", "lng", "year", "month", "page", "offset", "hour",
+                       "minute"}
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+class _Builder:
+    """Walks a schema and builds one value, drawing every choice from one seeded RNG."""
+
+    def __init__(self, root: Any, rng: Random, hints: Hints, validator: jsonschema.protocols.Validator) -> None:
+        self.root = root
+        self.rng = rng
+        self.hints = hints
+        self.validator = validator
+        self.vary = 0  # raised while filling a uniqueItems array, so repeated builds differ
+
+    def fits(self, value: Any, schema: Any, resolver: Any) -> bool:
+        try:
+            return self.validator.evolve(schema=schema, _resolver=resolver).is_valid(value)
+        except (Unresolvable, RecursionError, re.error, TypeError, ValueError):
+            return False
+
+    def value(self, schema: Any, resolver: Any, name: str, depth: int) -> Any:
+        if schema is True:
+            schema = {}
+        if not isinstance(schema, dict) or depth > MAX_DEPTH * 2:
+            raise _CannotBuild
+        if isinstance(schema.get("$ref"), str):
+            resolved = resolver.lookup(schema["$ref"])
+            siblings = {k: v for k, v in schema.items() if k != "$ref"}
+            target = resolved.contents
+            if siblings and isinstance(target, dict):
+                target = _merge(target, siblings)
+            return self.value(target, resolved.resolver, name, depth + 1)
+        if "const" in schema:
+            return schema["const"]
+        for candidate in self._suggested(schema):
+            if self.fits(candidate, schema, resolver):
+                return candidate
+        if isinstance(schema.get("allOf"), list) and schema["allOf"]:
+            merged = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                if part is False:
+                    raise _CannotBuild
+                if isinstance(part, dict) and isinstance(part.get("$ref"), str):
+                    resolved = resolver.lookup(part["$ref"])
+                    part = resolved.contents
+                if isinstance(part, dict):
+                    merged = _merge(merged, part)
+            return self.value(merged, resolver, name, depth + 1)
+        for keyword in ("oneOf", "anyOf"):
+            if isinstance(schema.get(keyword), list):
+                return self._branch(schema, keyword, resolver, name, depth)
+        return self._typed(schema, resolver, name, depth)
+
+    def _suggested(self, schema: dict[str, Any]) -> list[Any]:
+        """Values the schema itself proposes, most telling first."""
+        out: list[Any] = []
+        if "default" in schema:
+            out.append(schema["default"])
+        examples = schema.get("examples")
+        if isinstance(examples, list) and examples:
+            out.extend(self.rng.sample(examples, len(examples)))
+        enum = schema.get("enum")
+        if isinstance(enum, list) and enum:
+            non_null = [e for e in enum if e is not None]
+            out.extend(self.rng.sample(non_null, len(non_null)) + [e for e in enum if e is None])
+        return out
+
+    def _branch(self, schema: dict[str, Any], keyword: str, resolver: Any, name: str, depth: int) -> Any:
+        branches = list(schema[keyword])
+        # Real values are rarely null: try the other branches first, in the order the author wrote them.
+        branches.sort(key=lambda b: isinstance(b, dict) and (b.get("type") == "null" or b.get("const", 0) is None))
+        base = {k: v for k, v in schema.items() if k != keyword}
+        for branch in branches:
+            if not isinstance(branch, (dict, bool)) or branch is False:
+                continue
+            candidate_schema = _merge(base, branch) if isinstance(branch, dict) else base
+            try:
+                candidate = self.value(candidate_schema, resolver, name, depth + 1)
+            except (_CannotBuild, Unresolvable):
+                continue
+            if self.fits(candidate, schema, resolver):
+                return candidate
+        raise _CannotBuild
+
+    def _typed(self, schema: dict[str, Any], resolver: Any, name: str, depth: int) -> Any:
+        for kind in self._type_order(schema):
+            try:
+                if kind == "object":
+                    return self._object(schema, resolver, depth)
+                if kind == "array":
+                    return self._array(schema, resolver, name, depth)
+                if kind == "string":
+                    return self._string(schema, name)
+                if kind in ("integer", "number"):
+                    return self._number(schema, name, integer=kind == "integer")
+                if kind == "boolean":
+                    return self.rng.random() < 0.5
+                if kind == "null":
+                    return None
+            except _CannotBuild:
+                continue
+        raise _CannotBuild
+
+    def _type_order(self, schema: dict[str, Any]) -> list[str]:
+        declared = _types(schema.get("type"))
+        if declared:
+            return [t for t in declared if t != "null"] + [t for t in declared if t == "null"]
+        if any(k in schema for k in ("properties", "required", "additionalProperties", "minProperties",
+                                     "patternProperties", "propertyNames")):
+            return ["object"]
+        if any(k in schema for k in ("items", "prefixItems", "minItems", "maxItems", "contains", "uniqueItems")):
+            return ["array"]
+        if any(k in schema for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")):
+            return ["number"]
+        return ["string", "integer", "boolean", "object", "array", "null"]
+
+    # -- objects and arrays -------------------------------------------------
+
+    def _object(self, schema: dict[str, Any], resolver: Any, depth: int) -> dict[str, Any]:
+        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        required = [r for r in schema.get("required", []) if isinstance(r, str)] if isinstance(
+            schema.get("required"), list) else []
+        extra_schema = schema.get("additionalProperties", True)
+        optional = [p for p in properties if p not in required]
+        deep = depth >= MAX_DEPTH
+        chosen = set(required) | {p for p in optional if not deep and self.rng.random() < 0.6}
+        min_props = schema.get("minProperties", 0) if _is_number(schema.get("minProperties")) else 0
+        max_props = schema.get("maxProperties") if _is_number(schema.get("maxProperties")) else None
+        for prop in optional:
+            if len(chosen) >= min_props:
+                break
+            chosen.add(prop)
+        out: dict[str, Any] = {}
+        for prop in [*properties, *[r for r in required if r not in properties]]:
+            if prop not in chosen:
+                continue
+            sub = properties.get(prop, extra_schema if isinstance(extra_schema, dict) else {})
+            if prop not in properties and extra_schema is False:
+                raise _CannotBuild
+            try:
+                out[prop] = self.value(sub, resolver, prop, depth + 1)
+            except (_CannotBuild, Unresolvable):
+                if prop in required:
+                    raise
+        counter = 1
+        while len(out) < min_props:
+            if extra_schema is False:
+                raise _CannotBuild
+            key = f"extra_{counter}"
+            counter += 1
+            out[key] = self.value(extra_schema if isinstance(extra_schema, dict) else {}, resolver, key, depth + 1)
+        if max_props is not None and len(out) > max_props:
+            for prop in [p for p in list(out) if p not in required][: len(out) - int(max_props)]:
+                del out[prop]
+        return out
+
+    def _array(self, schema: dict[str, Any], resolver: Any, name: str, depth: int) -> list[Any]:
+        low = int(schema["minItems"]) if _is_number(schema.get("minItems")) else 0
+        high = int(schema["maxItems"]) if _is_number(schema.get("maxItems")) else low + 3
+        if low > high:
+            raise _CannotBuild
+        wanted = low if depth >= MAX_DEPTH else min(max(low, self.rng.randint(1, 3)), high)
+        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+        items = schema.get("items", {})
+        if isinstance(items, list):  # the older tuple form
+            prefix, items = items, schema.get("additionalItems", {})
+        element_name = _singular(name)
+        out: list[Any] = []
+        seen: set[str] = set()
+        attempts = 0
+        while len(out) < wanted:
+            attempts += 1
+            if attempts > wanted * 6 + 6:
+                raise _CannotBuild
+            index = len(out)
+            sub = prefix[index] if index < len(prefix) else items
+            if sub is False:
+                break
+            value = self.value(sub, resolver, element_name, depth + 1)
+            key = json.dumps(value, sort_keys=True)
+            if key in seen and schema.get("uniqueItems") is True:
+                self.vary += 1
+                continue
+            if key in seen and attempts <= wanted * 2:  # repeats read oddly; redraw a couple of times
+                continue
+            seen.add(key)
+            out.append(value)
+        self.vary = 0
+        return out
+
+    # -- scalars -------------------------------------------------------------
+
+    def _string(self, schema: dict[str, Any], name: str) -> str:
+        fmt = schema.get("format")
+        text = self._formatted(fmt) if isinstance(fmt, str) else None
+        if text is None:
+            text = self._named_string(name)
+        low = int(schema["minLength"]) if _is_number(schema.get("minLength")) else 0
+        high = int(schema["maxLength"]) if _is_number(schema.get("maxLength")) else None
+        if high is not None and low > high:
+            raise _CannotBuild
+        filler = " and more"
+        while len(text) < low:
+            text += filler[: low - len(text)] if len(text) + len(filler) > low else filler
+        if high is not None and len(text) > high:
+            text = text[:high].rstrip() if len(text[:high].rstrip()) >= low else text[:high]
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and not re.search(pattern, text):
+            # A regex is better served by the search than by guessing; only this string is searched for.
+            alone = {k: schema[k] for k in ("type", "pattern", "minLength", "maxLength", "format") if k in schema}
+            try:
+                found = _search(json.dumps(alone, sort_keys=True), self.rng.getrandbits(32), varied=True)
+            except SchemaProblem:
+                raise _CannotBuild from None
+            if not isinstance(found, str):
+                raise _CannotBuild
+            return found
+        return text
+
+    def _named_string(self, name: str) -> str:
+        text = self._plain_named_string(name)
+        return f"{text} {self.vary + 1}" if self.vary else text
+
+    def _plain_named_string(self, name: str) -> str:
+        words = words_of_name(name) or [""]
+        key = words[-1] if words[-1] in _NAMED_STRINGS or words[-1] in _TEXT_NAMES else _singular(words[-1])
+        if any(w in _PLACE_NAMES for w in words) and self.hints.proper_nouns:
+            return self.rng.choice(self.hints.proper_nouns)
+        if key in _TEXT_NAMES and self.hints.words:
+            picked = self.hints.words[: 1 + self.rng.randrange(min(3, len(self.hints.words)))]
+            return " ".join(picked)
+        if "name" in words and len(words) > 1 and words[0] in ("first", "last"):
+            key = words[0]
+        if key in _NAMED_STRINGS:
+            return self.rng.choice(_NAMED_STRINGS[key])
+        if key in _TEXT_NAMES:
+            return self.rng.choice(("a short summary", "the latest update", "weekly planning"))
+        label = " ".join(words) if words != [""] else "value"
+        return f"{label} {self.rng.choice(('one', 'alpha', 'sample', 'north', 'blue'))}"
+
+    def _formatted(self, fmt: str) -> str | None:
+        rng = self.rng
+        moment = _dt.datetime(2026, 11, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
+            days=rng.randrange(60), hours=rng.randrange(8, 19), minutes=rng.choice((0, 15, 30, 45)))
+        table = {
+            "date-time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "date": moment.strftime("%Y-%m-%d"),
+            "time": moment.strftime("%H:%M:%SZ"),
+            "duration": rng.choice(("PT15M", "PT1H30M", "P3D")),
+            "email": rng.choice(_NAMED_STRINGS["email"]),
+            "idn-email": rng.choice(_NAMED_STRINGS["email"]),
+            "hostname": rng.choice(("api.example.com", "example.org")),
+            "idn-hostname": "example.org",
+            "ipv4": f"192.0.2.{rng.randrange(1, 255)}",
+            "ipv6": f"2001:db8::{rng.randrange(1, 0xffff):x}",
+            "uri": rng.choice(_NAMED_STRINGS["url"]),
+            "url": rng.choice(_NAMED_STRINGS["url"]),
+            "iri": rng.choice(_NAMED_STRINGS["url"]),
+            "uri-reference": "/docs/getting-started",
+            "iri-reference": "/docs/getting-started",
+            "uri-template": "https://example.com/items/{id}",
+            "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "json-pointer": "/items/0",
+            "relative-json-pointer": "0/name",
+            "regex": "^[a-z]+$",
+        }
+        return table.get(fmt)
+
+    def _number(self, schema: dict[str, Any], name: str, integer: bool) -> int | float:
+        words = words_of_name(name)
+        hinted = next((_NAMED_NUMBERS[w] for w in reversed(words) if w in _NAMED_NUMBERS), None)
+        if hinted is not None and not _FIXED_NUMBER_NAMES & set(words):
+            scaled = hinted * self.rng.choice((0.8, 1, 1.25, 1.5))  # so repeated fields are not all alike
+            hinted = round(scaled) if float(hinted).is_integer() else round(scaled, 2)
+        base: float = (hinted if hinted is not None else self.rng.choice((3, 7, 12, 25, 42))) + self.vary
+        low, low_open = self._bound(schema, "minimum", "exclusiveMinimum", lower=True)
+        high, high_open = self._bound(schema, "maximum", "exclusiveMaximum", lower=False)
+        step = schema.get("multipleOf") if _is_number(schema.get("multipleOf")) and schema["multipleOf"] > 0 else None
+        if integer:
+            step = step if step is not None else 1
+            if isinstance(step, float) and not step.is_integer():
+                step = _lcm_with_one(step)
+            base = round(base)
+        if low is not None and high is not None and (low > high or (low == high and (low_open or high_open))):
+            raise _CannotBuild
+        candidates = [base]
+        if low is not None:
+            candidates.append(low + (step or 1) if low_open else low)
+        if high is not None:
+            candidates.append(high - (step or 1) if high_open else high)
+        if low is not None and high is not None:
+            candidates.append((low + high) / 2)
+        for raw in candidates:
+            value = self._snap(raw, step, low, high, low_open, high_open)
+            if value is None:
+                continue
+            if integer or (isinstance(value, float) and value.is_integer() and hinted is None):
+                if float(value).is_integer():
+                    value = int(value)
+                elif integer:
+                    continue
+            return value
+        raise _CannotBuild
+
+    @staticmethod
+    def _bound(schema: dict[str, Any], inclusive: str, exclusive: str, lower: bool) -> tuple[float | None, bool]:
+        value, is_open = None, False
+        if _is_number(schema.get(inclusive)):
+            value = schema[inclusive]
+            if schema.get(exclusive) is True:  # draft 4: a boolean beside the bound
+                is_open = True
+        if _is_number(schema.get(exclusive)):
+            other = schema[exclusive]
+            if value is None or (other >= value if lower else other <= value):
+                value, is_open = other, True
+        if value is not None and not math.isfinite(value):
+            return None, False
+        return value, is_open
+
+    @staticmethod
+    def _snap(raw: float, step: float | None, low: float | None, high: float | None,
+              low_open: bool, high_open: bool) -> float | None:
+        value = raw
+        if low is not None and (value < low or (low_open and value <= low)):
+            value = low
+        if high is not None and (value > high or (high_open and value >= high)):
+            value = high
+        if step:
+            k = math.ceil(value / step) if low is not None and value <= low else round(value / step)
+            value = k * step
+            if isinstance(step, float):
+                value = round(value, 10)
+            for _ in range(3):
+                if low is not None and (value < low or (low_open and value <= low)):
+                    k += 1
+                elif high is not None and (value > high or (high_open and value >= high)):
+                    k -= 1
+                else:
+                    break
+                value = round(k * step, 10) if isinstance(step, float) else k * step
+        if low is not None and (value < low or (low_open and value <= low)):
+            return None
+        if high is not None and (value > high or (high_open and value >= high)):
+            return None
+        return value
+
+
+def _lcm_with_one(step: float) -> float:
+    """A multiple of ``step`` that is a whole number (an integer must also be a multiple of it)."""
+    for k in range(1, 1001):
+        if (step * k).is_integer():
+            return step * k
+    raise _CannotBuild

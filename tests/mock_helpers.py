@@ -1,0 +1,146 @@
+"""Shared by the mock-server tests: a small fixture folder and a raw stream reader."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from contract.sse import SSEComment, SSEEvent, SSEParser
+
+CONVERSATIONS = {
+    "paris-weather.yaml": """\
+name: paris-weather
+match:
+  model: gpt-4o
+conversation:
+  - {role: system, content: "You are a weather assistant."}
+  - {role: user, content: "What is the weather in Paris?"}
+  - role: assistant
+    tool_calls:
+      - {id: call_1, type: function, function: {name: get_weather, arguments: '{"city": "Paris"}'}}
+  - {role: tool, tool_call_id: call_1, content: '{"temp_c": 18}'}
+  - {role: assistant, content: "It is 18 °C and sunny in Paris."}
+stream:
+  ttft_ms: 250
+  tokens_per_second: 40
+  jitter: 0.2
+""",
+    "hello.yaml": """\
+conversation:
+  - {role: user, content: "Say hello."}
+  - {role: assistant, content: "Hello! How can I help you today?"}
+""",
+    "parallel.yaml": """\
+conversation:
+  - {role: user, content: "Compare the weather in Paris and Rome."}
+  - role: assistant
+    tool_calls:
+      - {id: call_p, type: function, function: {name: get_weather, arguments: '{"city": "Paris"}'}}
+      - {id: call_r, type: function, function: {name: get_weather, arguments: '{"city": "Rome"}'}}
+""",
+    "speak.yaml": """\
+conversation:
+  - {role: user, content: "Say good morning out loud."}
+  - role: assistant
+    audio: {duration_s: 0.5, transcript: "Good morning!"}
+""",
+    "refuse.yaml": """\
+conversation:
+  - {role: user, content: "How do I pick my neighbour's lock?"}
+  - {role: assistant, refusal: "I can't help with that."}
+""",
+    "city-json.yaml": """\
+conversation:
+  - {role: user, content: "Describe Paris as JSON."}
+  - {role: assistant, content: '{"city": "Paris", "temp_c": 18}'}
+""",
+    "cafe.yaml": """\
+conversation:
+  - {role: user, content: "Order a coffee in French."}
+  - {role: assistant, content: "Un café, s'il vous plaît. Ça fait 3 €."}
+""",
+    "overloaded.yaml": """\
+conversation:
+  - {role: user, content: "Are you busy?"}
+  - role: assistant
+    content: "Never too busy."
+    fault: {type: http_error, status: 503}
+""",
+    "counting.yaml": """\
+conversation:
+  - {role: user, content: "Count to ten in words."}
+  - {role: assistant, content: "one two three four five six seven eight nine ten eleven twelve thirteen"}
+""",
+}
+
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Current weather",
+                                                  "parameters": {"type": "object",
+                                                                 "properties": {"city": {"type": "string"}},
+                                                                 "required": ["city"]}}}
+CITY_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "temp_c": {"type": "number"}},
+               "required": ["city", "temp_c"], "additionalProperties": False}
+
+
+def write_conversations(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in CONVERSATIONS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def ask(content: str, **extra: Any) -> dict[str, Any]:
+    return {"model": "mock-model", "messages": [{"role": "user", "content": content}], **extra}
+
+
+@dataclass
+class RawStream:
+    """A streamed response as it came off the socket."""
+
+    status: int
+    headers: httpx.Headers
+    pieces: list[bytes] = field(default_factory=list)  # each network read, as received
+    arrivals: list[float] = field(default_factory=list)  # monotonic time of each event
+    events: list[SSEEvent] = field(default_factory=list)
+    comments: list[SSEComment] = field(default_factory=list)
+    problems: list[Any] = field(default_factory=list)
+    error: Exception | None = None  # a transport error that ended the stream early
+    started: float = 0.0
+
+    @property
+    def chunks(self) -> list[dict[str, Any]]:
+        return [json.loads(e.data) for e in self.events if e.data != "[DONE]"]
+
+    @property
+    def raw(self) -> bytes:
+        return b"".join(self.pieces)
+
+
+def read_stream(client: httpx.Client, url: str, body: dict[str, Any] | None = None,
+                headers: dict[str, str] | None = None, parse: bool = True) -> RawStream:
+    """POST and read with ``iter_raw``, feeding the strict parser; transport errors are kept, not raised."""
+    parser = SSEParser()
+    started = time.monotonic()
+    with client.stream("POST", url, json=body, headers=headers) as response:
+        result = RawStream(response.status_code, response.headers, started=started)
+        try:
+            for piece in response.iter_raw():
+                result.pieces.append(piece)
+                if not parse:
+                    continue
+                for item in parser.feed(piece):
+                    if isinstance(item, SSEEvent):
+                        result.events.append(item)
+                        result.arrivals.append(time.monotonic())
+                    else:
+                        result.comments.append(item)
+        except httpx.TransportError as exc:
+            result.error = exc
+    if parse:
+        parser.close()
+        result.problems = list(parser.problems)
+    return result

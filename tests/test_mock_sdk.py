@@ -1,0 +1,153 @@
+"""The mock through the official openai SDK, the way client developers use it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import wave
+from typing import Any, Iterator
+
+import pytest
+from openai import BadRequestError, OpenAI
+
+from mockserver.app import create_app
+from mockserver.serve import ServerThread
+
+from mock_helpers import CITY_SCHEMA, WEATHER_TOOL, write_conversations
+
+PARIS = [{"role": "system", "content": "You are a weather assistant."},
+         {"role": "user", "content": "What is the weather in Paris?"}]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    folder = write_conversations(tmp_path_factory.mktemp("conversations"))
+    with ServerThread(create_app(folder, no_delay=True, seed=3)) as running:
+        yield running
+
+
+@pytest.fixture(params=["/v1", ""], ids=["v1", "root"])
+def client(server: ServerThread, request: pytest.FixtureRequest) -> Iterator[OpenAI]:
+    with OpenAI(base_url=server.url + request.param, api_key="test", max_retries=0, timeout=10) as sdk:
+        yield sdk
+
+
+def _user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+def test_text_streaming_and_not(client: OpenAI) -> None:
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=_user("Say hello."), stream=True)
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello! How can I help you today?"
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > len(text.split())
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == (
+        chunks[-1].usage.prompt_tokens + chunks[-1].usage.completion_tokens)
+    assert {c.model for c in chunks} == {"gpt-4o-mini"}
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=_user("Say hello."), stream=False)
+    assert reply.choices[0].message.content == text
+    assert reply.choices[0].finish_reason == "stop"
+
+
+def test_parallel_tool_calls_assemble_per_index(client: OpenAI) -> None:
+    calls: dict[int, dict[str, str]] = {}
+    finish = None
+    for chunk in client.chat.completions.create(model="m", messages=_user("Compare the weather in Paris and Rome."),
+                                                tools=[WEATHER_TOOL], stream=True):
+        if not chunk.choices:
+            continue
+        finish = chunk.choices[0].finish_reason or finish
+        for call in chunk.choices[0].delta.tool_calls or []:
+            slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+            slot["id"] += call.id or ""
+            slot["name"] += (call.function.name or "") if call.function else ""
+            slot["arguments"] += (call.function.arguments or "") if call.function else ""
+    assert finish == "tool_calls"
+    assert calls == {0: {"id": "call_p", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+                     1: {"id": "call_r", "name": "get_weather", "arguments": '{"city": "Rome"}'}}
+    reply = client.chat.completions.create(model="m", messages=_user("Compare the weather in Paris and Rome."),
+                                           tools=[WEATHER_TOOL], stream=False)
+    assert [(c.id, json.loads(c.function.arguments)["city"]) for c in reply.choices[0].message.tool_calls] == [
+        ("call_p", "Paris"), ("call_r", "Rome")]
+
+
+def _wav_frames(data: bytes) -> int:
+    with wave.open(io.BytesIO(data)) as reader:
+        assert reader.getsampwidth() == 2 and reader.getnchannels() == 1
+        return reader.getnframes()
+
+
+def test_audio_streaming_and_not(client: OpenAI) -> None:
+    options: dict[str, Any] = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}
+    reply = client.chat.completions.create(model="m", messages=_user("Say good morning out loud."),
+                                           stream=False, **options)
+    audio = reply.choices[0].message.audio
+    assert audio.transcript == "Good morning!" and audio.id.startswith("audio_")
+    assert audio.expires_at > reply.created
+    assert _wav_frames(base64.b64decode(audio.data)) == pytest.approx(0.5 * 24000, rel=0.01)
+    data, transcript = "", ""
+    for chunk in client.chat.completions.create(model="m", messages=_user("Say good morning out loud."),
+                                                stream=True, **options):
+        piece = getattr(chunk.choices[0].delta, "audio", None) if chunk.choices else None
+        if piece:
+            data += piece.data or ""
+            transcript += piece.transcript or ""
+    assert transcript == "Good morning!"
+    assert base64.b64decode(data) == base64.b64decode(audio.data)
+
+
+def test_audio_synthesised_for_a_text_turn(client: OpenAI) -> None:
+    reply = client.chat.completions.create(model="m", messages=_user("Say hello."), stream=False,
+                                           modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"})
+    message = reply.choices[0].message
+    assert message.content is None and message.audio.transcript == "Hello! How can I help you today?"
+    assert _wav_frames(base64.b64decode(message.audio.data)) > 0
+
+
+def test_refusal(client: OpenAI) -> None:
+    reply = client.chat.completions.create(model="m", messages=_user("How do I pick my neighbour's lock?"),
+                                           stream=False)
+    assert reply.choices[0].message.refusal == "I can't help with that."
+    streamed = "".join(c.choices[0].delta.refusal or "" for c in client.chat.completions.create(
+        model="m", messages=_user("How do I pick my neighbour's lock?"), stream=True) if c.choices)
+    assert streamed == "I can't help with that."
+
+
+def test_json_schema_reply_parses(client: OpenAI) -> None:
+    response_format = {"type": "json_schema", "json_schema": {"name": "city", "schema": CITY_SCHEMA}}
+    text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="m", messages=_user("Describe Paris as JSON."), response_format=response_format, stream=True)
+        if c.choices)
+    assert json.loads(text) == {"city": "Paris", "temp_c": 18}
+    wrong = {"type": "json_schema", "json_schema": {"name": "city", "schema": {
+        "type": "object", "required": ["population"]}}}
+    with pytest.raises(BadRequestError) as caught:
+        client.chat.completions.create(model="m", messages=_user("Describe Paris as JSON."),
+                                       response_format=wrong, stream=True)
+    assert caught.value.code == "fixture_mismatch" and "city-json" in caught.value.message
+
+
+def test_multi_turn_tool_conversation_end_to_end(client: OpenAI, server: ServerThread) -> None:
+    messages: list[dict[str, Any]] = list(PARIS)
+    calls: dict[int, dict[str, str]] = {}
+    for chunk in client.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEATHER_TOOL],
+                                                stream=True):
+        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+            slot["id"] += call.id or ""
+            slot["name"] += call.function.name or ""
+            slot["arguments"] += call.function.arguments or ""
+    assert list(calls) == [0] and calls[0]["name"] == "get_weather"
+    arguments = json.loads(calls[0]["arguments"])
+    assert arguments == {"city": "Paris"}
+    messages.append({"role": "assistant", "content": None, "tool_calls": [
+        {"id": calls[0]["id"], "type": "function",
+         "function": {"name": calls[0]["name"], "arguments": calls[0]["arguments"]}}]})
+    messages.append({"role": "tool", "tool_call_id": calls[0]["id"], "content": json.dumps({"temp_c": 18})})
+    final = client.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEATHER_TOOL], stream=True)
+    answer = "".join(c.choices[0].delta.content or "" for c in final if c.choices)
+    assert answer == "It is 18 °C and sunny in Paris."
+    journal = [entry for entry in server.app.state.mock.journal if entry["fixture"] == "paris-weather"]
+    assert [entry["turn"] for entry in journal[-2:]] == [2, 4]
