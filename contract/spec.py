@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 

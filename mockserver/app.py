@@ -34,7 +34,7 @@ from contract.validate import ContractValidator, ValidationError
 from . import faults as fault_plans
 from .faults import DISCONNECT, Disconnect, FaultPlan, Write, error_body
 from .fixtures import Fixture, FixtureError, check_fixture_messages, fixture_from_dict, load_fixtures
-from .honour import request_problem, shape_for_modalities, turn_mismatch
+from .honour import Refusal, request_problem, shape_for_modalities, turn_mismatch
 from .matching import FixtureIndex, Match
 from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, chunk_delays, compute_usage, layer_pacing,
                      pacing_problem, parse_pacing_header, render_chunks, render_completion, usage_override_problem)
@@ -320,11 +320,11 @@ def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -
     near = [str(miss) for miss in found[:MAX_NEAR_MISSES]]
     entry["near_misses"] = near
     if state.settings.fallback:
-        from .fallback import FallbackRefusal, fallback_turn  # only servers with a fallback need it
+        from .fallback import fallback_turn  # only servers with a fallback need it
 
         made_up = fallback_turn(body, state.settings.seed)
-        if isinstance(made_up, FallbackRefusal):
-            raise ApiError(made_up.status, made_up.message, made_up.code or "invalid_request", made_up.param)
+        if isinstance(made_up, Refusal):
+            raise ApiError(made_up.status, made_up.message, made_up.code, made_up.param)
         entry["fixture"] = "fallback"
         return Reply(made_up, "fallback")
     closest = "; ".join(near) if near else "no fixture comes close"

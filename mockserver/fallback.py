@@ -19,37 +19,27 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from .instances import Hints, SchemaProblem, build_instance, schema_problem, words_of_name
-from .turns import AssistantTurn, AudioReply
+from .instances import Hints, SchemaProblem, build_instance, words_of_name
+from .honour import Refusal, request_problem
+from .turns import AssistantTurn
 
-__all__ = ["FallbackRefusal", "fallback_turn"]
+__all__ = ["fallback_turn"]
 
 SOURCE = "fallback"
-_SECONDS_PER_TOKEN = 0.3  # speech at roughly 150 words a minute
-_MAX_AUDIO_S = 30.0
 _MAX_PARALLEL_CALLS = 2
 
 
-@dataclass(frozen=True)
-class FallbackRefusal:
-    """The error a real server would return instead of a reply."""
-
-    status: int
-    message: str
-    param: str | None = None
-    code: str | None = None
-
-
-def fallback_turn(body: dict[str, Any], seed: int) -> AssistantTurn | FallbackRefusal:
+def fallback_turn(body: dict[str, Any], seed: int) -> AssistantTurn | Refusal:
     """A made-up reply that honours ``body`` (already valid against the request schema), or the refusal.
 
-    Deterministic: the same ``(body, seed)`` always gives the same turn.
+    Deterministic: the same ``(body, seed)`` always gives the same turn. Audio for ``modalities`` is
+    added afterwards by :func:`mockserver.honour.shape_for_modalities`, as for fixture replies.
     """
     rng = Random(f"fallback:{seed}:{_digest(body)}")
-    tools = _callable_tools(body)
-    refusal = _refusal(body, tools)
+    refusal = request_problem(body)
     if refusal is not None:
         return refusal
+    tools = _callable_tools(body)
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     hints = _hints(_last_user_text(messages))
     try:
@@ -59,12 +49,11 @@ def fallback_turn(body: dict[str, Any], seed: int) -> AssistantTurn | FallbackRe
         text = _text(body, messages, hints, rng)
     except _Refused as refused:
         return refused.refusal
-    audio = _audio(text, rng) if "audio" in (body.get("modalities") or []) else None
-    return AssistantTurn(content=text, audio=audio, source=SOURCE)
+    return AssistantTurn(content=text, source=SOURCE)
 
 
 class _Refused(Exception):
-    def __init__(self, refusal: FallbackRefusal) -> None:
+    def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.message)
         self.refusal = refusal
 
@@ -94,54 +83,6 @@ def _callable_tools(body: dict[str, Any]) -> list[_Tool]:
         if isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"]:
             tools.append(_Tool(index, function["name"], function.get("parameters")))
     return tools
-
-
-def _refusal(body: dict[str, Any], tools: list[_Tool]) -> FallbackRefusal | None:
-    for tool in tools:
-        if tool.parameters is not None:
-            problem = schema_problem(tool.parameters)
-            if problem is None and _declared_types(tool.parameters) - {"object"}:
-                problem = f"a function's parameters must describe an object, not {tool.parameters.get('type')!r}"
-            if problem:
-                return FallbackRefusal(400, f"Invalid schema for function {tool.name!r}: {problem}",
-                                       f"tools[{tool.index}].function.parameters", "invalid_function_parameters")
-    choice = body.get("tool_choice")
-    offered = ", ".join(repr(t.name) for t in tools) or "none"
-    if choice == "required" and not tools:
-        return FallbackRefusal(400, "tool_choice is 'required' but the request offers no tools to call",
-                               "tool_choice", "invalid_tool_choice")
-    if isinstance(choice, dict):
-        function = choice.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str):
-            return FallbackRefusal(400, 'tool_choice names no function: expected {"type": "function", '
-                                        '"function": {"name": ...}}', "tool_choice.function.name",
-                                   "invalid_tool_choice")
-        if name not in {t.name for t in tools}:
-            return FallbackRefusal(400, f"tool_choice names the function {name!r}, which is not among the "
-                                        f"offered tools ({offered})", "tool_choice", "invalid_tool_choice")
-    schema = _requested_schema(body)
-    if schema is not None:
-        problem = schema_problem(schema)
-        if problem:
-            return FallbackRefusal(400, f"response_format.json_schema.schema is not a usable JSON Schema: {problem}",
-                                   "response_format.json_schema.schema", "invalid_json_schema")
-    if "audio" in (body.get("modalities") or []):
-        audio = body.get("audio")
-        voice = audio.get("voice") if isinstance(audio, dict) else None
-        if not isinstance(voice, str) or not voice.strip():
-            return FallbackRefusal(400, "modalities asks for audio, so audio.voice is required "
-                                        "(for example {\"voice\": \"alloy\"})", "audio.voice", "missing_voice")
-    return None
-
-
-def _declared_types(schema: Any) -> set[str]:
-    declared = schema.get("type") if isinstance(schema, dict) else None
-    if isinstance(declared, str):
-        return {declared}
-    if isinstance(declared, list) and "object" not in declared:
-        return {t for t in declared if isinstance(t, str)}
-    return set()
 
 
 def _requested_schema(body: dict[str, Any]) -> dict[str, Any] | bool | None:
@@ -194,9 +135,9 @@ def _tool_call(tool: _Tool, hints: Hints, rng: Random) -> dict[str, Any]:
         try:
             arguments = build_instance(tool.parameters, rng.getrandbits(32), hints, want_object=True)
         except SchemaProblem as exc:
-            raise _Refused(FallbackRefusal(400, f"Invalid schema for function {tool.name!r}: {exc}",
-                                           f"tools[{tool.index}].function.parameters",
-                                           "invalid_function_parameters")) from None
+            raise _Refused(Refusal(f"Invalid schema for function {tool.name!r}: {exc}",
+                                   code="invalid_function_parameters",
+                                   param=f"tools[{tool.index}].function.parameters")) from None
     return {"id": call_id, "type": "function",
             "function": {"name": tool.name, "arguments": _compact_json(arguments)}}
 
@@ -218,8 +159,8 @@ def _text(body: dict[str, Any], messages: list[dict[str, Any]], hints: Hints, rn
         try:
             return _compact_json(build_instance(schema, rng.getrandbits(32), hints))
         except SchemaProblem as exc:
-            raise _Refused(FallbackRefusal(400, f"response_format.json_schema.schema cannot be honoured: {exc}",
-                                           "response_format.json_schema.schema", "invalid_json_schema")) from None
+            raise _Refused(Refusal(f"response_format.json_schema.schema cannot be honoured: {exc}",
+                                   code="invalid_json_schema", param="response_format.json_schema.schema")) from None
     if messages and messages[-1].get("role") == "tool":
         return _answer_from_tool_results(messages, rng)
     return _answer(messages, hints, rng)
@@ -384,16 +325,3 @@ def _stem(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
     return word
-
-
-# ---------------------------------------------------------------------------
-# Audio
-
-
-def _audio(text: str, rng: Random) -> AudioReply:
-    """Synthesised speech-length audio for the reply; its transcript is the text."""
-    from .audio import synthesize_wav  # the WAV writer; loaded only when audio is asked for
-    from .tokenize import count_tokens
-
-    duration = min(_MAX_AUDIO_S, max(0.5, count_tokens(text) * _SECONDS_PER_TOKEN))
-    return AudioReply(wav=synthesize_wav(duration, seed=rng.getrandbits(32)), transcript=text)

@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from .instances import schema_problem
 from .tokenize import count_tokens
 from .turns import AssistantTurn, AudioReply
 
@@ -24,17 +25,28 @@ _MAX_AUDIO_S = 30.0
 
 @dataclass(frozen=True)
 class Refusal:
-    """The request cannot be served as asked; becomes a 400 Error body."""
+    """The request cannot be served as asked; becomes an Error body with ``status``."""
 
     message: str
     code: str
     param: str | None = None
+    status: int = 400
 
 
 def request_problem(body: dict[str, Any]) -> Refusal | None:
-    """What a real server refuses whatever the reply: a tool choice that cannot be met, a schema that is not one."""
-    tools = body.get("tools") or []
-    offered = [tool.get("function", {}).get("name") for tool in tools if isinstance(tool, dict)]
+    """What a real server refuses whatever the reply: a tool choice that cannot be met, a schema that is not one.
+
+    Fixture replies and fallback replies both pass through here, so a request is refused the same way
+    whichever of them would have answered it.
+    """
+    tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
+    for index, tool in enumerate(tools):
+        problem = _parameters_problem(tool.get("function"))
+        if problem:
+            name = (tool.get("function") or {}).get("name")
+            return Refusal(f"Invalid schema for function {name!r}: {problem}", "invalid_function_parameters",
+                           f"tools[{index}].function.parameters")
+    offered = [tool.get("function", {}).get("name") for tool in tools]
     choice = body.get("tool_choice")
     if choice == "required" and not offered:
         return Refusal("tool_choice is 'required' but the request offers no tools", "invalid_tool_choice",
@@ -53,13 +65,24 @@ def request_problem(body: dict[str, Any]) -> Refusal | None:
             return Refusal("modalities asks for audio, so audio.voice is required (for example "
                            "{\"voice\": \"alloy\"})", "missing_voice", "audio.voice")
     schema = requested_schema(body)
-    if schema is not None:
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            return Refusal(f"response_format.json_schema.schema is not a valid JSON Schema: {exc.message}",
-                           "invalid_json_schema", "response_format.json_schema.schema")
+    problem = schema_problem(schema) if schema is not None else None
+    if problem:
+        return Refusal(f"response_format.json_schema.schema is not a usable JSON Schema: {problem}",
+                       "invalid_json_schema", "response_format.json_schema.schema")
     return None
+
+
+def _parameters_problem(function: Any) -> str | None:
+    """Why a tool's ``parameters`` cannot describe a function's arguments, or ``None``."""
+    parameters = function.get("parameters") if isinstance(function, dict) else None
+    if parameters is None:
+        return None
+    problem = schema_problem(parameters)
+    declared = parameters.get("type") if isinstance(parameters, dict) else None
+    declared_types = {declared} if isinstance(declared, str) else set(declared) if isinstance(declared, list) else set()
+    if problem is None and declared_types and "object" not in declared_types:
+        problem = f"a function's parameters must describe an object, not {declared!r}"
+    return problem
 
 
 def requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -19,8 +19,8 @@ from hypothesis_jsonschema import from_schema
 from contract.spec import load_spec
 from contract.sse import SSEEvent, parse_stream
 from mockserver.app import create_app
-from mockserver.fallback import FallbackRefusal, fallback_turn
-from mockserver.honour import turn_mismatch
+from mockserver.fallback import fallback_turn
+from mockserver.honour import Refusal, shape_for_modalities, turn_mismatch
 from mockserver.instances import Hints, SchemaProblem, build_instance
 from mockserver.serve import ServerThread
 from mockserver.turns import AssistantTurn
@@ -135,7 +135,7 @@ def test_answer_after_a_tool_result_uses_its_content():
 
 def test_tool_choice_naming_an_unoffered_tool_is_refused_naming_both():
     refusal = fallback_turn(ask("Hi", tools=[WEATHER, TIME], tool_choice=named("get_stock_price")), 0)
-    assert isinstance(refusal, FallbackRefusal)
+    assert isinstance(refusal, Refusal)
     assert (refusal.status, refusal.param, refusal.code) == (400, "tool_choice", "invalid_tool_choice")
     for name in ("get_stock_price", "get_weather", "get_time"):
         assert name in refusal.message
@@ -149,7 +149,7 @@ def test_tool_choice_naming_an_unoffered_tool_is_refused_naming_both():
 ])
 def test_tool_choice_that_cannot_be_met_is_refused(body, param):
     refusal = fallback_turn(body, 0)
-    assert isinstance(refusal, FallbackRefusal)
+    assert isinstance(refusal, Refusal)
     assert (refusal.status, refusal.param, refusal.code) == (400, param, "invalid_tool_choice")
 
 
@@ -162,7 +162,7 @@ def test_tool_choice_that_cannot_be_met_is_refused(body, param):
 def test_invalid_function_parameters_are_refused(parameters, why):
     broken = {"type": "function", "function": {"name": "broken", "parameters": parameters}}
     refusal = fallback_turn(ask("Hi", tools=[WEATHER, broken]), 0)  # checked even when not called
-    assert isinstance(refusal, FallbackRefusal) and refusal.status == 400
+    assert isinstance(refusal, Refusal) and refusal.status == 400
     assert (refusal.param, refusal.code) == ("tools[1].function.parameters", "invalid_function_parameters")
     assert why in refusal.message and "broken" in refusal.message
 
@@ -171,7 +171,7 @@ def test_unsatisfiable_parameters_are_refused_when_called():
     impossible = {"type": "function", "function": {"name": "impossible", "parameters": {
         "type": "object", "required": ["n"], "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 1}}}}}
     refusal = fallback_turn(ask("Hi", tools=[impossible], tool_choice="required"), 0)
-    assert isinstance(refusal, FallbackRefusal)
+    assert isinstance(refusal, Refusal)
     assert (refusal.status, refusal.param) == (400, "tools[0].function.parameters")
     assert "no value satisfies" in refusal.message
 
@@ -180,7 +180,7 @@ def test_audio_without_a_voice_is_refused():
     for audio in (None, {}, {"voice": ""}):
         body = ask("Say hi", modalities=["text", "audio"], **({"audio": audio} if audio is not None else {}))
         refusal = fallback_turn(body, 0)
-        assert isinstance(refusal, FallbackRefusal)
+        assert isinstance(refusal, Refusal)
         assert (refusal.status, refusal.param, refusal.code) == (400, "audio.voice", "missing_voice")
 
 
@@ -226,16 +226,18 @@ def test_invalid_response_schema_is_refused():
     body = ask("JSON please", response_format={"type": "json_schema",
                                                "json_schema": {"name": "x", "schema": {"type": "objet"}}})
     refusal = fallback_turn(body, 0)
-    assert isinstance(refusal, FallbackRefusal) and refusal.status == 400
+    assert isinstance(refusal, Refusal) and refusal.status == 400
     assert (refusal.param, refusal.code) == ("response_format.json_schema.schema", "invalid_json_schema")
 
 
 def test_audio_reply_is_a_wav_with_the_text_as_transcript():
-    turn = fallback_turn(ask("Tell me about the tides in Brittany.", modalities=["text", "audio"],
-                             audio={"voice": "alloy", "format": "wav"}), 5)
-    assert isinstance(turn, AssistantTurn) and turn.audio is not None
-    assert turn.audio.transcript == turn.content and "Brittany" in turn.content
-    with wave.open(io.BytesIO(turn.audio.wav)) as wav:
+    body = ask("Tell me about the tides in Brittany.", modalities=["text", "audio"],
+               audio={"voice": "alloy", "format": "wav"})
+    turn = fallback_turn(body, 5)
+    assert isinstance(turn, AssistantTurn) and turn.content and "Brittany" in turn.content
+    shaped = shape_for_modalities(turn, body, 5)  # what the server does to every reply, fixture or fallback
+    assert shaped.audio is not None and shaped.audio.transcript == turn.content and shaped.content is None
+    with wave.open(io.BytesIO(shaped.audio.wav)) as wav:
         seconds = wav.getnframes() / wav.getframerate()
         assert wav.getnchannels() == 1 and wav.getsampwidth() == 2
     assert 0.5 <= seconds <= 30
@@ -271,7 +273,7 @@ REQUEST_SCHEMA = SPEC.inline(SPEC.resolve("#/components/schemas/ChatCompletionRe
 def test_any_schema_valid_request_gets_a_turn_or_a_4xx_refusal(body, seed, validator):
     assert validator.validate_request(body) == []
     result = fallback_turn(body, seed)
-    if isinstance(result, FallbackRefusal):
+    if isinstance(result, Refusal):
         assert 400 <= result.status < 500 and result.message and result.param
         return
     assert isinstance(result, AssistantTurn)
@@ -349,7 +351,7 @@ def test_realistic_requests_are_honoured_or_refused(body, seed, validator):
     result = fallback_turn(body, seed)
     offered = {t["function"]["name"]: t["function"]["parameters"] for t in body.get("tools", [])}
     choice = body.get("tool_choice", "auto")
-    if isinstance(result, FallbackRefusal):
+    if isinstance(result, Refusal):
         assert result.status == 400
         assert (result.param, result.code) in {("tool_choice", "invalid_tool_choice"),
                                                ("audio.voice", "missing_voice")}, result
@@ -364,7 +366,8 @@ def test_realistic_requests_are_honoured_or_refused(body, seed, validator):
         validator_ = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
         assert list(validator_.iter_errors(json.loads(call["function"]["arguments"]))) == []
     if not result.tool_calls and "audio" in body.get("modalities", []):
-        assert result.audio is not None and result.audio.transcript == result.content
+        shaped = shape_for_modalities(result, body, seed)
+        assert shaped.audio is not None and shaped.audio.transcript == result.content
 
 
 # -- through the real server ------------------------------------------------------------------------
