@@ -25,7 +25,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from .exchange import NOT_JSON, Exchange, Failure
-from .semantics import DONE, AssembledReply, assemble_exchange, chunk_data
+from .semantics import DONE, AssembledReply, assemble_exchange, chunk_data, requested_json_schema
 from .spec import DOCUMENT_URI, MediaSchema, Operation, Spec, SpecError, pointer_join
 from .validate import EVENT_STREAM, JSON, ContractValidator, ValidationError, short_json
 
@@ -422,7 +422,7 @@ def parallel_tool_calls_honoured(ctx: CheckContext, exchange: Exchange) -> list[
 def response_format_honoured(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     """``response_format`` json_schema: the content parses as JSON and is valid against that schema."""
     reply, request = _reply(ctx, exchange)
-    schema = _requested_json_schema(request) if reply is not None else None
+    schema = requested_json_schema(request) if reply is not None else None
     if reply is None or schema is None:
         return []
     failures = []
@@ -762,15 +762,6 @@ def _named_tool(choice: Any) -> str | None:
         name = choice["function"].get("name")
         return name if isinstance(name, str) else None
     return None
-
-
-def _requested_json_schema(request: dict[str, Any]) -> dict[str, Any] | None:
-    response_format = request.get("response_format")
-    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
-        return None
-    json_schema = response_format.get("json_schema")
-    schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
-    return schema if isinstance(schema, dict) else None
 
 
 def _schema_problem(schema: dict[str, Any], instance: Any) -> str | None:

@@ -19,6 +19,24 @@ from .sse import SSEEvent
 DONE = "[DONE]"
 
 
+def asks_for_json_schema(request: dict[str, Any]) -> bool:
+    """Whether the request sets ``response_format: {type: json_schema}``."""
+    response_format = request.get("response_format")
+    return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+
+
+def requested_json_schema(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema a ``json_schema`` response format asks the reply's content to fit, if it gives one.
+
+    The mock obeys it and the checks hold a server to it, so both read it from here.
+    """
+    if not asks_for_json_schema(request):
+        return None
+    json_schema = request["response_format"].get("json_schema")
+    schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
+    return schema if isinstance(schema, dict) else None
+
+
 @dataclass
 class AssembledToolCall:
     index: int

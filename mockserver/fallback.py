@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from .instances import Hints, SchemaProblem, build_instance, words_of_name
+from contract.semantics import asks_for_json_schema, requested_json_schema
+
 from .honour import Refusal, request_problem
+from .instances import Hints, SchemaProblem, build_instance, words_of_name
 from .turns import AssistantTurn
 
 __all__ = ["fallback_turn"]
@@ -85,16 +87,6 @@ def _callable_tools(body: dict[str, Any]) -> list[_Tool]:
     return tools
 
 
-def _requested_schema(body: dict[str, Any]) -> dict[str, Any] | bool | None:
-    """The schema of ``response_format: {type: json_schema, ...}``; ``True`` (any JSON) when it gives none."""
-    response_format = body.get("response_format")
-    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
-        return None
-    json_schema = response_format.get("json_schema")
-    schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
-    return schema if isinstance(schema, dict) else True
-
-
 # ---------------------------------------------------------------------------
 # Tool calls
 
@@ -152,8 +144,8 @@ def _compact_json(value: Any) -> str:
 
 
 def _text(body: dict[str, Any], messages: list[dict[str, Any]], hints: Hints, rng: Random) -> str:
-    schema = _requested_schema(body)
-    if schema is True:  # JSON asked for, with no schema: any object will do
+    schema = requested_json_schema(body)
+    if schema is None and asks_for_json_schema(body):  # JSON asked for, with no schema: any object will do
         return _compact_json({"answer": _answer(messages, hints, rng)})
     if schema is not None:
         try:

@@ -15,6 +15,8 @@ from typing import Any
 
 import jsonschema
 
+from contract.semantics import requested_json_schema
+
 from .instances import schema_problem
 from .tokenize import count_tokens
 from .turns import AssistantTurn, AudioReply
@@ -64,7 +66,7 @@ def request_problem(body: dict[str, Any]) -> Refusal | None:
         if not isinstance(voice, str) or not voice.strip():
             return Refusal("modalities asks for audio, so audio.voice is required (for example "
                            "{\"voice\": \"alloy\"})", "missing_voice", "audio.voice")
-    schema = requested_schema(body)
+    schema = requested_json_schema(body)
     problem = schema_problem(schema) if schema is not None else None
     if problem:
         return Refusal(f"response_format.json_schema.schema is not a usable JSON Schema: {problem}",
@@ -85,14 +87,6 @@ def _parameters_problem(function: Any) -> str | None:
     return problem
 
 
-def requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
-        return schema if isinstance(schema, dict) else None
-    return None
-
-
 def turn_mismatch(turn: AssistantTurn, body: dict[str, Any]) -> str | None:
     """Why ``turn`` does not obey the request's constraints (a fixture error), or ``None``."""
     choice = body.get("tool_choice")
@@ -107,7 +101,7 @@ def turn_mismatch(turn: AssistantTurn, body: dict[str, Any]) -> str | None:
             return f"the request's tool_choice names {wanted!r} but the turn calls {', '.join(map(repr, names)) or 'no tool'}"
     if body.get("parallel_tool_calls") is False and len(turn.tool_calls) > 1:
         return f"the request says parallel_tool_calls false but the turn makes {len(turn.tool_calls)} calls"
-    schema = requested_schema(body)
+    schema = requested_json_schema(body)
     if schema is not None and not turn.tool_calls and turn.refusal is None:
         text = turn.content if turn.content is not None else (turn.audio.transcript if turn.audio else "")
         try:
