@@ -23,7 +23,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("url", nargs="?", help="base URL of the server under test (http://host:port or .../v1)")
     parser.add_argument("--spec", default=None, help="OpenAPI document (default: the bundled openapi.yaml)")
     parser.add_argument("--lint", action="store_true", help="report defects of the document itself and exit")
+    run = parser.add_argument_group("checking a server (URL mode)")
+    run.add_argument("--max-examples", type=_positive_int, default=50, metavar="N",
+                     help="requests generated per phase before shrinking (default 50)")
+    run.add_argument("--seed", type=int, default=None, metavar="N", help="repeat a run exactly (default: random, printed)")
+    run.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                     help="run the phases side by side and send stream/non-stream pairs at once (default 1)")
+    run.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S",
+                     help="overall deadline per request in seconds (default 10)")
+    run.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                     help="send this header with every request (repeatable); secrets are redacted in reports")
+    run.add_argument("--checks", default=None, metavar="A,B", help="run only these checks")
+    run.add_argument("--exclude-checks", default=None, metavar="C,D", help="skip these checks")
+    run.add_argument("--accept-valid", action="store_true",
+                     help="also fail schema-valid requests refused with a 4xx (check valid_request_accepted)")
+    run.add_argument("--max-ttft-ms", type=_positive_float, default=None, metavar="X",
+                     help="fail a response whose first token takes longer than X ms (check max_ttft)")
+    run.add_argument("--junit", default=None, metavar="PATH", help="write a JUnit XML report")
+    run.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

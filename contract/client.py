@@ -1,0 +1,198 @@
+"""Send one request to a live server and read the answer as it arrives.
+
+A server under test may be broken or hostile: it may never answer, stream
+forever, trickle a byte a second, reset the connection or send bytes that are
+not HTTP. The client records each of those in the :class:`Exchange` and never
+raises, so one bad response cannot sink a run. Streams go through the strict
+SSE parser chunk by chunk, so checks see events in order and an endless stream
+is cut at a cap instead of being buffered whole.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .exchange import NOT_JSON, Exchange, PreparedRequest
+from .sse import SSEComment, SSEEvent, SSEParser
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of a response the client reads before it stops and reports."""
+
+    max_body_bytes: int = 4 * 1024 * 1024  # a JSON (non-stream) body
+    max_stream_bytes: int = 16 * 1024 * 1024  # a whole event stream
+    max_events: int = 20_000
+    max_event_bytes: int = 1024 * 1024  # bytes read without an event or comment completing
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """``total`` is an overall deadline per request; ``connect`` bounds the TCP connect.
+
+    A per-read timeout alone never fires for a server that trickles one byte a
+    second, so the deadline is checked after every chunk as well.
+    """
+
+    total: float = 10.0
+    connect: float | None = None
+
+    def for_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(self.total, connect=self.connect if self.connect is not None else self.total)
+
+
+class _Stop(Exception):
+    """Internal: stop reading and record ``reason`` as the transport error."""
+
+
+# Transport errors that cost a timeout or a capped read each time: the runner does not
+# shrink them (every step would cost as much again) and stops after a few in a row.
+_COSTLY_MARKERS = ("timed out", "deadline", "exceeded", "grew past", "stayed open")
+
+
+def is_costly(exchange: Exchange) -> bool:
+    return bool(exchange.transport_error) and any(m in exchange.transport_error for m in _COSTLY_MARKERS)
+
+
+def send(client: httpx.Client, request: PreparedRequest, *, timeout: Timeout = Timeout(),
+         limits: Limits = Limits(), terminator: str | None = "[DONE]") -> Exchange:
+    """Send ``request`` and read the whole response within the limits; never raises for the server's faults."""
+    exchange = Exchange(request=request)
+    started = time.monotonic()
+    deadline = started + timeout.total
+    try:
+        with client.stream(request.method, request.url, headers=request.headers, content=request.raw_body,
+                           timeout=timeout.for_httpx()) as response:
+            exchange.status = response.status_code
+            exchange.headers = {name.lower(): value for name, value in response.headers.items()}
+            exchange.content_type = response.headers.get("content-type", "")
+            if exchange.is_stream:
+                _read_stream(response, exchange, started, deadline, limits, terminator)
+            else:
+                _read_body(response, exchange, started, deadline, limits)
+    except _Stop as stop:
+        exchange.transport_error = str(stop)
+    except httpx.TimeoutException as exc:
+        exchange.transport_error = _timeout_message(exc, timeout, exchange)
+    except httpx.HTTPError as exc:
+        exchange.transport_error = _transport_message(exc)
+    except OSError as exc:  # pragma: no cover - httpx wraps these; kept so a socket error never escapes
+        exchange.transport_error = f"{type(exc).__name__}: {exc}"
+    exchange.timings.total_ms = _ms(started)
+    return exchange
+
+
+def _read_body(response: httpx.Response, exchange: Exchange, started: float, deadline: float,
+               limits: Limits) -> None:
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        if not chunk:
+            continue
+        if exchange.timings.ttfb_ms is None:
+            exchange.timings.ttfb_ms = _ms(started)
+        body.extend(chunk)
+        if len(body) > limits.max_body_bytes:
+            exchange.body = bytes(body[: limits.max_body_bytes])
+            raise _Stop(f"the body exceeded {limits.max_body_bytes} bytes; stopped reading")
+        if time.monotonic() > deadline:
+            exchange.body = bytes(body)
+            raise _Stop(f"the body was still arriving after the {_seconds(started, deadline)} s deadline")
+    exchange.body = bytes(body)
+    exchange.json = _parse_json(exchange.body)
+    if exchange.json is not NOT_JSON and _has_output(exchange.json, "message"):
+        exchange.timings.ttft_ms = exchange.timings.ttfb_ms
+
+
+def _read_stream(response: httpx.Response, exchange: Exchange, started: float, deadline: float,
+                 limits: Limits, terminator: str | None) -> None:
+    parser = SSEParser(terminator)
+    since_last_item = 0
+    try:
+        for chunk in response.iter_bytes():
+            if not chunk:
+                continue
+            if exchange.timings.ttfb_ms is None:
+                exchange.timings.ttfb_ms = _ms(started)
+            items = parser.feed(chunk)
+            since_last_item = 0 if items else since_last_item + len(chunk)
+            _collect(items, exchange, started)
+            if parser.bytes_seen > limits.max_stream_bytes:
+                raise _Stop(f"the stream exceeded {limits.max_stream_bytes} bytes; stopped reading")
+            if len(exchange.events) > limits.max_events:
+                raise _Stop(f"the stream exceeded {limits.max_events} events; stopped reading")
+            if since_last_item > limits.max_event_bytes:
+                raise _Stop(f"an event grew past {limits.max_event_bytes} bytes; stopped reading")
+            if time.monotonic() > deadline:
+                after = " after [DONE]" if parser.done else ""
+                raise _Stop(f"the stream was still open{after} at the {_seconds(started, deadline)} s deadline")
+        _collect(parser.close(), exchange, started)
+    except httpx.TimeoutException as exc:
+        if parser.done:
+            raise _Stop(f"the connection stayed open after [DONE] until the read timed out") from exc
+        raise
+    finally:
+        exchange.sse_problems = list(parser.problems)
+
+
+def _collect(items: list[SSEEvent | SSEComment], exchange: Exchange, started: float) -> None:
+    for item in items:
+        if isinstance(item, SSEComment):
+            exchange.comments.append(item)
+            continue
+        exchange.events.append(item)
+        if exchange.timings.ttft_ms is None and _event_has_output(item):
+            exchange.timings.ttft_ms = _ms(started)
+
+
+def _event_has_output(event: SSEEvent) -> bool:
+    if '"content"' not in event.data and '"tool_calls"' not in event.data and '"audio"' not in event.data:
+        return False  # cheap pre-filter: most chunks are parsed by the checks anyway
+    return _has_output(_parse_json(event.data.encode("utf-8")), "delta")
+
+
+def _has_output(payload: Any, key: str) -> bool:
+    """Does a response or chunk carry content, a tool call or audio in any choice?"""
+    if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+        return False
+    for choice in payload["choices"]:
+        message = choice.get(key) if isinstance(choice, dict) else None
+        if isinstance(message, dict) and (message.get("content") or message.get("tool_calls") or message.get("audio")):
+            return True
+    return False
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return NOT_JSON
+
+
+def _timeout_message(exc: httpx.TimeoutException, timeout: Timeout, exchange: Exchange) -> str:
+    what = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "waiting for the response",
+            httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}
+    doing = what.get(type(exc), "waiting")
+    if exchange.status is not None and doing == "waiting for the response":
+        doing = "reading the body"
+    return f"timed out after {timeout.total:g} s {doing}"
+
+
+def _transport_message(exc: httpx.HTTPError) -> str:
+    kind = {httpx.RemoteProtocolError: "not valid HTTP", httpx.ReadError: "the connection broke",
+            httpx.ConnectError: "could not connect", httpx.DecodingError: "the body could not be decoded"}
+    label = next((text for cls, text in kind.items() if isinstance(exc, cls)), type(exc).__name__)
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{label}: {detail[:200]}"
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000.0, 3)
+
+
+def _seconds(started: float, deadline: float) -> str:
+    return f"{deadline - started:g}"

@@ -1,0 +1,259 @@
+"""Turn a :class:`RunResult` into text for people (console), for CI (JUnit XML) and for tools (JSON).
+
+Every output goes through one redaction step: ``Authorization`` and any header
+whose name mentions a secret, token, key or password is replaced, and the
+values of those headers are scrubbed from every other string too, in case a
+server echoes them back in a body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import IO, Any
+
+from .exchange import NOT_JSON, Exchange, PreparedRequest
+from .runner import FailureRecord, PhaseSummary, RunResult, is_secret_header
+
+REDACTED = "[redacted]"
+_EXCERPT_CHARS = 800
+_EXCERPT_EVENTS = 8
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+# -- redaction --------------------------------------------------------------------------------
+
+class Redactor:
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        self.secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+
+    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        return {name: (REDACTED if is_secret_header(name) else self.text(value)) for name, value in headers.items()}
+
+    def text(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+# -- pieces of a failure block -------------------------------------------------------------------
+
+def curl_line(request: PreparedRequest, redactor: Redactor | None = None) -> str:
+    """A shell command that sends the same request and prints the stream as it arrives."""
+    redactor = redactor or Redactor()
+    parts = ["curl", "-N", "-sS", "-X", request.method, shlex.quote(request.url)]
+    for name, value in redactor.headers(request.headers).items():
+        parts += ["-H", shlex.quote(f"{name}: {value}")]
+    try:
+        body = request.raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        escaped = "".join(f"\\x{byte:02x}" for byte in request.raw_body)
+        return f"printf '%b' {shlex.quote(escaped)} | " + " ".join(parts + ["--data-binary", "@-"])
+    return " ".join(parts + ["--data-raw", shlex.quote(redactor.text(body))])
+
+
+def request_json(request: PreparedRequest, redactor: Redactor | None = None) -> str:
+    redactor = redactor or Redactor()
+    if request.body is not None:
+        return redactor.text(json.dumps(request.body, indent=2, ensure_ascii=False))
+    return redactor.text(request.raw_body.decode("utf-8", errors="backslashreplace"))
+
+
+def response_excerpt(exchange: Exchange, redactor: Redactor | None = None) -> str:
+    """The start of what came back: status line, the first events or body bytes, problems."""
+    redactor = redactor or Redactor()
+    lines = [f"HTTP {exchange.status if exchange.status is not None else '-'}"
+             + (f"  content-type: {exchange.content_type}" if exchange.content_type else "")]
+    if exchange.is_stream:
+        events = exchange.events
+        # The start and the end of a long stream: most stream defects show at one or the other.
+        head, tail = (events, []) if len(events) <= _EXCERPT_EVENTS else (
+            events[: _EXCERPT_EVENTS // 2], events[-(_EXCERPT_EVENTS // 2):])
+        for event in head:
+            lines.extend(f"data: {part}" for part in event.data.split("\n"))
+        if tail:
+            lines.append(f"... {len(events) - len(head) - len(tail)} more events")
+        for event in tail:
+            lines.extend(f"data: {part}" for part in event.data.split("\n"))
+        for problem in exchange.sse_problems[:5]:
+            lines.append(f"! SSE {problem.kind}: {problem}")
+    elif exchange.body:
+        text = exchange.body.decode("utf-8", errors="backslashreplace")
+        lines.append(text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + " ...")
+    if exchange.transport_error:
+        lines.append(f"! transport: {exchange.transport_error}")
+    timings = exchange.timings
+    lines.append("timings: " + ", ".join(f"{name} {value:.1f} ms" for name, value in
+                                         (("ttfb", timings.ttfb_ms), ("ttft", timings.ttft_ms),
+                                          ("total", timings.total_ms)) if value is not None))
+    return redactor.text("\n".join(line[:_EXCERPT_CHARS] for line in lines))
+
+
+def failure_block(record: FailureRecord, redactor: Redactor | None = None) -> str:
+    """Everything needed to see and reproduce one failure, as plain text."""
+    redactor = redactor or Redactor()
+    kind = "DOCUMENT DEFECT" if record.blame == "document" else "FAILED"
+    lines = [f"{kind}: {record.check}  ({record.phase} request"
+             + (f", breaks {record.request.broken_rule}" if record.request.broken_rule else "") + ")",
+             f"  {redactor.text(record.message)}"]
+    if record.expected:
+        lines.append(f"  expected: {redactor.text(record.expected)}")
+    if record.seen:
+        lines.append(f"  seen:     {redactor.text(record.seen)}")
+    if record.witness is not None:
+        lines.append("  witness (an instance the document cannot judge, from the lint):")
+        lines.append(_indent(redactor.text(json.dumps(record.witness, indent=2, ensure_ascii=False, default=str))))
+    lines.append("  minimal request:")
+    lines.append(_indent(request_json(record.request, redactor)))
+    lines.append("  reproduce:")
+    lines.append(_indent(curl_line(record.request, redactor)))
+    lines.append("  response:")
+    lines.append(_indent(response_excerpt(record.exchange, redactor)))
+    return "\n".join(lines)
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+# -- console ----------------------------------------------------------------------------------
+
+class ConsoleProgress:
+    """A progress callback that writes one line when each phase starts and ends."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def __call__(self, phase: PhaseSummary, finished: bool) -> None:
+        if finished:
+            self.stream.write(f"  {phase.name:<10} {phase.requests:>5} requests  {phase.failing_checks} failing "
+                              f"check(s)  {phase.seconds:.1f} s\n")
+        else:
+            self.stream.write(f"  {phase.name:<10} running...\n")
+        self.stream.flush()
+
+
+def console_text(result: RunResult) -> str:
+    redactor = Redactor(result.secrets)
+    out: list[str] = [f"contract-check {result.url}  spec {result.spec_source}  seed {result.seed}", ""]
+    for record in result.failures:
+        out += [failure_block(record, redactor), ""]
+    if result.document_defects:
+        out.append(f"{len(result.document_defects)} defect(s) of the document (not the server's fault):")
+        out.append("")
+        for record in result.document_defects:
+            out += [failure_block(record, redactor), ""]
+    if result.aborted:
+        out += [f"run stopped early: {result.aborted}", ""]
+    out.append(summary_table(result))
+    return "\n".join(out) + "\n"
+
+
+def summary_table(result: RunResult) -> str:
+    width = max([len(name) for name in result.stats] + [5])
+    failing = {f.check for f in result.failures}
+    lines = [f"{'check':<{width}}  {'passed':>7}  {'failed':>7}  result"]
+    for name, stats in result.stats.items():
+        verdict = "FAIL" if name in failing else "ok"
+        lines.append(f"{name:<{width}}  {stats.passed:>7}  {stats.failed:>7}  {verdict}")
+    timing = "  ".join(f"{name.removesuffix('_ms')} p50 {_ms(v['p50'])} p95 {_ms(v['p95'])}"
+                       for name, v in result.timings.items())
+    lines += ["",
+              f"{result.requests_sent} requests in {result.seconds:.1f} s (workers {result.workers}); "
+              f"{result.refused_valid} schema-valid request(s) refused with a documented 4xx",
+              f"timings (ms): {timing}",
+              f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s); "
+              f"seed {result.seed} (rerun with --seed {result.seed})"]
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def write_console(result: RunResult, out: IO[str]) -> None:
+    out.write(console_text(result))
+    out.flush()
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+def result_dict(result: RunResult) -> dict[str, Any]:
+    redactor = Redactor(result.secrets)
+    return {
+        "url": result.url, "spec": result.spec_source, "seed": result.seed, "ok": result.ok,
+        "checks": result.checks, "requests_sent": result.requests_sent, "refused_valid": result.refused_valid,
+        "seconds": result.seconds, "workers": result.workers, "aborted": result.aborted,
+        "timings": result.timings,
+        "phases": [vars(phase) for phase in result.phases],
+        "stats": {name: vars(stats) for name, stats in result.stats.items()},
+        "failures": [_record_dict(r, redactor) for r in result.failures],
+        "document_defects": [_record_dict(r, redactor) for r in result.document_defects],
+    }
+
+
+def _record_dict(record: FailureRecord, redactor: Redactor) -> dict[str, Any]:
+    request = record.request
+    exchange = record.exchange
+    return {
+        "check": record.check, "blame": record.blame, "phase": record.phase,
+        "message": redactor.text(record.message), "expected": redactor.text(record.expected),
+        "seen": redactor.text(record.seen), "witness": record.witness,
+        "request": {"method": request.method, "url": request.url, "headers": redactor.headers(request.headers),
+                    "body": json.loads(request_json(request, redactor)) if request.body is not None else None,
+                    "raw_body": None if request.body is not None else request_json(request, redactor),
+                    "kind": request.kind, "broken_rule": request.broken_rule},
+        "curl": curl_line(request, redactor),
+        "response": {"status": exchange.status, "content_type": exchange.content_type,
+                     "json": None if exchange.json is NOT_JSON else json.loads(redactor.text(json.dumps(exchange.json))),
+                     "events": len(exchange.events), "transport_error": exchange.transport_error,
+                     "excerpt": response_excerpt(exchange, redactor), "timings": vars(exchange.timings)},
+    }
+
+
+def write_json(result: RunResult, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(result_dict(result), indent=2, ensure_ascii=False, default=str) + "\n",
+                          encoding="utf-8")
+
+
+# -- JUnit XML --------------------------------------------------------------------------------
+
+def junit_tree(result: RunResult) -> ET.ElementTree:
+    """One testsuite, one testcase per check; a failing check carries its block(s) as the failure text."""
+    redactor = Redactor(result.secrets)
+    failing = [name for name in result.stats if result.failures_for(name)]
+    extra = sorted({f.check for f in result.failures} - set(result.stats))  # e.g. a transport failure
+    names = list(result.stats) + extra
+    suite = ET.Element("testsuite", name="contract-check", tests=str(len(names)),
+                       failures=str(len(set(failing) | set(extra))), errors="0", skipped="0",
+                       time=f"{result.seconds:.3f}")
+    properties = ET.SubElement(suite, "properties")
+    for key, value in (("url", result.url), ("spec", result.spec_source), ("seed", str(result.seed)),
+                       ("requests_sent", str(result.requests_sent)), ("refused_valid", str(result.refused_valid))):
+        ET.SubElement(properties, "property", name=key, value=redactor.text(value))
+    for name in names:
+        case = ET.SubElement(suite, "testcase", classname="contract", name=name, time="0")
+        records = result.failures_for(name)
+        if records:
+            failure = ET.SubElement(case, "failure", message=_xml_safe(redactor.text(records[0].message)[:500]),
+                                    type=name)
+            failure.text = _xml_safe("\n\n".join(failure_block(r, redactor) for r in records))
+    notes = [failure_block(r, redactor) for r in result.document_defects]
+    if result.aborted:
+        notes.append(f"run stopped early: {result.aborted}")
+    if notes:
+        ET.SubElement(suite, "system-out").text = _xml_safe("\n\n".join(notes))
+    ET.indent(suite)
+    return ET.ElementTree(suite)
+
+
+def write_junit(result: RunResult, path: str | Path) -> None:
+    junit_tree(result).write(str(path), encoding="utf-8", xml_declaration=True)
+
+
+def _xml_safe(text: str) -> str:
+    """XML 1.0 cannot hold some characters (NUL, most C0 controls); show them escaped instead."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -1,0 +1,143 @@
+"""The contract suite against real servers: each broken server fails its one check, the correct one passes.
+
+Every server is a real Starlette app on a loopback port (tests/brokenservers.py);
+runs use a fixed seed, few examples and short timeouts, and only the phase
+that can meet the broken rule, to stay fast.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from contract.runner import PHASES, Unreachable, run
+from mockserver.serve import ServerThread
+
+from brokenservers import BROKEN, GarbageServer, closed_port, endless_app, hanging_app, reference_app
+
+SEED = 20240611
+# Rules met only by requests that break the schema are found in the negative phase; the rest by
+# realistic conversations (the schema-driven phase is slow to generate and is run on the correct server).
+NEGATIVE_ONLY = {"bad_error_body", "accepts_invalid"}
+EXAMPLES = {"ignores_tool_choice_none": 100, "ignores_parallel_false": 60}  # rarer request shapes
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN))
+def test_each_broken_server_fails_exactly_its_check(broken: str) -> None:
+    phase = "negative" if broken in NEGATIVE_ONLY else "realistic"
+    started = time.monotonic()
+    with ServerThread(reference_app(broken)) as server:
+        result = run(server.url, max_examples=EXAMPLES.get(broken, 15), seed=SEED, timeout=2.0, phases=[phase])
+    assert not result.ok
+    assert {f.check for f in result.failures} == {BROKEN[broken]}, [f.message for f in result.failures]
+    record = result.failures[0]
+    assert record.blame == "server" and record.phase == phase
+    if phase == "negative":
+        assert record.request.kind == "negative" and record.request.broken_rule
+    else:
+        assert isinstance(record.request.body, dict)
+        # Shrunk: the minimal conversation is one or two messages, not a generated transcript.
+        assert 1 <= len(record.request.body["messages"]) <= 2, record.request.body
+    assert result.stats[BROKEN[broken]].failed >= 1
+    assert time.monotonic() - started < 20
+
+
+def test_the_correct_server_passes_every_phase() -> None:
+    with ServerThread(reference_app()) as server:
+        result = run(server.url, max_examples=8, seed=SEED, timeout=2.0)
+    assert result.ok, [(f.check, f.message) for f in result.failures]
+    assert [p.name for p in result.phases] == list(PHASES)
+    assert all(p.requests >= 8 for p in result.phases)
+    assert result.requests_sent >= 24
+    assert not result.document_defects
+    assert result.stats["chunks_valid"].passed > 0 and result.stats["chunks_valid"].failed == 0
+    assert result.timings["total_ms"]["count"] == result.requests_sent == sum(p.requests for p in result.phases)
+    assert result.seed == SEED
+
+
+def test_a_base_url_ending_in_v1_works_too() -> None:
+    with ServerThread(reference_app()) as server:
+        result = run(server.url + "/v1/", max_examples=5, seed=SEED, timeout=2.0, phases=["realistic"])
+    assert result.ok and result.requests_sent >= 5
+    assert result.url == server.url + "/v1"
+
+
+def test_the_same_seed_finds_the_same_minimal_request_with_workers() -> None:
+    with ServerThread(reference_app("server_error")) as server:
+        one = run(server.url, max_examples=10, seed=SEED, timeout=2.0, phases=["realistic", "negative"])
+        three = run(server.url, max_examples=10, seed=SEED, timeout=2.0, phases=["realistic", "negative"],
+                    workers=3)
+    assert [f.check for f in one.failures] == [f.check for f in three.failures] == ["not_a_server_error"]
+    assert one.failures[0].request.body == three.failures[0].request.body
+
+
+def test_the_seed_document_blames_itself_not_a_correct_server(seed_path) -> None:
+    with ServerThread(reference_app()) as server:
+        result = run(server.url, spec=seed_path, max_examples=8, seed=SEED, timeout=2.0,
+                     phases=["realistic", "negative"])
+    assert result.ok, [(f.check, f.message) for f in result.failures]
+    assert result.document_defects
+    assert all(d.blame == "document" for d in result.document_defects)
+    assert any(d.witness is not None for d in result.document_defects)
+
+
+def test_refused_valid_requests_are_counted_and_fail_only_when_asked() -> None:
+    with ServerThread(reference_app(refuses_audio=True)) as server:
+        counted = run(server.url, max_examples=30, seed=SEED, timeout=2.0, phases=["realistic"])
+        strict = run(server.url, max_examples=30, seed=SEED, timeout=2.0, phases=["realistic"], accept_valid=True)
+    assert counted.ok and counted.refused_valid > 0
+    assert not strict.ok and {f.check for f in strict.failures} == {"valid_request_accepted"}
+    minimal = strict.failures[0].request.body
+    assert minimal["modalities"] == ["audio"] or "audio" in minimal["modalities"]
+    assert len(minimal["messages"]) == 1
+
+
+@pytest.mark.parametrize("app_factory, what", [(hanging_app, "timed out"), (endless_app, "deadline")])
+def test_a_server_that_hangs_or_streams_forever_is_reported_within_the_timeout(app_factory, what) -> None:
+    with ServerThread(app_factory(), log_level="critical") as server:
+        started = time.monotonic()
+        result = run(server.url, max_examples=10, seed=SEED, timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert elapsed < 6, elapsed  # two requests of at most ~1 s each, then the run stops sending
+    assert [f.check for f in result.failures] == ["transport_ok"]
+    assert what in result.failures[0].message
+    assert result.aborted and "in a row" in result.aborted
+    assert result.requests_sent == 2
+
+
+def test_a_server_that_sends_garbage_is_reported() -> None:
+    with GarbageServer() as server:
+        started = time.monotonic()
+        result = run(server.url, max_examples=10, seed=SEED, timeout=1.0, phases=["realistic"])
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, elapsed
+    assert [f.check for f in result.failures] == ["transport_ok"]
+    assert "not valid HTTP" in result.failures[0].message
+    assert len(result.failures[0].request.body["messages"]) == 1  # shrunk: garbage costs nothing to retry
+
+
+def test_a_stream_is_cut_at_the_event_cap() -> None:
+    from contract.client import Limits
+
+    with ServerThread(endless_app(), log_level="critical") as server:
+        started = time.monotonic()
+        result = run(server.url, max_examples=5, seed=SEED, timeout=5.0, phases=["realistic"],
+                     limits=Limits(max_events=200))
+        elapsed = time.monotonic() - started
+    assert elapsed < 4, elapsed
+    assert "200 events" in result.failures[0].message
+
+
+def test_an_unreachable_server_is_a_usage_error() -> None:
+    with pytest.raises(Unreachable, match="cannot reach"):
+        run(f"http://127.0.0.1:{closed_port()}", max_examples=1)
+
+
+def test_the_project_mock_server_passes() -> None:
+    from mockserver.app import create_app
+
+    with ServerThread(create_app(no_delay=True)) as server:
+        result = run(server.url, max_examples=8, seed=SEED, timeout=5.0)
+    assert result.ok, [(f.check, f.message) for f in result.failures]
+    assert not result.document_defects and result.requests_sent >= 24

@@ -1,0 +1,91 @@
+"""``contract-check URL`` as a user runs it: a subprocess, its exit code, stdout, stderr and report files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from mockserver.serve import ServerThread
+
+from brokenservers import closed_port, reference_app
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--max-examples", "5", "--seed", "11", "--timeout", "2"]
+
+
+def contract_check(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "contract.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def good_url() -> str:
+    server = ServerThread(reference_app()).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def broken_url() -> str:
+    server = ServerThread(reference_app("no_done")).start()
+    yield server.url
+    server.stop()
+
+
+def test_exit_0_when_every_check_holds(good_url: str, tmp_path: Path) -> None:
+    done = contract_check(good_url, *FAST, "--junit", str(tmp_path / "r.xml"), "--json", str(tmp_path / "r.json"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "seed 11" in done.stdout and "0 failing check(s)" in done.stdout
+    assert "schema" in done.stderr and "negative" in done.stderr  # progress, one line per phase
+    assert ET.parse(tmp_path / "r.xml").getroot().get("failures") == "0"
+    assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
+
+
+def test_exit_1_with_a_failure_block(broken_url: str) -> None:
+    done = contract_check(broken_url, *FAST, "--workers", "2", "--header", "Authorization: Bearer sk-SECRET-9")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED: stream_terminated" in done.stdout
+    assert "curl -N" in done.stdout and "minimal request:" in done.stdout
+    assert "sk-SECRET-9" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_checks_and_exclude_checks_select(broken_url: str) -> None:
+    only = contract_check(broken_url, *FAST, "--checks", "not_a_server_error,chunks_valid")
+    assert only.returncode == 0, only.stdout
+    table = only.stdout.split("check ", 1)[-1]
+    assert "stream_terminated" not in table and "chunks_valid" in table
+    excluded = contract_check(broken_url, *FAST, "--exclude-checks", "stream_terminated")
+    assert excluded.returncode == 0, excluded.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ftp://127.0.0.1:21"], "must start with http:// or https://"),
+    (["http://127.0.0.1:{port}"], "cannot reach"),
+    (["{good}", "--checks", "no_such_check"], "unknown check 'no_such_check'"),
+    (["{good}", "--header", "no colon here"], "must look like 'Name: value'"),
+    (["{good}", "--spec", "/nonexistent/openapi.yaml"], "/nonexistent/openapi.yaml"),
+    (["{good}", "--max-examples", "0"], "must be at least 1"),
+    (["{good}", "--timeout", "soon"], "is not a number"),
+])
+def test_exit_2_with_one_line(good_url: str, args: list[str], message: str) -> None:
+    argv = [a.format(port=closed_port(), good=good_url) for a in args]
+    done = contract_check(*argv)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("contract-check: error:"), done.stderr
+    assert message in lines[0]
+    assert done.stdout == ""
+
+
+def test_an_unwritable_report_path_is_a_usage_error(good_url: str, tmp_path: Path) -> None:
+    done = contract_check(good_url, *FAST, "--junit", str(tmp_path / "missing" / "dir" / "r.xml"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"contract-check: error: cannot write report --junit "
+                                                f"{tmp_path / 'missing' / 'dir' / 'r.xml'}: no such directory"]
+    assert done.stdout == ""
