@@ -58,6 +58,14 @@ def test_serves_until_interrupted(tmp_path: Path) -> None:
         assert health.json() == {"status": "ok", "fixtures": 9}
         reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=ask("Say hello.", stream=False))
         assert reply.json()["choices"][0]["message"]["content"] == "Hello! How can I help you today?"
+        # Replies on a kept-alive connection are not held back by Nagle's algorithm (~40 ms each if they are).
+        with httpx.Client() as client:
+            elapsed = []
+            for _ in range(7):
+                started = time.perf_counter()
+                client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=ask("Say hello.", stream=False))
+                elapsed.append(time.perf_counter() - started)
+        assert sorted(elapsed)[3] < 0.025, elapsed
     finally:
         process.send_signal(signal.SIGINT)
         try:
