@@ -141,20 +141,23 @@ def run(url: str, *, spec: Spec | str | Path | None = None, max_examples: int = 
 
 def select_checks(checks: Sequence[str] | None, exclude_checks: Sequence[str] | None, *,
                   accept_valid: bool = False, max_ttft_ms: float | None = None) -> list[str]:
-    """The checks to run: the defaults (or exactly ``checks``), minus ``exclude_checks``, plus opt-ins."""
-    from .checks import CHECKS
+    """The checks to run: the defaults (or exactly ``checks``), minus ``exclude_checks``, plus opt-ins.
 
-    for name in [*(checks or ()), *(exclude_checks or ())]:
-        if name not in CHECKS:
-            raise UsageError(f"unknown check {name!r} (known: {', '.join(sorted(CHECKS))})")
-    if checks:
-        names = list(dict.fromkeys(checks))
-    else:
-        names = [name for name, check in CHECKS.items() if check.default]
-        if accept_valid:
+    Without ``--max-ttft-ms`` the time-to-first-token check has no limit to hold a server to, so it
+    is left out rather than reported as passing.
+    """
+    from . import checks as registry
+
+    try:
+        names = registry.select_checks(checks or None, exclude_checks or ())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not checks:
+        if accept_valid and OPT_IN_FOR_ACCEPT_VALID not in (exclude_checks or ()):
             names.append(OPT_IN_FOR_ACCEPT_VALID)
-    excluded = set(exclude_checks or ())
-    return [name for name in dict.fromkeys(names) if name not in excluded]
+        if max_ttft_ms is None and "ttft_within_limit" in names:
+            names.remove("ttft_within_limit")
+    return names
 
 
 def probe(base: str, timeout: float) -> None:

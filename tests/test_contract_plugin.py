@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.checks import default_checks
+from contract.runner import select_checks
 from mockserver.serve import ServerThread
 
 from brokenservers import reference_app
@@ -34,7 +34,7 @@ def test_a_broken_server_fails_its_check_item(pytester: pytest.Pytester) -> None
                                     "--contract-seed", "3", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1
-    assert outcomes.get("passed") == len(default_checks()) - 1
+    assert outcomes.get("passed") == len(select_checks(None, None)) - 1
     result.stdout.fnmatch_lines(["*contract-check: * seed 3*", "*FAILED: role_first*", "*curl -N*",
                                  "*contract summary*", "*FAILED contract::role_first*"])
 
@@ -43,7 +43,7 @@ def test_a_correct_server_passes_every_item(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url, "--contract-max-examples", "5",
                                     "--contract-seed", "3", "-v", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=len(default_checks()))
+    result.assert_outcomes(passed=len(select_checks(None, None)))
     result.stdout.fnmatch_lines(["*contract::chunks_valid PASSED*"])
 
 
@@ -51,7 +51,7 @@ def test_k_selects_one_check(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url, "--contract-max-examples", "3",
                                     "-k", "usage_consistent", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, deselected=len(default_checks()) - 1)
+    result.assert_outcomes(passed=1, deselected=len(select_checks(None, None)) - 1)
 
 
 def test_an_unreachable_url_fails_every_item_with_one_line(pytester: pytest.Pytester) -> None:
@@ -59,7 +59,7 @@ def test_an_unreachable_url_fails_every_item_with_one_line(pytester: pytest.Pyte
 
     result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", f"http://127.0.0.1:{closed_port()}",
                                 "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=len(default_checks()))
+    result.assert_outcomes(failed=len(select_checks(None, None)))
     result.stdout.fnmatch_lines(["*contract-check: error: cannot reach*"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
