@@ -137,15 +137,20 @@ def assemble_stream(events: Iterable[SSEEvent], terminator: str = DONE) -> Assem
         for position, choice in enumerate(_list(chunk.get("choices"))):
             if not isinstance(choice, dict):
                 continue
-            index = choice.get("index", position)
-            index = index if isinstance(index, int) else position
-            target = reply.choices.setdefault(index, AssembledChoice(index))
+            target = _choice_slot(reply, position, choice)
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 _merge_delta(reply, target, delta, event_index)
             if choice.get("finish_reason") is not None:
                 target.finish_reason = choice["finish_reason"]
     return reply
+
+
+def _choice_slot(reply: AssembledReply, position: int, choice: dict[str, Any]) -> AssembledChoice:
+    """The record for a choice, keyed by its ``index`` (its position when the index is missing or not a number)."""
+    index = choice.get("index", position)
+    index = index if isinstance(index, int) else position
+    return reply.choices.setdefault(index, AssembledChoice(index))
 
 
 def assemble_message(body: Any) -> AssembledReply:
@@ -158,9 +163,7 @@ def assemble_message(body: Any) -> AssembledReply:
     for position, choice in enumerate(_list(body.get("choices"))):
         if not isinstance(choice, dict):
             continue
-        index = choice.get("index", position)
-        index = index if isinstance(index, int) else position
-        target = reply.choices.setdefault(index, AssembledChoice(index))
+        target = _choice_slot(reply, position, choice)
         message = choice.get("message")
         if isinstance(message, dict):
             target.role = message.get("role") if isinstance(message.get("role"), str) else None
