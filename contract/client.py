@@ -133,7 +133,7 @@ def _read_stream(response: httpx.Response, exchange: Exchange, started: float, d
         _collect(parser.close(), exchange, started)
     except httpx.TimeoutException as exc:
         if parser.done:
-            raise _Stop(f"the connection stayed open after [DONE] until the read timed out") from exc
+            raise _Stop("the connection stayed open after [DONE] until the read timed out") from exc
         raise
     finally:
         exchange.sse_problems = list(parser.problems)
