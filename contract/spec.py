@@ -19,6 +19,8 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from .textfile import UnreadableFile, read_text
+
 DOCUMENT_URI = "urn:contract:openapi"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -146,15 +148,9 @@ def load_spec(path: str | Path | None = None) -> Spec:
 
 def _read_document(source: Path) -> dict[str, Any]:
     try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise SpecError(f"{source}: is a folder, not a document") from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{source}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise SpecError(f"{source}: cannot read: {exc.strerror}") from None
+        text = read_text(source)
+    except UnreadableFile as exc:
+        raise SpecError(f"{source}: {exc.reason}") from None
     try:
         if source.suffix.lower() == ".json":
             data = json.loads(text)

@@ -23,6 +23,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from contract.spec import DOCUMENT_URI, Spec, SpecError, pointer_join
+from contract.textfile import UnreadableFile, read_text
 from contract.validate import ContractValidator, json_type, short_json
 
 from .audio import read_wav, synthesize_wav
@@ -115,18 +116,9 @@ def load_fixture_file(path: str | Path) -> Fixture:
     if source.suffix.lower() not in FIXTURE_SUFFIXES:
         raise FixtureError(f"{label}:1: not a fixture file (expected .yaml, .yml or .json)")
     try:
-        raw = source.read_bytes()
-    except FileNotFoundError:
-        raise FixtureError(f"{label}:1: no such file") from None
-    except IsADirectoryError:
-        raise FixtureError(f"{label}:1: is a folder, not a fixture file") from None
-    except OSError as exc:
-        raise FixtureError(f"{label}:1: cannot read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise FixtureError(f"{label}:{line}: not UTF-8 text (byte {exc.start})") from None
+        text = read_text(source)
+    except UnreadableFile as exc:
+        raise FixtureError(f"{label}:{exc.line}: {exc.reason}") from None
     if source.suffix.lower() == ".json":
         data, lines = _parse_json(text, label)
     else:
