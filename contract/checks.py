@@ -27,7 +27,7 @@ from jsonschema.exceptions import best_match
 from .exchange import NOT_JSON, Exchange, Failure
 from .semantics import DONE, AssembledReply, assemble_exchange, chunk_data, requested_json_schema
 from .spec import DOCUMENT_URI, MediaSchema, Operation, Spec, SpecError, pointer_join
-from .validate import EVENT_STREAM, JSON, ContractValidator, ValidationError, short_json
+from .validate import EVENT_STREAM, JSON, ContractValidator, ValidationError, media_type_of, pick_media, short_json
 
 Scope = Literal["response", "stream", "semantics"]
 MAX_FAILURES_PER_CHECK = 5  # per exchange: a broken stream of 500 events is one story, not 500
@@ -117,9 +117,9 @@ def content_type_matches(ctx: CheckContext, exchange: Exchange) -> list[Failure]
     status = exchange.status
     if status is None or exchange.transport_error:
         return []
-    seen = _media(exchange.content_type)
+    seen = media_type_of(exchange.content_type)
     response = ctx.operation.response_for(status)
-    documented = [_media(name) for name in response.content] if response else []
+    documented = [media_type_of(name) for name in response.content] if response else []
     if 200 <= status < 300:
         wanted = _wants_stream(ctx, exchange)
         expected = None if wanted is None or exchange.request.kind == "negative" else (
@@ -610,7 +610,7 @@ def request_is_valid(ctx: CheckContext, exchange: Exchange) -> bool:
     if request.kind == "negative" or request.body is None:
         return False
     content_type = _header(request.headers, "content-type") or JSON
-    media = _request_media(ctx.operation, content_type)
+    media = pick_media(ctx.operation.request_body, content_type)
     return media is not None and ctx.validator.is_valid_at(media.pointer, request.body)
 
 
@@ -814,7 +814,7 @@ def _wants_stream(ctx: CheckContext, exchange: Exchange) -> bool | None:
 
 
 def _request_property(ctx: CheckContext, name: str) -> dict[str, Any] | None:
-    media = _request_media(ctx.operation, JSON)
+    media = pick_media(ctx.operation.request_body, JSON)
     if media is None:
         return None
     node: Any = media.schema
@@ -827,23 +827,9 @@ def _request_property(ctx: CheckContext, name: str) -> dict[str, Any] | None:
     return prop if isinstance(prop, dict) else None
 
 
-def _request_media(operation: Operation, content_type: str) -> MediaSchema | None:
-    wanted = _media(content_type)
-    for name, media in operation.request_body.items():
-        if _media(name) == wanted:
-            return media
-    return None
-
-
 def _documented_media(ctx: CheckContext, status: int, content_type: str) -> MediaSchema | None:
     response = ctx.operation.response_for(status)
-    if response is None:
-        return None
-    wanted = _media(content_type)
-    for name, media in response.content.items():
-        if _media(name) == wanted:
-            return media
-    return None
+    return pick_media(response.content, content_type) if response is not None else None
 
 
 def _error_media(ctx: CheckContext, status: int) -> MediaSchema | None:
@@ -854,7 +840,7 @@ def _error_media(ctx: CheckContext, status: int) -> MediaSchema | None:
     for key, response in ctx.operation.responses.items():
         if key[:1] in ("4", "5") or key == "default":
             for name, candidate in response.content.items():
-                if _media(name) == JSON:
+                if media_type_of(name) == JSON:
                     return candidate
     return None
 
@@ -862,10 +848,6 @@ def _error_media(ctx: CheckContext, status: int) -> MediaSchema | None:
 def _terminator(ctx: CheckContext, status: int) -> str:
     media = _documented_media(ctx, status, EVENT_STREAM)
     return media.terminator if media is not None and media.terminator else DONE
-
-
-def _media(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from .spec import MediaSchema, Operation, Spec, SpecError, pointer_join
-from .validate import ContractValidator, json_type, short_json
+from .validate import ContractValidator, json_type, media_type_of, pick_media, short_json
 
 JSON_MEDIA = "application/json"
 
@@ -37,11 +37,11 @@ JSON_MEDIA = "application/json"
 
 def request_media(operation: Operation) -> MediaSchema:
     """The JSON media type of an operation's request body (``application/json`` first)."""
+    media = pick_media(operation.request_body, JSON_MEDIA)
+    if media is not None:
+        return media
     for name, media in operation.request_body.items():
-        if name.split(";", 1)[0].strip().lower() == JSON_MEDIA:
-            return media
-    for name, media in operation.request_body.items():
-        if name.split(";", 1)[0].strip().lower().endswith("+json"):
+        if media_type_of(name).endswith("+json"):
             return media
     raise SpecError(f"{operation.method.upper()} {operation.path} documents no JSON request body")
 

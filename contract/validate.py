@@ -72,7 +72,7 @@ class ContractValidator:
     def validate_request(self, body: Any, path: str = "/chat/completions", method: str = "post",
                          media_type: str = JSON) -> list[ValidationError]:
         op = self.spec.operation(path, method)
-        media = _pick_media(op.request_body, media_type)
+        media = pick_media(op.request_body, media_type)
         if media is None:
             return [ValidationError("", f"content type {media_type!r} is not documented for the request body "
                                         f"(documented: {', '.join(op.request_body) or 'none'})",
@@ -97,7 +97,7 @@ class ContractValidator:
         if response is None:
             return ValidationError("", f"status {status} is not documented (documented: "
                                        f"{', '.join(op.responses) or 'none'})", pointer_join(op.pointer, "responses"))
-        media = _pick_media(response.content, media_type)
+        media = pick_media(response.content, media_type)
         if media is None:
             return ValidationError("", f"content type {media_type!r} is not documented for status {status} "
                                        f"(documented: {', '.join(response.content) or 'none'})",
@@ -211,11 +211,16 @@ def _branch_name(branch: Any, index: int) -> str:
     return f"#{index}"
 
 
-def _pick_media(content: dict[str, MediaSchema], media_type: str) -> MediaSchema | None:
-    """The media entry for a content type, ignoring parameters (``; charset=utf-8``) and case."""
-    wanted = media_type.split(";", 1)[0].strip().lower()
+def media_type_of(content_type: str) -> str:
+    """``text/event-stream; charset=utf-8`` -> ``text/event-stream``: the part that selects a schema."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def pick_media(content: dict[str, MediaSchema], media_type: str) -> MediaSchema | None:
+    """The documented entry for a content type, ignoring parameters and case; ``type/*`` and ``*/*`` last."""
+    wanted = media_type_of(media_type)
     for name, media in content.items():
-        if name.lower() == wanted:
+        if media_type_of(name) == wanted:
             return media
     major = wanted.split("/", 1)[0]
     for name in (f"{major}/*", "*/*"):
