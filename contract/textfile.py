@@ -1,6 +1,6 @@
-"""Read a text file a user gave us (a contract document, a fixture), failing with a one-line reason.
+"""Read a file a user gave us (a contract document, a fixture, a WAV), failing with a one-line reason.
 
-Both the contract loader and the fixture loader turn every way a file can be
+The contract loader, the fixture loader and the WAV reader turn every way a file can be
 unreadable into one clear line; this is the one place that knows those ways.
 """
 
@@ -18,16 +18,21 @@ class UnreadableFile(Exception):
         self.line = line
 
 
-def read_text(path: Path) -> str:
-    """The file's text, decoded as UTF-8 (a leading byte-order mark is dropped)."""
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, or :class:`UnreadableFile` saying why they cannot be had."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise UnreadableFile("no such file") from None
     except IsADirectoryError:
         raise UnreadableFile("is a folder, not a file") from None
     except OSError as exc:
         raise UnreadableFile(f"cannot read: {exc.strerror}") from None
+
+
+def read_text(path: Path) -> str:
+    """The file's text, decoded as UTF-8 (a leading byte-order mark is dropped)."""
+    raw = read_bytes(path)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -16,6 +16,8 @@ import sys
 import wave
 from pathlib import Path
 
+from contract.textfile import UnreadableFile, read_bytes
+
 MAX_SYNTHESISED_SECONDS = 600.0
 _NOTE_SECONDS = 0.12
 _PENTATONIC_HZ = (261.63, 293.66, 329.63, 392.00, 440.00, 523.25, 587.33, 659.25)
@@ -60,13 +62,9 @@ def synthesize_wav(duration_s: float, seed: int = 0, sample_rate: int = 24000) -
 def read_wav(path: str | Path) -> bytes:
     """The bytes of a WAV file, after checking that it really is one (ValueError says why not)."""
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ValueError("no such file") from None
-    except IsADirectoryError:
-        raise ValueError("is a folder, not a WAV file") from None
-    except OSError as exc:
-        raise ValueError(f"cannot read: {exc.strerror}") from None
+        data = read_bytes(Path(path))
+    except UnreadableFile as exc:
+        raise ValueError(exc.reason) from None
     _check_wav(data)
     return data
 
