@@ -39,7 +39,9 @@ def request_problem(body: dict[str, Any]) -> Refusal | None:
     """What a real server refuses whatever the reply: a tool choice that cannot be met, a schema that is not one.
 
     Fixture replies and fallback replies both pass through here, so a request is refused the same way
-    whichever of them would have answered it.
+    whichever of them would have answered it. Each refusal is one the contract lists under its 400
+    response's ``x-refusals``: the lint runs this function over schema-valid requests to keep it so.
+    A missing ``audio.voice`` is not refused: the contract documents ``alloy`` as its default.
     """
     tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
     for index, tool in enumerate(tools):
@@ -61,11 +63,6 @@ def request_problem(body: dict[str, Any]) -> Refusal | None:
         if name not in offered:
             return Refusal(f"tool_choice names the function {name!r}, which is not among the offered tools "
                            f"({', '.join(map(repr, offered)) or 'none'})", "invalid_tool_choice", "tool_choice")
-    if wants_audio(body):
-        voice = (body.get("audio") or {}).get("voice")
-        if not isinstance(voice, str) or not voice.strip():
-            return Refusal("modalities asks for audio, so audio.voice is required (for example "
-                           "{\"voice\": \"alloy\"})", "missing_voice", "audio.voice")
     schema = requested_json_schema(body)
     problem = schema_problem(schema) if schema is not None else None
     if problem:

@@ -118,6 +118,59 @@ def test_chunk_and_response_tell_themselves_apart(validator):
     assert validator.validate_at("#/components/schemas/ChatCompletionResponse", untagged_chunk) != []
 
 
+def test_document_is_structurally_valid_openapi(documents):
+    """openapi-spec-validator takes the contract: a Media Type object carries no ``description``."""
+    from openapi_spec_validator import validate
+
+    seed, main = documents
+    validate(main)
+    validate(seed)
+
+
+def test_tool_choice_object_names_a_function(seed, validator):
+    named = {"messages": [], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}
+    assert validator.validate_request(named) == []
+    for incomplete in ({}, {"type": "function"}, {"function": {"name": "f"}}, {"type": "function", "function": {}}):
+        request = {"messages": [], "tool_choice": incomplete}
+        assert validator.validate_request(request) != [], incomplete
+        assert seed.validate_request(request) == [], incomplete  # the seed took all of these
+
+
+def test_audio_voice_has_a_documented_default(seed, validator):
+    request = {"messages": [], "modalities": ["text", "audio"], "audio": {}}
+    assert validator.validate_request(request) == [] and seed.validate_request(request) == []
+    voice = validator.spec.raw["components"]["schemas"]["ChatCompletionRequest"]["properties"]["audio"]
+    assert voice["properties"]["voice"]["default"] == "alloy"
+
+
+SDK_TOOL_TURN = {"role": "assistant", "tool_calls": [WEATHER_CALL]}  # model_dump(exclude_none=True)
+SDK_TEXT_TURN = {"role": "assistant", "content": "It is 18 °C.", "refusal": None, "audio": None,
+                 "tool_calls": None, "function_call": None, "annotations": None}  # model_dump()
+
+
+@pytest.mark.parametrize("turn", [SDK_TOOL_TURN, SDK_TEXT_TURN, {**SDK_TOOL_TURN, "content": None, "audio": None}],
+                         ids=["content-absent", "nulls", "content-null-audio-null"])
+def test_assistant_message_as_the_sdk_returns_it(seed, validator, turn):
+    request = {"messages": [{"role": "user", "content": "Weather?"}, turn]}
+    assert validator.validate_request(request) == []
+    assert seed.validate_request(request) != []
+
+
+@pytest.mark.parametrize("turn", [{"role": "assistant"}, {"role": "assistant", "tool_calls": None}],
+                         ids=["nothing", "tool-calls-null"])
+def test_assistant_message_still_says_something(validator, turn):
+    """``content`` may be left out only beside real tool calls."""
+    assert validator.validate_request({"messages": [turn]}) != []
+
+
+def test_cross_field_refusals_are_listed_on_the_400(validator):
+    bad_request = validator.spec.raw["components"]["responses"]["BadRequest"]
+    listed = {(r["code"], r["param"]) for r in bad_request["x-refusals"]}
+    assert listed == {("invalid_tool_choice", "tool_choice"),
+                      ("invalid_function_parameters", "tools[].function.parameters"),
+                      ("invalid_json_schema", "response_format.json_schema.schema")}
+
+
 def test_stream_defaults_to_true(seed, validator):
     for spec in (seed.spec, validator.spec):
         assert spec.raw["components"]["schemas"]["ChatCompletionRequest"]["properties"]["stream"]["default"] is True

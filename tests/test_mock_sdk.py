@@ -151,3 +151,31 @@ def test_multi_turn_tool_conversation_end_to_end(client: OpenAI, server: ServerT
     assert answer == "It is 18 °C and sunny in Paris."
     journal = [entry for entry in server.app.state.mock.journal if entry["fixture"] == "paris-weather"]
     assert [entry["turn"] for entry in journal[-2:]] == [2, 4]
+
+
+@pytest.mark.parametrize("dump", [
+    pytest.param(lambda message: message.model_dump(), id="with-nulls"),  # content, audio, refusal ... None
+    pytest.param(lambda message: message.model_dump(exclude_none=True), id="exclude-none"),  # no content key
+])
+def test_the_sdk_message_is_sent_back_as_received(client: OpenAI, validator: Any, dump: Any) -> None:
+    """A client appends the assistant message the SDK returned; the contract and the mock take it as is."""
+    reply = client.chat.completions.create(model="gpt-4o", messages=PARIS, tools=[WEATHER_TOOL], stream=False)
+    returned = dump(reply.choices[0].message)
+    assert returned.get("tool_calls") and returned.get("content") is None
+    call = reply.choices[0].message.tool_calls[0]
+    messages = [*PARIS, returned, {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"temp_c": 18})}]
+    assert validator.validate_request({"model": "gpt-4o", "messages": messages}) == []
+    final = client.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEATHER_TOOL], stream=False)
+    assert final.choices[0].message.content == "It is 18 °C and sunny in Paris."
+    # The text reply, dumped with its nulls (tool_calls, audio, function_call), is a valid history turn too.
+    text_turn = final.choices[0].message.model_dump()
+    assert text_turn["tool_calls"] is None and text_turn["audio"] is None
+    assert validator.validate_request({"messages": [*messages, text_turn, {"role": "user", "content": "Thanks"}]}) == []
+
+
+def test_audio_without_a_voice_uses_the_documented_default(client: OpenAI) -> None:
+    """``audio.voice`` defaults to ``alloy`` in the contract, so ``audio: {}`` (or none) gets spoken audio."""
+    for extra in ({"audio": {}}, {}):
+        reply = client.chat.completions.create(model="m", messages=_user("Say good morning out loud."),
+                                               stream=False, modalities=["text", "audio"], **extra)
+        assert reply.choices[0].message.audio.transcript == "Good morning!"

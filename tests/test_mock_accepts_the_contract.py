@@ -1,0 +1,88 @@
+"""Every request the contract calls valid gets a reply from the mock, or a refusal the contract lists.
+
+A schema-valid request refused for a reason the document does not state is what Schemathesis and
+other tools report as "valid data rejected"; the mock must never be that server. The requests come
+from the request schema alone (hypothesis-jsonschema), not from the project's realistic strategies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contract.spec import load_spec
+from contract.sse import SSEEvent, parse_stream
+from contract.strategies import schema_requests
+from contract.validate import JSON, ContractValidator
+from mockserver.app import create_app
+from mockserver.serve import ServerThread
+
+from conftest import ROOT
+
+SPEC = load_spec(ROOT / "openapi.yaml")
+REQUESTS = schema_requests(SPEC, SPEC.operation())
+
+
+def _listed_refusals() -> set[tuple[str, str]]:
+    bad_request = SPEC.raw["components"]["responses"]["BadRequest"]
+    return {(entry["code"], entry["param"]) for entry in bad_request.get("x-refusals", [])}
+
+
+def _param_shape(param: str | None) -> str:
+    return re.sub(r"\[\d+\]", "[]", param or "")
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[httpx.Client]:
+    with ServerThread(create_app(no_delay=True, seed=7)) as server, \
+            httpx.Client(base_url=server.url + "/v1", timeout=30) as client:
+        yield client
+
+
+@settings(max_examples=150, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                 HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(body=REQUESTS, data=st.data())
+def test_schema_valid_requests_are_answered_or_refused_as_documented(mock: httpx.Client,
+                                                                     validator: ContractValidator,
+                                                                     body: Any, data: Any) -> None:
+    assert validator.validate_request(body) == []
+    response = mock.post("/chat/completions", json=body)
+    if response.status_code == 400:
+        error = response.json()["error"]
+        assert (error["code"], _param_shape(error["param"])) in _listed_refusals(), error
+        assert validator.validate_response(400, response.json(), JSON) == []
+        return
+    assert response.status_code == 200, response.text
+    if body.get("stream", True):
+        items, problems = parse_stream(response.content)
+        events = [item for item in items if isinstance(item, SSEEvent)]
+        assert problems == [] and events[-1].data == "[DONE]"
+        for event in events[:-1]:
+            assert validator.validate_event(json.loads(event.data)) == [], event.data
+    else:
+        assert validator.validate_response(200, response.json(), JSON) == []
+
+
+def test_the_refusals_the_contract_lists_do_happen(mock: httpx.Client) -> None:
+    """The list is not a blanket excuse: each listed refusal is one the mock really makes."""
+    function = {"name": "f", "parameters": {"type": "object"}}
+    cases = {
+        ("invalid_tool_choice", "tool_choice"): {"tool_choice": "required"},
+        ("invalid_function_parameters", "tools[].function.parameters"):
+            {"tools": [{"type": "function", "function": {**function, "parameters": {"type": 5}}}]},
+        ("invalid_json_schema", "response_format.json_schema.schema"):
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}},
+    }
+    assert set(cases) == _listed_refusals()
+    for (code, param), extra in cases.items():
+        error = mock.post("/chat/completions", json={"messages": [{"role": "user", "content": "Hi"}],
+                                                    "stream": False, **extra}).json()["error"]
+        assert (error["code"], _param_shape(error["param"])) == (code, param)
