@@ -1,4 +1,4 @@
-"""``contract-check``: lint the contract document, or check a live server against it.
+"""``contract-check``: lint the contract document, export it, or check a live server against it.
 
 Exit codes: 0 everything holds, 1 a check (or the lint) found defects, 2 a usage
 or input error (bad file, bad document, unreachable server), always one line.
@@ -7,8 +7,12 @@ or input error (bad file, bad document, unreachable server), always one line.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
+
+from .about import VersionAction
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,9 +24,14 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="contract-check", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action=VersionAction, program="contract-check")
     parser.add_argument("url", nargs="?", help="base URL of the server under test (http://host:port or .../v1)")
     parser.add_argument("--spec", default=None, help="OpenAPI document (default: the bundled openapi.yaml)")
     parser.add_argument("--lint", action="store_true", help="report defects of the document itself and exit")
+    parser.add_argument("--export-spec", default=None, metavar="VERSION",
+                        help="write the document in OpenAPI VERSION form (3.2: streams by itemSchema) and exit")
+    parser.add_argument("-o", "--output", default=None, metavar="FILE",
+                        help="where --export-spec writes (default: standard output)")
     run = parser.add_argument_group("checking a server (URL mode)")
     run.add_argument("--max-examples", type=_positive_int, default=50, metavar="N",
                      help="requests generated per phase before shrinking (default 50)")
@@ -38,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--accept-valid", action="store_true",
                      help="also fail schema-valid requests refused with a 4xx (check valid_request_accepted)")
     run.add_argument("--max-ttft-ms", type=_positive_float, default=None, metavar="X",
-                     help="fail a response whose first token takes longer than X ms (check max_ttft)")
+                     help="fail a response whose first token takes longer than X ms (check ttft_within_limit)")
     run.add_argument("--junit", default=None, metavar="PATH", help="write a JUnit XML report")
     run.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON")
     return parser
@@ -64,8 +73,30 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def hypothesis_home() -> Path:
+    """Where Hypothesis keeps its caches for a contract-check run: the user's cache folder, not the
+    working directory (``$XDG_CACHE_HOME`` or ``~/.cache``, then ``chatstream-testkit/hypothesis``).
+    The run itself keeps no example database: every run draws afresh from its seed."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chatstream-testkit" / "hypothesis"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        set_hypothesis_home_dir(hypothesis_home())
+    if args.output is not None and args.export_spec is None:
+        sys.stderr.write("contract-check: error: -o/--output needs --export-spec\n")
+        return 2
+    if args.export_spec is not None:
+        if args.lint or args.url:
+            sys.stderr.write("contract-check: error: --export-spec goes alone: no --lint, no URL\n")
+            return 2
+        from .export import export_main
+
+        return export_main(args.spec, args.export_spec, args.output, sys.stdout)
     if args.lint:
         from .lint import lint_main
 

@@ -169,28 +169,34 @@ def _read_document(source: Path) -> dict[str, Any]:
     return data
 
 
-def convert_document(raw: dict[str, Any], legacy_dialect: bool = True) -> dict[str, Any]:
-    """A copy of the document whose every schema is plain JSON Schema."""
+def convert_document(raw: dict[str, Any], legacy_dialect: bool = True, *, oas_dialect: bool = False) -> dict[str, Any]:
+    """A copy of the document whose every schema is plain JSON Schema (see :func:`convert_schema`)."""
     document = copy.deepcopy(raw)
     for schema_holder, key in _schema_slots(document):
-        schema_holder[key] = convert_schema(schema_holder[key], legacy_dialect)
+        schema_holder[key] = convert_schema(schema_holder[key], legacy_dialect, oas_dialect=oas_dialect)
     return document
 
 
-def convert_schema(schema: Any, legacy_dialect: bool = True) -> Any:
-    """Turn one OpenAPI schema into JSON Schema that jsonschema and hypothesis-jsonschema take."""
+def convert_schema(schema: Any, legacy_dialect: bool = True, *, oas_dialect: bool = False) -> Any:
+    """Turn one OpenAPI schema into JSON Schema that jsonschema and hypothesis-jsonschema take.
+
+    With ``oas_dialect`` the result is for an OpenAPI 3.1+ document instead: the
+    annotations that dialect still allows (``x-*``, ``discriminator``, ``xml``,
+    ``externalDocs``) are kept and ``example`` becomes ``examples``, so nothing a
+    reader of the document relies on is lost.
+    """
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key.startswith("x-") or key in _OPENAPI_ONLY_KEYWORDS:
+        if _dropped(key, oas_dialect):
             continue
         if key in _SCHEMA_KEYWORDS:
-            out[key] = convert_schema(value, legacy_dialect)
+            out[key] = convert_schema(value, legacy_dialect, oas_dialect=oas_dialect)
         elif key in _SCHEMA_LIST_KEYWORDS and isinstance(value, list):
-            out[key] = [convert_schema(v, legacy_dialect) for v in value]
+            out[key] = [convert_schema(v, legacy_dialect, oas_dialect=oas_dialect) for v in value]
         elif key in _SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
-            out[key] = {name: convert_schema(v, legacy_dialect) for name, v in value.items()}
+            out[key] = {name: convert_schema(v, legacy_dialect, oas_dialect=oas_dialect) for name, v in value.items()}
         else:
             out[key] = value
     if legacy_dialect:
@@ -198,9 +204,22 @@ def convert_schema(schema: Any, legacy_dialect: bool = True) -> Any:
             if isinstance(out.get(bound), bool):
                 if out.pop(bound) and limit in out:
                     out[bound] = out.pop(limit)
+    if oas_dialect and ("example" in schema or "examples" in schema):
+        examples = list(schema["examples"]) if isinstance(schema.get("examples"), list) else []
+        if "example" in schema and schema["example"] not in examples:
+            examples.append(schema["example"])
+        if examples:
+            out["examples"] = examples
     if schema.get("nullable") is True:
         out = _make_nullable(out)
     return out
+
+
+def _dropped(key: str, oas_dialect: bool) -> bool:
+    """Whether ``convert_schema`` leaves a key out (``example(s)`` it rewrites itself)."""
+    if oas_dialect:
+        return key in ("nullable", "example", "examples")
+    return key.startswith("x-") or key in _OPENAPI_ONLY_KEYWORDS
 
 
 def _make_nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -288,7 +307,9 @@ def _content(spec: Spec, content: Any, pointer: str) -> dict[str, MediaSchema]:
         entry_pointer = pointer_join(pointer, media_type)
         terminator = entry.get("x-sse-terminator")
         if "itemSchema" in entry:  # OpenAPI 3.2: one schema per streamed item
-            schema, schema_pointer = _event_data_schema(entry["itemSchema"], pointer_join(entry_pointer, "itemSchema"))
+            schema, schema_pointer, item_terminator = _event_data_schema(
+                entry["itemSchema"], pointer_join(entry_pointer, "itemSchema"))
+            terminator = terminator if isinstance(terminator, str) else item_terminator
         elif "schema" in entry:
             schema, schema_pointer = entry["schema"], pointer_join(entry_pointer, "schema")
         else:
@@ -300,13 +321,28 @@ def _content(spec: Spec, content: Any, pointer: str) -> dict[str, MediaSchema]:
     return media
 
 
-def _event_data_schema(item_schema: Any, pointer: str) -> tuple[Any, str]:
-    """For an SSE ``itemSchema`` that describes the event, the schema of its ``data``."""
-    if isinstance(item_schema, dict):
-        data = (item_schema.get("properties") or {}).get("data")
-        if isinstance(data, dict) and isinstance(data.get("contentSchema"), dict):
-            return data["contentSchema"], pointer_join(pointer, "properties", "data", "contentSchema")
-    return item_schema, pointer
+def _event_data_schema(item_schema: Any, pointer: str) -> tuple[Any, str, str | None]:
+    """For an SSE ``itemSchema`` that describes the event, the schema of its ``data`` and the terminator.
+
+    ``data`` is a JSON string with a ``contentSchema``, or ``anyOf`` / ``oneOf`` of one
+    and a ``const`` that ends the stream (``[DONE]``), as ``contract-check --export-spec``
+    writes it; any other ``itemSchema`` is taken as the schema of the data itself.
+    """
+    data = (item_schema.get("properties") or {}).get("data") if isinstance(item_schema, dict) else None
+    if isinstance(data, dict):
+        data_pointer = pointer_join(pointer, "properties", "data")
+        if isinstance(data.get("contentSchema"), dict):
+            return data["contentSchema"], pointer_join(data_pointer, "contentSchema"), None
+        for keyword in ("anyOf", "oneOf"):
+            listed = data.get(keyword)
+            branches = [(i, b) for i, b in enumerate(listed if isinstance(listed, list) else []) if isinstance(b, dict)]
+            content = [(i, b) for i, b in branches if isinstance(b.get("contentSchema"), dict)]
+            if content:
+                index, branch = content[0]
+                ends = [b["const"] for _, b in branches if isinstance(b.get("const"), str)]
+                return (branch["contentSchema"], pointer_join(data_pointer, keyword, index, "contentSchema"),
+                        ends[0] if ends else None)
+    return item_schema, pointer, None
 
 
 def _check_refs(spec: Spec, schema: Any, pointer: str) -> None:

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from contract.about import VersionAction
+
 from .faults import FAULT_TYPES, parse_fault_types
 from .turns import Pacing
 
@@ -28,6 +30,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mockserver", description="Replay fixture conversations as an OpenAI-compatible "
                                                     "streaming chat-completion server.")
+    parser.add_argument("--version", action=VersionAction, program="mockserver")
     parser.add_argument("--fixtures", type=Path, metavar="DIR",
                         help="folder of fixture conversations (YAML or JSON, sub-folders too); "
                              "default: the bundled conversations, with a fallback for any other request")

@@ -118,6 +118,19 @@ def test_32_item_schema_for_event_stream(tmp_path, with_data):
     assert [e.path for e in check.validate_event({"n": "one"})] == ["/n"]
 
 
+@pytest.mark.parametrize("keyword", ["anyOf", "oneOf"])
+def test_32_item_schema_data_is_json_or_the_terminator(tmp_path, keyword):
+    as_json = {"type": "string", "contentMediaType": "application/json",
+               "contentSchema": {"$ref": "#/components/schemas/Req"}}
+    item = {"type": "object", "properties": {"data": {keyword: [{"const": "[END]"}, as_json]}}}
+    check = checker(tmp_path, document("3.2.0", ok_content={"text/event-stream": {"itemSchema": item}}))
+    media = check.spec.operation().responses["200"].content["text/event-stream"]
+    assert media.pointer.endswith(f"/itemSchema/properties/data/{keyword}/1/contentSchema")
+    assert media.terminator == "[END]"  # no x-sse-terminator: the const branch says it
+    assert check.validate_event({"n": 1}) == []
+    assert [e.path for e in check.validate_event({"n": "one"})] == ["/n"]
+
+
 def test_inline_replaces_refs_and_cuts_recursion(tmp_path):
     children = {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}}
     tree = {"type": "object", "properties": {"children": children}}
