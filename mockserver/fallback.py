@@ -68,8 +68,12 @@ class _Tool:
 
 
 def _digest(body: dict[str, Any]) -> str:
-    """A stable key of the request (``hash()`` of a str changes between processes)."""
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=True, default=repr)
+    """A stable key of the request (``hash()`` of a str changes between processes).
+
+    ``stream`` is left out: the same request streamed or not gets the same reply, as from a real model.
+    """
+    canonical = json.dumps({k: v for k, v in body.items() if k != "stream"}, sort_keys=True, ensure_ascii=True,
+                           default=repr)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
 
 
@@ -101,9 +105,16 @@ def _tools_to_call(body: dict[str, Any], tools: list[_Tool], messages: list[dict
     choice = body.get("tool_choice", "auto")
     parallel = body.get("parallel_tool_calls", True) is not False
     if isinstance(choice, dict):
-        name = choice["function"]["name"]  # checked by _refusal
-        return [next(t for t in tools if t.name == name)]
+        name = choice["function"]["name"]  # offered: checked by request_problem
+        named = [t for t in tools if t.name == name]
+        if not named:  # offered only by a tool with an empty name, which no call can carry
+            raise _Refused(Refusal(f"tool_choice names the function {name!r}, but no offered tool has that "
+                                   f"name to call", "invalid_tool_choice", "tool_choice"))
+        return named[:1]
     if choice == "required":
+        if not tools:  # tools are offered (request_problem checked), but none with a name to call
+            raise _Refused(Refusal("tool_choice is 'required' but no offered tool has a function name to call",
+                                   "invalid_tool_choice", "tool_choice"))
         unique = list({t.name: t for t in reversed(tools)}.values())[::-1]  # first tool of each name
         count = rng.randint(1, min(_MAX_PARALLEL_CALLS, len(unique))) if parallel else 1
         return rng.sample(unique, count)

@@ -153,6 +153,18 @@ def test_tool_choice_that_cannot_be_met_is_refused(body, param):
     assert (refusal.status, refusal.param, refusal.code) == (400, param, "invalid_tool_choice")
 
 
+@pytest.mark.parametrize("tool, choice", [
+    ({"type": "function", "function": {"name": ""}}, named("")),
+    ({"type": "function", "function": {"name": ""}}, "required"),
+    ({"type": "function"}, "required"),
+], ids=["named-empty", "required-empty-name", "required-no-function"])
+def test_tool_choice_met_only_by_a_tool_without_a_name_is_refused(tool, choice):
+    """Schema-valid, and offered as far as the request goes, but no call can carry an empty name."""
+    refusal = fallback_turn(ask("Hi", tools=[tool], tool_choice=choice), 0)
+    assert isinstance(refusal, Refusal), refusal
+    assert (refusal.status, refusal.param, refusal.code) == (400, "tool_choice", "invalid_tool_choice")
+
+
 @pytest.mark.parametrize("parameters, why", [
     ({"type": "object", "properties": {"n": {"type": "integer", "minimum": "one"}}}, "is not of type"),
     ({"type": "string"}, "must describe an object"),
@@ -416,3 +428,14 @@ def test_sdk_gets_a_400_naming_the_unoffered_tool_and_the_server_keeps_serving(f
     assert "get_stock_price" in error_body["error"]["message"] and "get_weather" in error_body["error"]["message"]
     reply = client.chat.completions.create(**ask("Suggest a name for a bakery.", stream=False))
     assert reply.choices[0].message.content and reply.choices[0].finish_reason == "stop"
+
+
+def test_the_same_request_streamed_or_not_gets_the_same_reply():
+    """Only ``stream`` differs, so the made-up reply must not: a client compares the two."""
+    tools = [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+             for name in ("get_weather", "get_local_time", "convert_currency")]
+    for seed in range(20):
+        body = ask("Check the weather, the time and convert 20 EUR.", tools=tools, tool_choice="required")
+        streamed, plain = fallback_turn({**body, "stream": True}, seed), fallback_turn({**body, "stream": False}, seed)
+        assert [c["function"]["name"] for c in streamed.tool_calls] == [c["function"]["name"] for c in plain.tool_calls]
+        assert streamed.tool_calls == plain.tool_calls
