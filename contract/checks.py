@@ -1,9 +1,12 @@
 """The named checks: each a plain function over one exchange, registered in :data:`CHECKS`.
 
 A check returns the ways the exchange broke the contract, as :class:`Failure`
-records with a one-line message, what was expected and what was seen. Checks
-never raise on hostile data; a check that does not apply to an exchange (a
-stream check on a JSON body, a semantic check on a refusal) returns nothing.
+records with a one-line message, what was expected and what was seen; an empty
+list means it judged the exchange and found it right. A check that does not
+apply to an exchange (a stream check on a JSON body, a semantic check on a
+refusal) returns ``None``: it did not judge, and a run counts that apart, so a
+check that judged nothing is reported as not exercised, never as passing.
+Checks never raise on hostile data.
 
 Blame: when a failure comes only from the document (an instance valid under two
 branches of a ``oneOf``, a stream the document never describes, errors it never
@@ -30,6 +33,7 @@ from .spec import DOCUMENT_URI, MediaSchema, Operation, Spec, SpecError, pointer
 from .validate import EVENT_STREAM, JSON, ContractValidator, ValidationError, media_type_of, pick_media, short_json
 
 Scope = Literal["response", "stream", "semantics"]
+Verdict = list[Failure] | None  # None: the check did not judge this exchange
 MAX_FAILURES_PER_CHECK = 5  # per exchange: a broken stream of 500 events is one story, not 500
 # Lint rules whose findings make a response unjudgeable by the document; their witness explains the failure.
 AMBIGUITY_RULES = frozenset({"oneof-overlap", "ambiguous-response"})
@@ -40,6 +44,12 @@ INVALIDATING_RULES: dict[str, Callable[[Any], bool]] = {
     "null-forbidden": lambda value: value is None,
     "single-tool-call": lambda value: isinstance(value, list),
     "unsatisfiable": lambda value: True,
+}
+# What the document should have allowed, by rule, for the failure's "expected" line.
+DEFECT_EXPECTATIONS = {
+    "null-forbidden": "null allowed at {where} (real servers send null there)",
+    "single-tool-call": "an array of tool calls at {where}",
+    "unsatisfiable": "a satisfiable schema at {where}",
 }
 
 
@@ -74,7 +84,7 @@ class CheckContext:
 @dataclass(frozen=True)
 class Check:
     name: str
-    func: Callable[[CheckContext, Exchange], list[Failure]]
+    func: Callable[[CheckContext, Exchange], Verdict]
     description: str
     scope: Scope
     default: bool = True
@@ -90,18 +100,22 @@ class _DocumentDefect:
 # -- response checks ---------------------------------------------------------------
 
 
-def not_a_server_error(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def not_a_server_error(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """No 5xx status, documented or not: a 5xx means the server failed on this request."""
-    if exchange.status is None or exchange.status < 500:
+    if exchange.status is None:
+        return None
+    if exchange.status < 500:
         return []
     return [Failure("not_a_server_error", f"the server answered {exchange.status}: {_excerpt(exchange)}",
                     expected="a status below 500", seen=f"{exchange.status} {_excerpt(exchange, 40)}")]
 
 
-def status_code_documented(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def status_code_documented(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """The status is documented for the operation (exactly, as ``4XX``, or by ``default``)."""
     status = exchange.status
-    if status is None or ctx.operation.response_for(status) is not None:
+    if status is None:
+        return None
+    if ctx.operation.response_for(status) is not None:
         return []
     documented = ", ".join(ctx.operation.responses) or "none"
     gap = _error_gap(ctx, status)
@@ -112,11 +126,11 @@ def status_code_documented(ctx: CheckContext, exchange: Exchange) -> list[Failur
                     expected=f"one of {documented}", seen=str(status))]
 
 
-def content_type_matches(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def content_type_matches(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """``stream`` false: application/json; true or absent (the default): text/event-stream; errors: JSON."""
     status = exchange.status
     if status is None or exchange.transport_error:
-        return []
+        return None
     seen = media_type_of(exchange.content_type)
     response = ctx.operation.response_for(status)
     documented = [media_type_of(name) for name in response.content] if response else []
@@ -139,14 +153,14 @@ def content_type_matches(ctx: CheckContext, exchange: Exchange) -> list[Failure]
     return []
 
 
-def response_body_valid(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def response_body_valid(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """A 2xx JSON body is valid against the schema documented for its status and media type."""
     status = exchange.status
     if status is None or not 200 <= status < 300 or exchange.is_stream or exchange.transport_error:
-        return []
+        return None
     media = _documented_media(ctx, status, exchange.content_type)
     if media is None:
-        return []  # undocumented status or media type: status_code_documented / content_type_matches say so
+        return None  # undocumented status or media type: status_code_documented / content_type_matches say so
     if exchange.json is NOT_JSON:
         return [Failure("response_body_valid", f"the {status} body is not JSON: {_excerpt(exchange)}",
                         expected="a JSON body", seen=_excerpt(exchange, 40))]
@@ -154,14 +168,14 @@ def response_body_valid(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return _validation_failures(ctx, "response_body_valid", errors, exchange.json)
 
 
-def error_body_valid(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def error_body_valid(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """A 4xx or 5xx body is the documented error object (``{"error": {"message", "type", ...}}``)."""
     status = exchange.status
     if status is None or status < 400 or exchange.transport_error:
-        return []
+        return None
     media = _error_media(ctx, status)
     if media is None:
-        return []  # the document has no error schema at all: status_code_documented blames it
+        return None  # the document has no error schema at all: status_code_documented blames it
     if exchange.json is NOT_JSON:
         return [Failure("error_body_valid", f"the {status} body is not JSON: {_excerpt(exchange)}",
                         expected="a JSON error object", seen=_excerpt(exchange, 40))]
@@ -169,11 +183,11 @@ def error_body_valid(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return _validation_failures(ctx, "error_body_valid", errors, exchange.json, prefix=f"{status} body ")
 
 
-def negative_rejected(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def negative_rejected(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """A request that breaks the contract gets a documented 4xx, never a 2xx or a 5xx."""
     status = exchange.status
     if exchange.request.kind != "negative" or status is None:
-        return []
+        return None
     rule = exchange.request.broken_rule or "one rule of the request schema"
     if 400 <= status < 500:
         if ctx.operation.response_for(status) is not None:
@@ -187,16 +201,18 @@ def negative_rejected(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
                     expected="a documented 4xx with an error body", seen=f"{status} {_excerpt(exchange, 40)}")]
 
 
-def valid_request_accepted(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def valid_request_accepted(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """Opt-in: a request valid against the schema gets a 2xx (by default refusals are only counted)."""
     status = exchange.status
-    if status is None or not 400 <= status < 500 or status == 429 or not request_is_valid(ctx, exchange):
-        return []  # 429 says "not now", not "not this request"
+    if status is None or status == 429 or not request_is_valid(ctx, exchange):
+        return None  # 429 says "not now", not "not this request"
+    if not 400 <= status < 500:
+        return []
     return [Failure("valid_request_accepted", f"a schema-valid request was refused with {status}: "
                     f"{_error_message(exchange)}", expected="2xx", seen=f"{status} {_excerpt(exchange, 40)}")]
 
 
-def transport_ok(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def transport_ok(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """The exchange completed: no timeout, reset, garbage or size cap exceeded."""
     if not exchange.transport_error:
         return []
@@ -204,13 +220,13 @@ def transport_ok(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
                     seen=_one_line(exchange.transport_error)[:60])]
 
 
-def ttft_within_limit(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def ttft_within_limit(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """With ``--max-ttft-ms``: the first token (or, for JSON, the first byte) arrives in time."""
-    if ctx.max_ttft_ms is None:
-        return []
     timings = exchange.timings
     measured = timings.ttft_ms if timings.ttft_ms is not None else timings.ttfb_ms
-    if measured is None or measured <= ctx.max_ttft_ms:
+    if ctx.max_ttft_ms is None or measured is None:
+        return None
+    if measured <= ctx.max_ttft_ms:
         return []
     return [Failure("ttft_within_limit", f"first token after {measured:.0f} ms, over the {ctx.max_ttft_ms:.0f} ms "
                     "limit", expected=f"<= {ctx.max_ttft_ms:.0f} ms", seen=f"{measured:.0f} ms")]
@@ -219,18 +235,18 @@ def ttft_within_limit(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
 # -- stream checks -------------------------------------------------------------------
 
 
-def sse_framing(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def sse_framing(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """Strict Server-Sent Events framing: every problem the parser found, with its byte offset."""
     if not exchange.is_stream:
-        return []
+        return None
     return [Failure("sse_framing", f"byte {p.offset}: {_one_line(p.message)}", expected="well-framed events",
                     seen=p.kind) for p in exchange.sse_problems]
 
 
-def chunks_valid(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def chunks_valid(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """Each event's data is JSON and valid against the documented chunk schema."""
     if not exchange.is_stream or exchange.status is None:
-        return []
+        return None
     media = _documented_media(ctx, exchange.status, EVENT_STREAM)
     failures: list[Failure] = []
     if media is None:
@@ -255,10 +271,10 @@ def chunks_valid(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return failures[:MAX_FAILURES_PER_CHECK]
 
 
-def stream_terminated(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def stream_terminated(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """The stream ends with ``data: [DONE]`` and no event follows it."""
     if not exchange.is_stream or exchange.transport_error or exchange.status is None:
-        return []
+        return None
     terminator = _terminator(ctx, exchange.status)
     positions = [i for i, event in enumerate(exchange.events) if event.data == terminator]
     if not positions:
@@ -274,10 +290,10 @@ def stream_terminated(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return []
 
 
-def consistent_ids(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def consistent_ids(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """Every chunk carries the same ``id``, ``created`` and ``model``."""
     if not exchange.is_stream or exchange.status is None:
-        return []
+        return None
     failures = []
     for name in ("id", "created", "model"):
         first: Any = None
@@ -294,10 +310,10 @@ def consistent_ids(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return failures
 
 
-def role_first(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def role_first(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """The first delta of each choice carries ``role: assistant``."""
     if not exchange.is_stream or exchange.status is None:
-        return []
+        return None
     seen_choices: set[int] = set()
     failures = []
     for index, chunk in chunk_data(exchange.events, _terminator(ctx, exchange.status)):
@@ -313,10 +329,10 @@ def role_first(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return failures
 
 
-def finish_reason_once(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def finish_reason_once(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """Each choice has exactly one non-null ``finish_reason``, in its last delta."""
     if not exchange.is_stream or exchange.transport_error or exchange.status is None:
-        return []
+        return None
     reasons: dict[Any, list[tuple[int, Any]]] = {}
     last_seen: dict[Any, int] = {}
     for index, chunk in chunk_data(exchange.events, _terminator(ctx, exchange.status)):
@@ -345,11 +361,11 @@ def finish_reason_once(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
 # -- semantic checks -----------------------------------------------------------------
 
 
-def tool_calls_assemble(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def tool_calls_assemble(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """Tool-call fragments assemble per ``index`` into calls with an id, an offered name and JSON arguments."""
     reply, request = _reply(ctx, exchange)
-    if reply is None:
-        return []
+    if reply is None or not (reply.problems or any(c.tool_calls for c in reply.choices.values())):
+        return None  # no tool call to assemble
     failures = [Failure("tool_calls_assemble", _one_line(problem), expected="fragments that assemble",
                         seen=problem.split(": ", 1)[-1][:60]) for problem in reply.problems]
     tools = _offered_tools(request)
@@ -383,11 +399,11 @@ def tool_calls_assemble(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return failures[:MAX_FAILURES_PER_CHECK]
 
 
-def tool_choice_honoured(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def tool_choice_honoured(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """``tool_choice`` none: no call; required: at least one; a named function: only that one."""
     reply, request = _reply(ctx, exchange)
-    if reply is None or "tool_choice" not in request:
-        return []
+    if reply is None or "tool_choice" not in request or not _answering(reply):
+        return None
     choice_value = request["tool_choice"]
     named = _named_tool(choice_value)
     failures = []
@@ -408,27 +424,28 @@ def tool_choice_honoured(ctx: CheckContext, exchange: Exchange) -> list[Failure]
     return failures
 
 
-def parallel_tool_calls_honoured(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def parallel_tool_calls_honoured(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """``parallel_tool_calls: false``: at most one tool call per turn."""
     reply, request = _reply(ctx, exchange)
-    if reply is None or request.get("parallel_tool_calls") is not False:
-        return []
+    if reply is None or request.get("parallel_tool_calls") is not False or not _offered_tools(request):
+        return None  # without a tool offered, there is nothing to call in parallel
     return [Failure("parallel_tool_calls_honoured", f"parallel_tool_calls is false but choice {choice.index} makes "
                     f"{len(choice.tool_calls)} calls", expected="at most one tool call",
                     seen=short_json(choice.tool_names, 40))
             for choice in reply.choices.values() if len(choice.tool_calls) > 1]
 
 
-def response_format_honoured(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def response_format_honoured(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """``response_format`` json_schema: the content parses as JSON and is valid against that schema."""
     reply, request = _reply(ctx, exchange)
     schema = requested_json_schema(request) if reply is not None else None
     if reply is None or schema is None:
-        return []
+        return None
+    answers = [c for c in _answering(reply) if c.kind not in ("tool_calls", "refusal")]
+    if not answers:
+        return None  # a tool call or a refusal owes the schema nothing
     failures = []
-    for choice in _answering(reply):
-        if choice.kind in ("tool_calls", "refusal"):
-            continue
+    for choice in answers:
         if choice.content is None:
             if choice.kind == "empty":
                 failures.append(Failure("response_format_honoured", f"choice {choice.index} has no content to "
@@ -450,18 +467,19 @@ def response_format_honoured(ctx: CheckContext, exchange: Exchange) -> list[Fail
     return failures
 
 
-def audio_present(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def audio_present(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """``modalities`` with audio: the reply carries audio that base64-decodes (a WAV opens), with a transcript."""
     reply, request = _reply(ctx, exchange)
     modalities = request.get("modalities") if reply is not None else None
     if reply is None or not isinstance(modalities, list) or "audio" not in modalities:
-        return []
+        return None
+    answers = [c for c in _answering(reply) if c.kind not in ("tool_calls", "refusal")]
+    if not answers:
+        return None  # a tool call or a refusal owes no audio
     audio_request = request.get("audio") if isinstance(request.get("audio"), dict) else {}
     wants_wav = audio_request.get("format") == "wav"
     failures = []
-    for choice in _answering(reply):
-        if choice.kind in ("tool_calls", "refusal"):
-            continue
+    for choice in answers:
         audio = choice.audio
         if audio is None or not audio.data_parts:
             failures.append(Failure("audio_present", f"modalities asks for audio but choice {choice.index} has "
@@ -483,16 +501,18 @@ def audio_present(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return failures
 
 
-def usage_consistent(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def usage_consistent(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """Usage counts are non-negative integers and total = prompt + completion."""
     reply, _ = _reply(ctx, exchange)
     if reply is None:
-        return []
+        return None
     if exchange.is_stream:
         usages = [chunk["usage"] for _, chunk in chunk_data(exchange.events, _terminator(ctx, exchange.status or 200))
                   if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict)]
     else:
         usages = [reply.usage] if isinstance(reply.usage, dict) else []
+    if not usages:
+        return None  # usage is optional; there is nothing to add up
     failures = []
     for usage in usages:
         counts = {name: usage.get(name) for name in ("prompt_tokens", "completion_tokens", "total_tokens")}
@@ -510,14 +530,14 @@ def usage_consistent(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
     return failures[:1]
 
 
-def stream_matches_nonstream(ctx: CheckContext, exchange: Exchange) -> list[Failure]:
+def stream_matches_nonstream(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """The streamed and non-streamed answers to one request have the same shape (kind, tools, finish_reason)."""
     if ctx.counterpart is None:
-        return []
+        return None
     mine, _ = _reply(ctx, exchange)
     theirs, _ = _reply(ctx, ctx.counterpart)
     if mine is None or theirs is None:
-        return []
+        return None
     label = "streamed" if exchange.is_stream else "non-streamed"
     other = "non-streamed" if exchange.is_stream else "streamed"
     a, b = mine.choice(), theirs.choice()
@@ -533,7 +553,7 @@ def stream_matches_nonstream(ctx: CheckContext, exchange: Exchange) -> list[Fail
 # -- registry ------------------------------------------------------------------------
 
 
-def _register(func: Callable[[CheckContext, Exchange], list[Failure]], scope: Scope, default: bool = True) -> Check:
+def _register(func: Callable[[CheckContext, Exchange], Verdict], scope: Scope, default: bool = True) -> Check:
     description = (func.__doc__ or "").strip().splitlines()[0]
     return Check(func.__name__, func, description, scope, default)
 
@@ -580,8 +600,21 @@ def select_checks(include: Iterable[str] | None = None, exclude: Iterable[str] =
     return [name for name in CHECKS if name in wanted and name not in excluded]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What the selected checks made of one exchange: the failures, and which checks judged it at all."""
+
+    failures: list[Failure]
+    judged: frozenset[str]
+
+
 def run_checks(ctx: CheckContext, exchange: Exchange, selected: Iterable[str]) -> list[Failure]:
     """Run the selected checks (``valid_request_accepted`` too when ``ctx.accept_valid``) in registry order."""
+    return judge(ctx, exchange, selected).failures
+
+
+def judge(ctx: CheckContext, exchange: Exchange, selected: Iterable[str]) -> Outcome:
+    """Run the selected checks and note which of them judged the exchange (returned a list, not ``None``)."""
     names = set(selected)
     if ctx.accept_valid:
         names.add("valid_request_accepted")
@@ -589,10 +622,14 @@ def run_checks(ctx: CheckContext, exchange: Exchange, selected: Iterable[str]) -
     if unknown:
         raise ValueError(f"unknown check {sorted(unknown)[0]!r} (known: {', '.join(CHECKS)})")
     failures: list[Failure] = []
+    judged: set[str] = set()
     for name, check in CHECKS.items():
         if name in names:
-            failures.extend(check.func(ctx, exchange))
-    return failures
+            verdict = check.func(ctx, exchange)
+            if verdict is not None:
+                judged.add(name)
+                failures.extend(verdict)
+    return Outcome(failures, frozenset(judged))
 
 
 def checks_table() -> str:
@@ -632,10 +669,13 @@ def _validation_failures(ctx: CheckContext, check: str, errors: list[ValidationE
     failures = []
     for error in errors[:MAX_FAILURES_PER_CHECK]:
         seen = short_json(_at(instance, error.path), 40)
-        defect = _ambiguity(ctx, error, instance) or _known_defect(ctx, error, instance)
+        ambiguity = _ambiguity(ctx, error, instance)
+        defect = ambiguity or _known_defect(ctx, error, instance)
         if defect:
-            failures.append(_document_failure(check, defect, f"one branch of the oneOf at {error.schema_location}",
-                                              seen))
+            expected = (f"one branch of the oneOf at {error.schema_location}" if ambiguity else
+                        DEFECT_EXPECTATIONS.get(defect.rule, "a document that admits this value").format(
+                            where=error.path or "/"))
+            failures.append(_document_failure(check, defect, expected, seen))
         else:
             failures.append(Failure(check, _one_line(f"{prefix}{error}"), expected=f"valid at {error.schema_location}",
                                     seen=seen))
@@ -799,6 +839,17 @@ def _choices(chunk: Any) -> list[tuple[int, dict[str, Any]]]:
     if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
         return []
     return [(i, c) for i, c in enumerate(chunk["choices"]) if isinstance(c, dict)]
+
+
+def stream_default(ctx: CheckContext) -> bool:
+    """What a request without ``stream`` asks for, by the document (``false`` when it gives no default)."""
+    default = (_request_property(ctx, "stream") or {}).get("default", False)
+    return default if isinstance(default, bool) else False
+
+
+def stream_terminator(ctx: CheckContext) -> str:
+    """The data that ends a successful stream (``x-sse-terminator``; ``[DONE]`` when the document is silent)."""
+    return _terminator(ctx, 200)
 
 
 def _wants_stream(ctx: CheckContext, exchange: Exchange) -> bool | None:

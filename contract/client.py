@@ -128,12 +128,12 @@ def _read_stream(response: httpx.Response, exchange: Exchange, started: float, d
             if since_last_item > limits.max_event_bytes:
                 raise _Stop(f"an event grew past {limits.max_event_bytes} bytes; stopped reading")
             if time.monotonic() > deadline:
-                after = " after [DONE]" if parser.done else ""
+                after = f" after {terminator}" if parser.done else ""
                 raise _Stop(f"the stream was still open{after} at the {_seconds(started, deadline)} s deadline")
         _collect(parser.close(), exchange, started)
     except httpx.TimeoutException as exc:
         if parser.done:
-            raise _Stop("the connection stayed open after [DONE] until the read timed out") from exc
+            raise _Stop(f"the connection stayed open after {terminator} until the read timed out") from exc
         raise
     finally:
         exchange.sse_problems = list(parser.problems)

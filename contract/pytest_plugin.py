@@ -2,13 +2,20 @@
 
 This module is loaded into every pytest run of anyone who installs the package,
 so it imports nothing heavy at the top and adds nothing unless ``--contract-url``
-is given. The suite runs once per session, on the first item; each item then
-reports its own check.
+is given. The suite runs once per session: on the first item, or, under
+pytest-xdist, in the controlling process before the workers start, which then
+read its verdicts from a file instead of each running the suite again. Each
+item reports its own check; ``contract::run_is_conclusive`` fails when the run
+proved nothing (no schema-valid request got a 2xx, see ``contract.diagnosis``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import tempfile
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
@@ -16,8 +23,32 @@ import pytest
 if TYPE_CHECKING:
     from .runner import RunResult
 
-_RESULT = pytest.StashKey["RunResult | str"]()
+CONCLUSIVE_ITEM = "run_is_conclusive"
+_WORKER_INPUT_KEY = "chatstream_contract_verdicts"
+_VERDICTS = pytest.StashKey["Verdicts"]()
+_RESULT = pytest.StashKey["RunResult"]()
 _SEED = pytest.StashKey[int]()
+
+
+@dataclass
+class Verdicts:
+    """What each item needs to report: plain data, so it crosses from the xdist controller to its workers."""
+
+    seed: int
+    error: str | None = None  # a usage or document error: every item fails with it
+    diagnosis: str | None = None
+    failures: dict[str, str] = field(default_factory=dict)  # check -> failure blocks
+    not_exercised: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, result: "RunResult") -> "Verdicts":
+        from .report import Redactor, failure_block
+
+        redactor = Redactor(result.secrets)
+        failures = {name: "\n\n".join(failure_block(r, redactor) for r in result.failures_for(name))
+                    for name in {f.check for f in result.failures}}
+        return cls(result.seed, None, redactor.text(result.diagnosis) if result.diagnosis else None, failures,
+                   [name for name in result.stats if result.verdict(name) == "not exercised"])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,12 +61,49 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--contract-seed", type=int, default=None, metavar="N", help="seed (default: random, printed)")
     group.addoption("--contract-timeout", type=float, default=10.0, metavar="S",
                     help="overall deadline per request in seconds (default 10)")
+    group.addoption("--contract-header", action="append", default=[], metavar="'NAME: VALUE'",
+                    help="send this header with every request (repeatable); secrets are redacted in reports")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("contract_url"):
-        seed = config.getoption("contract_seed")
-        config.stash[_SEED] = seed if seed is not None else random.SystemRandom().randrange(2**32)
+    if not config.getoption("contract_url"):
+        return
+    if config.getoption("contract_max_examples") < 1:
+        raise pytest.UsageError("--contract-max-examples must be at least 1")
+    if config.getoption("contract_timeout") <= 0:
+        raise pytest.UsageError("--contract-timeout must be greater than 0")
+    seed = config.getoption("contract_seed")
+    config.stash[_SEED] = seed if seed is not None else random.SystemRandom().randrange(2**32)
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is not None and _WORKER_INPUT_KEY in worker_input:
+        with open(worker_input[_WORKER_INPUT_KEY], encoding="utf-8") as handle:
+            config.stash[_VERDICTS] = Verdicts(**json.load(handle))
+        config.stash[_SEED] = config.stash[_VERDICTS].seed
+    if worker_input is None and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistController(), "chatstream-contract-xdist")
+
+
+class _XdistController:
+    """Under xdist, run the suite once in the controller and hand each worker the verdicts file."""
+
+    path: str | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if getattr(session.config.option, "numprocesses", None) in (None, 0):
+            return  # xdist installed but not distributing: the first item runs the suite
+        verdicts = _verdicts(session.config)
+        handle, self.path = tempfile.mkstemp(prefix="contract-verdicts-", suffix=".json")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(asdict(verdicts), out)
+
+    def pytest_configure_node(self, node: Any) -> None:
+        if self.path is not None:
+            node.workerinput[_WORKER_INPUT_KEY] = self.path
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.path is not None and os.path.exists(self.path):
+            os.unlink(self.path)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -49,14 +117,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("contract_url"):
         return
-    from .runner import UsageError, select_checks
+    from .runner import select_checks
 
-    try:
-        names = select_checks(None, None)
-    except UsageError as exc:  # pragma: no cover - only with a broken checks registry
-        raise pytest.UsageError(str(exc)) from None
     suite = ContractSuite.from_parent(session, name="contract", nodeid="contract")
-    new_items = [ContractItem.from_parent(suite, name=name) for name in names]
+    new_items = [ContractItem.from_parent(suite, name=name) for name in [CONCLUSIVE_ITEM, *select_checks(None, None)]]
     # Report the collection like any other, so "collected N items" and reporting plugins count them.
     config.hook.pytest_collectreport(report=pytest.CollectReport(suite.nodeid, "passed", None, new_items))
     items.extend(new_items)
@@ -79,16 +143,18 @@ class ContractItem(pytest.Item):
     """One contract check; passes when the run found no server-blamed failure for it."""
 
     def runtest(self) -> None:
-        outcome = _session_result(self.config)
-        if isinstance(outcome, str):
-            raise ContractCheckFailed(outcome)
-        from .report import Redactor, failure_block
-
-        redactor = Redactor(outcome.secrets)
-        records = outcome.failures_for(self.name)
-        if records:
-            raise ContractCheckFailed("\n\n".join(failure_block(r, redactor) for r in records)
-                                      + f"\n\nseed {outcome.seed} (rerun with --contract-seed {outcome.seed})")
+        verdicts = _verdicts(self.config)
+        rerun = f"seed {verdicts.seed} (rerun with --contract-seed {verdicts.seed})"
+        if verdicts.error:
+            raise ContractCheckFailed(verdicts.error)
+        if self.name == CONCLUSIVE_ITEM:
+            if verdicts.diagnosis:
+                raise ContractCheckFailed(f"INCONCLUSIVE: {verdicts.diagnosis}\n\n{rerun}")
+            return
+        if self.name in verdicts.failures:
+            raise ContractCheckFailed(f"{verdicts.failures[self.name]}\n\n{rerun}")
+        if self.name in verdicts.not_exercised:
+            pytest.skip(f"not exercised: {self.name} judged no exchange in this run, so it proves nothing")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ContractCheckFailed):
@@ -99,24 +165,29 @@ class ContractItem(pytest.Item):
         return "contract", None, f"contract check {self.name}"
 
 
-def _session_result(config: pytest.Config) -> "RunResult | str":
+def _verdicts(config: pytest.Config) -> Verdicts:
     """Run the suite once per session; a usage or document error becomes the text every item shows."""
-    if _RESULT not in config.stash:
-        from .runner import UsageError, run
+    if _VERDICTS not in config.stash:
+        from .runner import UsageError, parse_header, run
         from .spec import SpecError
 
+        seed = config.stash[_SEED]
         try:
-            config.stash[_RESULT] = run(config.getoption("contract_url"), spec=config.getoption("contract_spec"),
-                                        max_examples=config.getoption("contract_max_examples"),
-                                        seed=config.stash[_SEED], timeout=config.getoption("contract_timeout"))
+            headers = dict(parse_header(text) for text in config.getoption("contract_header"))
+            result = run(config.getoption("contract_url"), spec=config.getoption("contract_spec"),
+                         max_examples=config.getoption("contract_max_examples"), seed=seed,
+                         timeout=config.getoption("contract_timeout"), headers=headers)
         except (UsageError, SpecError) as exc:
-            config.stash[_RESULT] = f"contract-check: error: {exc}"
-    return config.stash[_RESULT]
+            config.stash[_VERDICTS] = Verdicts(seed, error=f"contract-check: error: {exc}")
+        else:
+            config.stash[_RESULT] = result
+            config.stash[_VERDICTS] = Verdicts.of(result)
+    return config.stash[_VERDICTS]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     outcome = config.stash.get(_RESULT, None) if config.getoption("contract_url") else None
-    if outcome is None or isinstance(outcome, str):
+    if outcome is None:
         return
     from .report import Redactor, failure_block, summary_table
 
@@ -128,4 +199,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("contract summary")
     if outcome.aborted:
         terminalreporter.write_line(f"run stopped early: {outcome.aborted}")
-    terminalreporter.write_line(summary_table(outcome))
+    terminalreporter.write_line(redactor.text(summary_table(outcome)))

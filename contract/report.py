@@ -2,8 +2,10 @@
 
 Every output goes through one redaction step: ``Authorization`` and any header
 whose name mentions a secret, token, key or password is replaced, and the
-values of those headers are scrubbed from every other string too, in case a
-server echoes them back in a body.
+values of those headers (and the token part of ``Bearer sk-...``) are scrubbed
+from every other string too, in case a server echoes them back in a body.
+JSON is redacted value by value, never as serialized text, so a secret that
+happens to look like part of a number cannot corrupt the output.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO, Any
 
+from .diagnosis import most_common
 from .exchange import NOT_JSON, Exchange, PreparedRequest
 from .runner import FailureRecord, PhaseSummary, RunResult, is_secret_header
 
 REDACTED = "[redacted]"
+_TRUNCATED = re.compile(r"(\S{4,})(…|\.\.\.)")  # the last word before an ellipsis that cut it short
 _EXCERPT_CHARS = 800
 _EXCERPT_EVENTS = 8
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -28,7 +34,8 @@ _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-
 
 class Redactor:
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
-        self.secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+        tokens = {part for secret in secrets for part in secret.split() if len(part) >= 8}  # "Bearer sk-..."
+        self.secrets = tuple(sorted({s for s in (*secrets, *tokens) if len(s) >= 4}, key=len, reverse=True))
 
     def headers(self, headers: dict[str, str]) -> dict[str, str]:
         return {name: (REDACTED if is_secret_header(name) else self.text(value)) for name, value in headers.items()}
@@ -36,7 +43,20 @@ class Redactor:
     def text(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
+            if len(secret) > 4:  # an excerpt cut inside a secret ("Bearer sk-li…") still shows its start
+                text = _TRUNCATED.sub(lambda m: REDACTED + m.group(2) if secret.startswith(m.group(1)) else m.group(0),
+                                      text)
         return text
+
+    def value(self, value: Any) -> Any:
+        """A JSON value with every string (keys too) redacted; numbers and the rest as they are."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(key)): self.value(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        return value
 
 
 # -- pieces of a failure block -------------------------------------------------------------------
@@ -122,23 +142,67 @@ def _indent(text: str, prefix: str = "    ") -> str:
 # -- console ----------------------------------------------------------------------------------
 
 class ConsoleProgress:
-    """A progress callback that writes one line when each phase starts and ends."""
+    """A progress callback: one line when each phase starts and ends, and a live count in between.
 
-    def __init__(self, stream: IO[str]) -> None:
+    On a terminal the count is redrawn in place a few times a second; otherwise (CI logs) a line is
+    written every ``interval`` seconds, so a long run against a paced server never looks hung.
+    """
+
+    def __init__(self, stream: IO[str], interval: float = 5.0, live: bool | None = None) -> None:
         self.stream = stream
+        self.live = stream.isatty() if live is None else live
+        self.interval = 0.25 if self.live else interval
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[PhaseSummary, float]] = {}
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __call__(self, phase: PhaseSummary, finished: bool) -> None:
-        if finished:
-            self.stream.write(f"  {phase.name:<10} {phase.requests:>5} requests  {phase.failing_checks} failing "
-                              f"check(s)  {phase.seconds:.1f} s\n")
-        else:
-            self.stream.write(f"  {phase.name:<10} running...\n")
+        with self._lock:
+            if finished:
+                self._running.pop(phase.name, None)
+                self._write(f"  {phase.name:<10} {phase.requests:>5} requests  {phase.failing_checks} failing "
+                            f"check(s)  {phase.seconds:.1f} s")
+            else:
+                self._running[phase.name] = (phase, time.monotonic())
+                self._write(f"  {phase.name:<10} running...")
+                if self._ticker is None:
+                    self._ticker = threading.Thread(target=self._tick, name="contract-progress", daemon=True)
+                    self._ticker.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=2)
+        with self._lock:
+            if self.live:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                running = list(self._running.values())
+                if not running:
+                    continue
+                line = "; ".join(f"{phase.name}: {phase.requests} requests, {phase.failing_checks} failing "
+                                 f"check(s), {time.monotonic() - began:.0f} s" for phase, began in running)
+                if self.live:
+                    self.stream.write(f"\r\033[K  {line}")
+                    self.stream.flush()
+                else:
+                    self._write(f"  ... {line}")
+
+    def _write(self, line: str) -> None:
+        self.stream.write(("\r\033[K" if self.live else "") + line + "\n")
         self.stream.flush()
 
 
 def console_text(result: RunResult) -> str:
     redactor = Redactor(result.secrets)
     out: list[str] = [f"contract-check {result.url}  spec {result.spec_source}  seed {result.seed}", ""]
+    if result.diagnosis:
+        out += [f"INCONCLUSIVE: {redactor.text(result.diagnosis)}", ""]
     for record in result.failures:
         out += [failure_block(record, redactor), ""]
     if result.document_defects:
@@ -153,21 +217,32 @@ def console_text(result: RunResult) -> str:
 
 
 def summary_table(result: RunResult) -> str:
+    """One row per check: exchanges judged, passed, failed, and the verdict (``not exercised`` if none judged)."""
     width = max([len(name) for name in result.stats] + [5])
-    failing = {f.check for f in result.failures}
-    lines = [f"{'check':<{width}}  {'passed':>7}  {'failed':>7}  result"]
+    lines = [f"{'check':<{width}}  {'judged':>7}  {'passed':>7}  {'failed':>7}  result"]
     for name, stats in result.stats.items():
-        verdict = "FAIL" if name in failing else "ok"
-        lines.append(f"{name:<{width}}  {stats.passed:>7}  {stats.failed:>7}  {verdict}")
+        lines.append(f"{name:<{width}}  {stats.judged:>7}  {stats.passed:>7}  {stats.failed:>7}  "
+                     f"{result.verdict(name)}")
     timing = "  ".join(f"{name.removesuffix('_ms')} p50 {_ms(v['p50'])} p95 {_ms(v['p95'])}"
                        for name, v in result.timings.items())
-    lines += ["",
-              f"{result.requests_sent} requests in {result.seconds:.1f} s (workers {result.workers}); "
-              f"{result.refused_valid} schema-valid request(s) refused with a documented 4xx",
-              f"timings (ms): {timing}",
-              f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s); "
-              f"seed {result.seed} (rerun with --seed {result.seed})"]
+    unexercised = [name for name in result.stats if result.verdict(name) == "not exercised"]
+    lines += ["", f"{result.requests_sent} requests in {result.seconds:.1f} s (workers {result.workers}); "
+                  f"{refusal_line(result)}",
+              f"timings (ms): {timing}"]
+    if unexercised:
+        lines.append(f"not exercised (judged no exchange, so they prove nothing): {', '.join(unexercised)}")
+    verdict = f"INCONCLUSIVE: {result.diagnosis}" if result.diagnosis else (
+        f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s)")
+    lines.append(f"{verdict}; seed {result.seed} (rerun with --seed {result.seed})")
     return "\n".join(lines)
+
+
+def refusal_line(result: RunResult) -> str:
+    """How many schema-valid requests were refused with a documented 4xx, and the commonest refusals."""
+    line = f"{result.refused_valid} schema-valid request(s) refused with a documented 4xx"
+    if result.refusals:
+        line += f" (most common: {most_common(result.refusals)})"
+    return line
 
 
 def _ms(value: float | None) -> str:
@@ -185,14 +260,22 @@ def result_dict(result: RunResult) -> dict[str, Any]:
     redactor = Redactor(result.secrets)
     return {
         "url": result.url, "spec": result.spec_source, "seed": result.seed, "ok": result.ok,
+        "diagnosis": result.diagnosis,
         "checks": result.checks, "requests_sent": result.requests_sent, "refused_valid": result.refused_valid,
+        "refusals": _answer_counts(result.refusals), "valid_answers": _answer_counts(result.valid_answers),
         "seconds": result.seconds, "workers": result.workers, "aborted": result.aborted,
         "timings": result.timings,
         "phases": [vars(phase) for phase in result.phases],
-        "stats": {name: vars(stats) for name, stats in result.stats.items()},
+        "stats": {name: {"judged": stats.judged, "passed": stats.passed, "failed": stats.failed,
+                         "result": result.verdict(name)} for name, stats in result.stats.items()},
         "failures": [_record_dict(r, redactor) for r in result.failures],
         "document_defects": [_record_dict(r, redactor) for r in result.document_defects],
     }
+
+
+def _answer_counts(answers: Any) -> list[dict[str, Any]]:
+    return [{"status": answer.status, "code": answer.code, "count": count}
+            for answer, count in sorted(answers.items(), key=lambda item: (-item[1], str(item[0])))]
 
 
 def _record_dict(record: FailureRecord, redactor: Redactor) -> dict[str, Any]:
@@ -201,14 +284,14 @@ def _record_dict(record: FailureRecord, redactor: Redactor) -> dict[str, Any]:
     return {
         "check": record.check, "blame": record.blame, "phase": record.phase,
         "message": redactor.text(record.message), "expected": redactor.text(record.expected),
-        "seen": redactor.text(record.seen), "witness": record.witness,
+        "seen": redactor.text(record.seen), "witness": redactor.value(record.witness),
         "request": {"method": request.method, "url": request.url, "headers": redactor.headers(request.headers),
-                    "body": json.loads(request_json(request, redactor)) if request.body is not None else None,
+                    "body": redactor.value(request.body) if request.body is not None else None,
                     "raw_body": None if request.body is not None else request_json(request, redactor),
                     "kind": request.kind, "broken_rule": request.broken_rule},
         "curl": curl_line(request, redactor),
         "response": {"status": exchange.status, "content_type": exchange.content_type,
-                     "json": None if exchange.json is NOT_JSON else json.loads(redactor.text(json.dumps(exchange.json))),
+                     "json": None if exchange.json is NOT_JSON else redactor.value(exchange.json),
                      "events": len(exchange.events), "transport_error": exchange.transport_error,
                      "excerpt": response_excerpt(exchange, redactor), "timings": vars(exchange.timings)},
     }
@@ -227,15 +310,22 @@ def junit_tree(result: RunResult) -> ET.ElementTree:
     failing = [name for name in result.stats if result.failures_for(name)]
     extra = sorted({f.check for f in result.failures} - set(result.stats))  # e.g. a transport failure
     names = list(result.stats) + extra
-    suite = ET.Element("testsuite", name="contract-check", tests=str(len(names)),
-                       failures=str(len(set(failing) | set(extra))), errors="0", skipped="0",
-                       time=f"{result.seconds:.3f}")
+    unexercised = [name for name in result.stats if result.verdict(name) == "not exercised"]
+    suite = ET.Element("testsuite", name="contract-check", tests=str(len(names) + bool(result.diagnosis)),
+                       failures=str(len(set(failing) | set(extra)) + bool(result.diagnosis)), errors="0",
+                       skipped=str(len(unexercised)), time=f"{result.seconds:.3f}")
     properties = ET.SubElement(suite, "properties")
     for key, value in (("url", result.url), ("spec", result.spec_source), ("seed", str(result.seed)),
                        ("requests_sent", str(result.requests_sent)), ("refused_valid", str(result.refused_valid))):
         ET.SubElement(properties, "property", name=key, value=redactor.text(value))
+    if result.diagnosis:
+        case = ET.SubElement(suite, "testcase", classname="contract", name="run_is_conclusive", time="0")
+        ET.SubElement(case, "failure", message=_xml_safe(redactor.text(result.diagnosis)[:500]),
+                      type="inconclusive").text = _xml_safe(redactor.text(result.diagnosis))
     for name in names:
         case = ET.SubElement(suite, "testcase", classname="contract", name=name, time="0")
+        if name in unexercised:
+            ET.SubElement(case, "skipped", message="not exercised: the check judged no exchange in this run")
         records = result.failures_for(name)
         if records:
             failure = ET.SubElement(case, "failure", message=_xml_safe(redactor.text(records[0].message)[:500]),

@@ -1,6 +1,9 @@
 """Drive a live server: generate requests, send them, check the answers, shrink failures.
 
-Each phase (schema-driven, realistic, negative) is one Hypothesis test. Its
+The coverage phase comes first: a fixed list of requests (``contract.coverage``)
+that reaches every semantic rule whatever the seed; its failures are reported
+as sent, since each request is already small. Each later phase (schema-driven,
+realistic, negative) is one Hypothesis test. Its
 body sends the drawn request and raises when a server-blamed check fails, so
 Hypothesis shrinks the request to a minimal one. Every check raises its own
 exception type, so Hypothesis tells the checks apart and shrinks each failure
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 import socket
 import threading
 import time
@@ -27,10 +31,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from .client import Limits, Timeout, is_costly, send
-from .exchange import Exchange, Failure, PreparedRequest
+from .determinism import without_local_constants
+from .diagnosis import Answer, diagnose
+from .exchange import NOT_JSON, Exchange, Failure, PreparedRequest
 from .spec import Operation, Spec, SpecError, load_spec
 
-PHASES = ("schema", "realistic", "negative")
+PHASES = ("coverage", "schema", "realistic", "negative")
 TRANSPORT_CHECK = "transport_ok"  # where a reset, a timeout, a cap or garbage bytes are reported
 OPT_IN_FOR_ACCEPT_VALID = "valid_request_accepted"
 _ABORT_AFTER_TIMEOUTS = 2  # consecutive timeouts before the run stops sending
@@ -68,8 +74,14 @@ class FailureRecord:
 
 @dataclass
 class CheckStats:
+    """Exchanges a check judged and found right (passed) or wrong (failed); the rest it did not judge."""
+
     passed: int = 0
     failed: int = 0
+
+    @property
+    def judged(self) -> int:
+        return self.passed + self.failed
 
 
 @dataclass
@@ -94,13 +106,23 @@ class RunResult:
     timings: dict[str, dict[str, float | None]] = field(default_factory=dict)
     phases: list[PhaseSummary] = field(default_factory=list)
     aborted: str | None = None  # why the run stopped early, if it did
+    diagnosis: str | None = None  # why the run proved nothing, if it did not (see contract.diagnosis)
+    valid_answers: Counter[Answer] = field(default_factory=Counter)  # how schema-valid requests were answered
+    refusals: Counter[Answer] = field(default_factory=Counter)  # the documented 4xx among them
     seconds: float = 0.0
     workers: int = 1
     secrets: tuple[str, ...] = field(default=(), repr=False)  # header values to redact in reports
 
     @property
     def ok(self) -> bool:
-        return not self.failures and self.aborted is None
+        return not self.failures and self.aborted is None and self.diagnosis is None
+
+    def verdict(self, check: str) -> str:
+        """``FAIL``, ``ok`` or ``not exercised`` (judged no exchange, so it proves nothing)."""
+        if self.failures_for(check):
+            return "FAIL"
+        stats = self.stats.get(check)
+        return "ok" if stats is not None and stats.judged else "not exercised"
 
     def failures_for(self, check: str) -> list[FailureRecord]:
         return [f for f in self.failures if f.check == check]
@@ -128,6 +150,8 @@ def run(url: str, *, spec: Spec | str | Path | None = None, max_examples: int = 
         raise UsageError(f"unknown phase {unknown_phase[0]!r} (known: {', '.join(PHASES)})")
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    if max_examples < 1:
+        raise UsageError("max_examples must be at least 1")
     if timeout <= 0:
         raise UsageError("--timeout must be positive")
     probe(base, timeout)
@@ -136,7 +160,8 @@ def run(url: str, *, spec: Spec | str | Path | None = None, max_examples: int = 
                        max_examples=max_examples, workers=workers, timeout=Timeout(timeout), limits=limits,
                        headers=dict(headers or {}), accept_valid=accept_valid, max_ttft_ms=max_ttft_ms,
                        progress=progress)
-    return session.run(list(phases))
+    with without_local_constants():
+        return session.run(list(phases))
 
 
 def select_checks(checks: Sequence[str] | None, exclude_checks: Sequence[str] | None, *,
@@ -237,7 +262,7 @@ class _Session:
     _consecutive_timeouts: int = 0
 
     def run(self, phases: list[str]) -> RunResult:
-        from .checks import CheckContext
+        from .checks import CheckContext, stream_default, stream_terminator
         from .validate import ContractValidator
 
         started = time.monotonic()
@@ -247,12 +272,16 @@ class _Session:
                                    findings=_lint_findings(self.spec), max_ttft_ms=self.max_ttft_ms,
                                    accept_valid=self.accept_valid)
         self.make_context = CheckContext
+        plain = CheckContext(**self.context_fields)  # type: ignore[arg-type]
+        self.stream_default = stream_default(plain)
+        self.terminator = stream_terminator(plain)
         self.result = RunResult(url=self.base, spec_source=self.spec.source, seed=self.seed,
                                 checks=list(self.selected), workers=self.workers,
                                 secrets=tuple(v for k, v in self.headers.items() if is_secret_header(k)),
                                 stats={name: CheckStats() for name in self.selected})
         # Each phase keeps its own minimal failures, so a run with phases side by side finds the
-        # same ones as a sequential run; the earliest phase's record of a check is the one reported.
+        # same ones as a sequential run; the earliest generated phase's record of a check is the one
+        # reported, and the coverage phase's only when no generated phase found that check.
         self.phase_records: dict[str, dict[str, FailureRecord]] = {name: {} for name in phases}
         self.timeout_recorded = False
         self.document_keys: set[tuple[str, str]] = set()
@@ -267,10 +296,15 @@ class _Session:
             else:
                 summaries = [self._run_phase(name, index) for index, name in enumerate(phases)]
         self.result.phases = summaries
-        for name in phases:
+        # A shrunk failure from a generated phase says more than the coverage request that found it too.
+        for name in sorted(phases, key=lambda phase: phase == "coverage"):
             for check, record in self.phase_records[name].items():
                 if not self.result.failures_for(check):
                     self.result.failures.append(record)
+        if not self.result.aborted:
+            self.result.diagnosis = diagnose(
+                self.base, self.operation.path, self.result.valid_answers,
+                {name: stats.judged for name, stats in self.result.stats.items()}, self.selected)
         for summary in summaries:
             summary.failing_checks = len({f.check for f in self.result.failures if f.phase == summary.name})
         order = {name: position for position, name in enumerate(self.selected)}
@@ -285,15 +319,18 @@ class _Session:
         if self.progress:
             self.progress(summary, False)
         began = time.monotonic()
-        strategy = self._strategy(phase)
-        for attempt in range(len(self.selected) + 1):
+        if phase == "coverage":
+            self._run_coverage(summary)
+        for attempt in range(len(self.selected) + 1 if phase != "coverage" else 0):
             if self.result.aborted:
                 break
             with self._lock:
                 raising = [name for name in self.selected if name not in self.phase_records[phase]]
             if not raising:
                 break
-            found = self._hypothesis_pass(phase, strategy, raising, self.seed + 7919 * index + attempt, summary)
+            found = self._hypothesis_pass(phase, self._strategy(phase), raising, self.seed + 7919 * index + attempt,
+                                          summary)
+            summary.failing_checks = len(self.phase_records[phase])
             if not found:
                 break
         summary.seconds = round(time.monotonic() - began, 3)
@@ -301,6 +338,28 @@ class _Session:
         if self.progress:
             self.progress(summary, True)
         return summary
+
+    def _run_coverage(self, summary: PhaseSummary) -> None:
+        """Send each coverage request once; the first server-blamed failure of each check is kept as sent."""
+        from .coverage import coverage_cases
+
+        validator_accepts = self.validator.validate_request
+        for case in coverage_cases():
+            if self.result.aborted:
+                break
+            if validator_accepts(case.body):
+                continue  # another document: this feature is not part of its contract
+            request = self._prepare("coverage", case.body)
+            exchange, failures = self._exchange("coverage", request, case.with_counterpart)
+            summary.requests += 1 + (1 if case.with_counterpart else 0)
+            if is_costly(exchange):
+                continue
+            with self._lock:
+                for failure in failures:
+                    if failure.blame == "server" and failure.check not in self.phase_records["coverage"]:
+                        self.phase_records["coverage"][failure.check] = FailureRecord.of(failure, "coverage",
+                                                                                         exchange)
+                summary.failing_checks = len(self.phase_records["coverage"])
 
     def _strategy(self, phase: str) -> Any:
         from hypothesis import strategies as st
@@ -365,12 +424,13 @@ class _Session:
                                    broken_rule=payload.broken_rule)
         headers["Content-Type"] = "application/json"
         raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        return PreparedRequest("POST", self.url, headers, payload, raw, kind=phase)  # type: ignore[arg-type]
+        kind = "realistic" if phase == "coverage" else phase
+        return PreparedRequest("POST", self.url, headers, payload, raw, kind=kind)  # type: ignore[arg-type]
 
     def _exchange(self, phase: str, request: PreparedRequest, with_counterpart: bool) -> tuple[Exchange, list[Failure]]:
-        from .checks import run_checks
+        from .checks import judge
 
-        counterpart_request = _counterpart(request) if with_counterpart else None
+        counterpart_request = _counterpart(request, self.stream_default) if with_counterpart else None
         if counterpart_request is not None and self.workers > 1:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 first = pool.submit(self._send, request)
@@ -380,12 +440,12 @@ class _Session:
             exchange = self._send(request)
             counterpart = self._send(counterpart_request) if counterpart_request is not None else None
         context = self.make_context(**self.context_fields, counterpart=counterpart)
-        failures = list(run_checks(context, exchange, self.selected))
-        self._tally(phase, exchange, failures, context)
-        return exchange, failures
+        outcome = judge(context, exchange, self.selected)
+        self._tally(phase, exchange, outcome.failures, outcome.judged, context)
+        return exchange, outcome.failures
 
     def _send(self, request: PreparedRequest) -> Exchange:
-        exchange = send(self.client, request, timeout=self.timeout, limits=self.limits)
+        exchange = send(self.client, request, timeout=self.timeout, limits=self.limits, terminator=self.terminator)
         with self._lock:
             self.result.requests_sent += 1
             for name, value in (("ttfb_ms", exchange.timings.ttfb_ms), ("ttft_ms", exchange.timings.ttft_ms),
@@ -394,20 +454,25 @@ class _Session:
                     self.samples[name].append(value)
         return exchange
 
-    def _tally(self, phase: str, exchange: Exchange, failures: list[Failure], context: Any) -> None:
-        from .checks import is_refusal
+    def _tally(self, phase: str, exchange: Exchange, failures: list[Failure], judged: frozenset[str],
+               context: Any) -> None:
+        from .checks import is_refusal, request_is_valid
 
         timed_out = is_costly(exchange)
+        valid = phase != "negative" and request_is_valid(context, exchange)
         with self._lock:
             failed = {f.check for f in failures if f.blame == "server"}
             for name in self.selected:
                 stats = self.result.stats[name]
                 if name in failed:
                     stats.failed += 1
-                else:
+                elif name in judged:
                     stats.passed += 1
-            if phase != "negative" and is_refusal(context, exchange):
+            if valid:
+                self.result.valid_answers[_answer(exchange)] += 1
+            if valid and is_refusal(context, exchange):
                 self.result.refused_valid += 1
+                self.result.refusals[_answer(exchange)] += 1
             for failure in failures:
                 if failure.blame == "document" and (failure.check, failure.message) not in self.document_keys:
                     self.document_keys.add((failure.check, failure.message))
@@ -423,12 +488,22 @@ class _Session:
                                        f"({exchange.transport_error}); stopped sending")
 
 
-def _counterpart(request: PreparedRequest) -> PreparedRequest | None:
-    """The same request with the other ``stream`` value (absent counts as the default, true)."""
+def _answer(exchange: Exchange) -> Answer:
+    """The status and the error's ``code`` (or, with no HTTP answer, what went wrong)."""
+    if exchange.status is None:
+        return Answer(None, (exchange.transport_error or "no response").split(":", 1)[0][:60])
+    body = exchange.json
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return Answer(exchange.status, code if isinstance(code, str) else None)
+
+
+def _counterpart(request: PreparedRequest, stream_default: bool = True) -> PreparedRequest | None:
+    """The same request with the other ``stream`` value (absent counts as the document's default)."""
     if not isinstance(request.body, dict):
         return None
     body = dict(request.body)
-    body["stream"] = not bool(request.body.get("stream", True))
+    body["stream"] = not bool(request.body.get("stream", stream_default))
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
     return PreparedRequest(request.method, request.url, dict(request.headers), body, raw, kind=request.kind)
 
@@ -489,6 +564,7 @@ def runner_main(args: Any, out: Any) -> int:
 
     from .report import ConsoleProgress, write_console, write_json, write_junit
 
+    progress = ConsoleProgress(sys.stderr)
     try:
         headers = dict(parse_header(h) for h in (args.header or []))
         for option, path in (("--junit", args.junit), ("--json", args.json)):
@@ -497,14 +573,15 @@ def runner_main(args: Any, out: Any) -> int:
         result = run(args.url, spec=args.spec, max_examples=args.max_examples, seed=args.seed,
                      workers=args.workers, timeout=args.timeout, headers=headers,
                      checks=_split(args.checks), exclude_checks=_split(args.exclude_checks),
-                     accept_valid=args.accept_valid, max_ttft_ms=args.max_ttft_ms,
-                     progress=ConsoleProgress(sys.stderr))
+                     accept_valid=args.accept_valid, max_ttft_ms=args.max_ttft_ms, progress=progress)
     except (UsageError, SpecError) as exc:
         sys.stderr.write(f"contract-check: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("contract-check: interrupted\n")
         return 130
+    finally:
+        progress.close()
     write_console(result, out)
     try:
         if args.junit:

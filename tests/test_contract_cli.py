@@ -89,3 +89,48 @@ def test_an_unwritable_report_path_is_a_usage_error(good_url: str, tmp_path: Pat
     assert done.stderr.strip().splitlines() == [f"contract-check: error: cannot write report --junit "
                                                 f"{tmp_path / 'missing' / 'dir' / 'r.xml'}: no such directory"]
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["contract-check", "mockserver"])
+def test_version(command: str) -> None:
+    import importlib.metadata
+    import shutil
+    import subprocess
+
+    path = shutil.which(command)
+    if path is None:
+        pytest.skip(f"{command} is not installed as a script")
+    done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == ""
+    line = done.stdout.strip()
+    assert line.startswith(f"{command} {importlib.metadata.version('chatstream-testkit')} (hypothesis ")
+    assert "\n" not in line
+
+
+def test_a_wrong_base_url_exits_1_with_the_diagnosis_on_top(tmp_path: Path) -> None:
+    """Every valid request gets the mock's documented 404: that proves nothing, so it is not a pass."""
+    from mockserver.app import create_app
+
+    with ServerThread(create_app(no_delay=True)) as server:
+        done = contract_check(server.url + "/v2", *FAST, "--junit", str(tmp_path / "r.xml"),
+                              "--json", str(tmp_path / "r.json"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[2].startswith("INCONCLUSIVE: all ") and "valid requests got 404 `unknown_path`" in lines[2]
+    assert f"the operation is POST {server.url}/v2/chat/completions; try {server.url}/v1" in lines[2]
+    assert "chunks_valid" in done.stdout and "not exercised" in done.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["ok"] is False and report["diagnosis"].startswith("all ")
+    assert report["stats"]["chunks_valid"]["result"] == "not exercised"
+    suite = ET.parse(tmp_path / "r.xml").getroot()
+    assert suite.find("testcase[@name='run_is_conclusive']/failure") is not None
+    assert suite.find("testcase[@name='chunks_valid']/skipped") is not None
+
+
+def test_max_examples_must_be_positive_everywhere(good_url: str) -> None:
+    from contract.runner import UsageError, run
+
+    done = contract_check(good_url, "--max-examples", "0")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "must be at least 1" in done.stderr
+    with pytest.raises(UsageError, match="max_examples must be at least 1"):
+        run(good_url, max_examples=0)

@@ -46,7 +46,7 @@ def mock() -> Iterator[httpx.Client]:
         yield client
 
 
-@settings(max_examples=150, deadline=None, database=None, derandomize=True,
+@settings(max_examples=60, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(body=REQUESTS, data=st.data())

@@ -123,3 +123,38 @@ def test_junit_survives_control_characters(tmp_path: Path) -> None:
     write_junit(result, tmp_path / "r.xml")
     failure = ET.parse(tmp_path / "r.xml").getroot().find("testcase/failure")
     assert "\\u0000" in failure.get("message")
+
+
+def test_a_secret_inside_a_json_number_neither_breaks_nor_leaks_the_json_report(tmp_path: Path) -> None:
+    """Redaction works on values: ``X-Api-Key: 1732600`` beside ``"created": 1732600000`` once crashed --json."""
+    server = ServerThread(reference_app("server_error", echo_authorization=True)).start()
+    try:
+        result = run(server.url, max_examples=5, seed=7, timeout=2.0, phases=["realistic"],
+                     headers={"X-Api-Key": "1732600", "Authorization": "Bearer sk-bare-token-0042"})
+    finally:
+        server.stop()
+    record = result.failures[0]
+    record.exchange.json = {"created": 1732600000, "note": "key 1732600 and token sk-bare-token-0042"}
+    path = tmp_path / "result.json"
+    write_json(result, path)
+    written = json.loads(path.read_text(encoding="utf-8"))
+    response = written["failures"][0]["response"]["json"]
+    assert response == {"created": 1732600000, "note": "key [redacted] and token [redacted]"}
+    assert "sk-bare-token-0042" not in path.read_text(encoding="utf-8")
+
+
+def test_a_check_that_judged_nothing_is_not_exercised_in_every_report(tmp_path: Path) -> None:
+    """Only the negative phase runs, so the stream checks see no stream: never reported as ok."""
+    with ServerThread(reference_app()) as server:
+        result = run(server.url, max_examples=3, seed=7, timeout=2.0, phases=["negative"])
+    assert result.stats["chunks_valid"].judged == 0 and result.verdict("chunks_valid") == "not exercised"
+    assert result.verdict("negative_rejected") == "ok" and result.stats["negative_rejected"].judged >= 3
+    text = console_text(result)
+    row = next(line for line in text.splitlines() if line.startswith("chunks_valid "))
+    assert row.split()[1:] == ["0", "0", "0", "not", "exercised"]
+    write_junit(result, tmp_path / "junit.xml")
+    case = ET.parse(tmp_path / "junit.xml").getroot().find("testcase[@name='chunks_valid']")
+    assert case is not None and case.find("skipped") is not None
+    write_json(result, tmp_path / "result.json")
+    stats = json.loads((tmp_path / "result.json").read_text())["stats"]
+    assert stats["chunks_valid"] == {"judged": 0, "passed": 0, "failed": 0, "result": "not exercised"}
