@@ -8,12 +8,16 @@ validate (a streamed reply with no ``text/event-stream``, fields real servers
 send as ``null``). Where a defect is about instances, the finding carries one
 concrete instance that shows it, so a reader can check the claim by hand.
 
+First of all, the document must be an OpenAPI document at all: the standard
+checker, openapi-spec-validator, runs before the rules (``lint_structure``).
+
 Overlaps are searched for in three steps, cheapest first: a proof that two
 branches are disjoint (different types, or a required tag property with
 disjoint values); then a few hand-built instances of each branch (its minimal
 instance, one per tag value, a fuller one); then a seeded, bounded
-hypothesis-jsonschema search. The same document always gives the same
-findings and witnesses.
+hypothesis-jsonschema search. Refusals of schema-valid requests that the
+document does not list (``lint_refusals``) are looked for the same way, over
+request bodies. The same document always gives the same findings and witnesses.
 """
 
 from __future__ import annotations
@@ -21,26 +25,41 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any, Literal, TextIO
 
 import jsonschema
 
+from .lint_refusals import (
+    RefusalKey,
+    RefusalProbe,
+    Refused,
+    Refuser,
+    RefuserFailure,
+    documented_refusals,
+    named_refusers,
+)
+from .lint_structure import StructureUnchecked, structure_problems
 from .spec import (
     _SCHEMA_KEYWORDS,
     _SCHEMA_LIST_KEYWORDS,
     _SCHEMA_MAP_KEYWORDS,
+    MediaSchema,
+    Operation,
     Spec,
     SpecError,
     convert_schema,
     load_spec,
     pointer_join,
 )
+from .validate import JSON, ContractValidator, pick_media
 
 Level = Literal["error", "warning"]
 SEARCH_EXAMPLES = 40  # per branch pair; the search only runs when nothing cheaper decided
+SEARCH_REQUESTS = 20  # request bodies drawn per search for refusals, after the hand-built ones
+SEARCH_ROUNDS = 4  # searches per operation: each looks for a refusal the earlier ones did not find
 
 # Fields that OpenAI-compatible servers send as null in ordinary traffic. A name list
 # is a heuristic, stated as one: it is why the rule looks only where these fields live.
@@ -73,9 +92,14 @@ def compact_json(value: Any) -> str:
 # -- entry points ---------------------------------------------------------------
 
 
-def lint_spec(spec: Spec) -> list[Finding]:
-    """Every finding of every rule, errors first, then by location."""
-    context = _LintContext(spec)
+def lint_spec(spec: Spec, refusers: Mapping[str, Refuser] | Iterable[Refuser] | None = None) -> list[Finding]:
+    """Every finding of every rule, errors first, then by location.
+
+    ``refusers`` are the request checks rule undocumented-refusal asks (by name, or named after
+    their functions); ``None`` means those installed under the entry-point group
+    ``chatstream_testkit.request_refusers``, and an empty collection turns the rule off.
+    """
+    context = _LintContext(spec, named_refusers(refusers))
     findings: list[Finding] = []
     for rule in RULES:
         findings.extend(rule(context))
@@ -105,11 +129,19 @@ def lint_main(spec_path: str | None, out: TextIO) -> int:
 class _LintContext:
     """The loaded document plus the walks and validators every rule shares."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, refusers: Mapping[str, Refuser] | None = None) -> None:
         self.spec = spec
         self.raw = spec.raw
         self.legacy = spec.version.startswith("3.0")
+        self.refusers = dict(refusers or {})
         self._inlined: dict[str, Any] = {}
+        self._validator: ContractValidator | None = None
+
+    @property
+    def validator(self) -> ContractValidator:
+        if self._validator is None:
+            self._validator = ContractValidator(self.spec)
+        return self._validator
 
     def schema_roots(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(pointer, schema) for each component schema and each schema under paths/components."""
@@ -354,18 +386,102 @@ def candidates(schema: Any) -> list[Any]:
 def search(schema: Any, condition: Callable[[Any], bool], max_examples: int = SEARCH_EXAMPLES) -> list[Any]:
     """A seeded, bounded hypothesis-jsonschema search for an instance of ``schema`` meeting
     ``condition``: ``[instance]``, or ``[]`` when none turned up (which proves nothing)."""
+    from hypothesis_jsonschema import from_schema
+
+    return search_strategy(lambda: from_schema(schema), condition, max_examples)
+
+
+def search_strategy(strategy: Callable[[], Any], condition: Callable[[Any], bool],
+                    max_examples: int = SEARCH_EXAMPLES) -> list[Any]:
+    """:func:`search` over the values of the strategy ``strategy()`` builds; the shrunk first
+    value meeting ``condition``, as ``[value]``, or ``[]``. Drawn without Hypothesis's local
+    constants, so the witnesses do not depend on which modules the process has loaded."""
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import HypothesisException
-    from hypothesis_jsonschema import from_schema
+
+    from .determinism import without_local_constants
 
     config = settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
                       suppress_health_check=list(HealthCheck))
     try:
-        return [find(from_schema(schema), condition, settings=config)]
+        with without_local_constants():
+            return [find(strategy(), condition, settings=config)]
     except HypothesisException:
         return []
     except Exception:  # hypothesis-jsonschema refuses some schemas it cannot generate from
         return []
+
+
+def property_values(schema: Any, depth: int = 0) -> list[Any]:
+    """Small values of one property, one of each kind its schema allows: the minimal instance,
+    each enum value, each oneOf/anyOf branch's own values, an object's candidates; for an array,
+    one item of each kind, and all of an enum's values at once (``["text", "audio"]``)."""
+    if not isinstance(schema, dict) or depth > 3:
+        return []
+    found = [build_instance(schema), *(_tag_values(schema) or [])]
+    for keyword in ("oneOf", "anyOf"):
+        branches = schema.get(keyword)
+        rest = {k: v for k, v in schema.items() if k != keyword}
+        for branch in branches if isinstance(branches, list) else []:
+            if isinstance(branch, dict):
+                found.extend(property_values(_merge(rest, branch) if rest else branch, depth + 1))
+    kinds = _types(schema) or set()
+    if "object" in kinds or "properties" in schema:
+        found.extend(candidates(schema))
+    if "array" in kinds and isinstance(schema.get("items"), dict):
+        found.extend([value] for value in property_values(schema["items"], depth + 1))
+        every = _tag_values(schema["items"])
+        if every:
+            found.append([v for v in every if v is not None])
+    if "boolean" in kinds:
+        found.extend([True, False])
+    return _distinct(value for value in found if _is_valid(schema, value))
+
+
+def request_instances(schema: Any) -> list[Any]:
+    """Hand-built request bodies: the minimal and the fullest one, and each of them with one
+    property set to each of its :func:`property_values`."""
+    bases = _distinct([build_instance(schema), build_instance(schema, full=1)])
+    found = list(bases)
+    for base in bases:
+        if isinstance(base, dict):
+            for name, prop in _properties(schema).items():
+                found.extend({**base, name: value} for value in property_values(prop))
+    return _distinct(found)
+
+
+def request_strategy(schema: Any) -> Any:
+    """Request bodies for the refusal search. Each required property takes one of its
+    :func:`property_values`, each optional one is drawn by hypothesis-jsonschema within small
+    bounds: the budget goes to the options, where the rules that span fields live, and not to
+    forty-message conversations. A body schema that is not a plain object is drawn whole."""
+    from hypothesis import strategies as st
+    from hypothesis_jsonschema import from_schema
+
+    from .strategies import bounded_schema
+
+    props = _properties(schema)
+    plain_object = _types(schema) == {"object"} and not any(
+        k in schema for k in ("oneOf", "anyOf", "allOf", "not", "if", "$ref"))
+    if not props or not plain_object:
+        return from_schema(bounded_schema(schema, 2, 2))
+    required = [name for name in schema.get("required", []) if name in props]
+    pinned = {name: st.sampled_from(property_values(props[name]) or [build_instance(props[name])])
+              for name in required}
+    drawn = {name: from_schema(bounded_schema(prop, 2, 2)) for name, prop in props.items() if name not in required}
+    return st.fixed_dictionaries(pinned, optional=drawn)
+
+
+def _distinct(values: Iterable[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for value in values:
+        seen.setdefault(json.dumps(value, sort_keys=True), value)
+    return list(seen.values())
+
+
+def _size(value: Any) -> tuple[int, str]:
+    text = compact_json(value)
+    return len(text), text
 
 
 def _types(schema: Any) -> set[str] | None:
@@ -438,6 +554,36 @@ def find_overlap(branches: list[Any], context: Any, prefer_full: bool = False) -
 
 
 # -- rules --------------------------------------------------------------------------
+
+
+def rule_openapi_structure(ctx: _LintContext) -> Iterator[Finding]:
+    """What the OpenAPI specification forbids, found by openapi-spec-validator."""
+    try:
+        problems = structure_problems(ctx.raw, ctx.spec.version)
+    except StructureUnchecked as exc:
+        yield Finding("warning", "openapi-structure", "#", f"structure not checked: {exc}")
+        return
+    for problem in problems:
+        yield Finding("error", "openapi-structure", _written_pointer(ctx.raw, problem.path), problem.message)
+
+
+def _written_pointer(document: Any, path: tuple[Any, ...]) -> str:
+    """The pointer of a path that may pass through ``$ref`` jumps, as the document writes it."""
+    pointer, node = "#", document
+    for part in path:
+        while isinstance(node, dict) and str(part) not in map(str, node) and isinstance(node.get("$ref"), str):
+            try:
+                node, pointer = _raw_lookup(document, node["$ref"]), node["$ref"]
+            except LookupError:
+                break
+        if isinstance(node, dict):
+            node = next((value for key, value in node.items() if str(key) == str(part)), None)
+        elif isinstance(node, list) and str(part).isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            node = None
+        pointer = pointer_join(pointer, part)
+    return pointer
 
 
 def rule_oneof_overlap(ctx: _LintContext) -> Iterator[Finding]:
@@ -743,7 +889,93 @@ def rule_no_error_responses(ctx: _LintContext) -> Iterator[Finding]:
                       "the witness cannot be checked", witness)
 
 
+def rule_undocumented_refusal(ctx: _LintContext) -> Iterator[Finding]:
+    """A schema-valid request that a server refuses for a reason the document does not list.
+
+    Warning: the document is not wrong, only silent, but whoever trusts it sees "valid request
+    refused". Reported at the operation's 400 response, where ``x-refusals`` belongs (or at the
+    request body schema when there is no 400), once per (code, param) with the smallest witness.
+    """
+    if not ctx.refusers:
+        return
+    reported: set[tuple[str, RefusalKey]] = set()
+    for op in ctx.spec.operations:
+        media = pick_media(op.request_body, JSON)
+        schema = ctx.plain(media.schema) if media is not None else None
+        if media is None or schema is None:
+            continue
+        bad_request = next(((pointer, response) for status, pointer, response
+                            in ctx.responses(_raw_lookup(ctx.raw, op.pointer), op.pointer) if status == "400"), None)
+        location = bad_request[0] if bad_request else media.pointer
+        probe = RefusalProbe(ctx.refusers, documented_refusals(bad_request[1]) if bad_request else set())
+
+        def valid(body: Any, op: Operation = op, media: MediaSchema = media) -> bool:
+            return isinstance(body, dict) and ctx.validator.validate_request(
+                body, op.path, op.method, media.media_type) == []
+
+        found, failures = _asked(schema, valid, probe)
+        for key in sorted(found, key=lambda k: (str(k[0]), str(k[1]))):
+            if (location, key) not in reported:
+                reported.add((location, key))
+                refused, body = found[key]
+                yield Finding("warning", "undocumented-refusal", location,
+                              _refusal_message(refused, bad_request is not None), body)
+        for failure in failures:
+            yield Finding("warning", "undocumented-refusal", location,
+                          f"refuser {failure.refuser!r} failed on the witness ({failure.reason}); "
+                          "its refusals were not checked", failure.body)
+
+
+_Found = dict[RefusalKey, tuple[Refused, Any]]
+# What the refusers said about each request schema, kept for the process: the runner and the pytest
+# plugin lint the same document on every run, and the answer is the same each time (a seeded search).
+_ASKED: dict[Any, tuple[_Found, list[RefuserFailure]]] = {}
+_ASKED_MAX = 32
+
+
+def _asked(schema: Any, valid: Callable[[Any], bool], probe: RefusalProbe) -> tuple[_Found, list[RefuserFailure]]:
+    """:func:`_refusals` and the refusers' failures, from the cache when the same refusers were
+    asked about the same schema with the same documented refusals."""
+    key = (json.dumps(schema, sort_keys=True), frozenset(probe.documented), tuple(probe.refusers.items()))
+    try:
+        cached = _ASKED.get(key)
+    except TypeError:  # a refuser that cannot be hashed: ask every time
+        return _refusals(schema, valid, probe), probe.failures
+    if cached is None:
+        if len(_ASKED) >= _ASKED_MAX:
+            _ASKED.clear()
+        cached = _ASKED[key] = (_refusals(schema, valid, probe), list(probe.failures))
+    return cached
+
+
+def _refusals(schema: Any, valid: Callable[[Any], bool], probe: RefusalProbe) -> _Found:
+    """Undocumented refusals of valid request bodies, each with the smallest body found: the
+    hand-built bodies first, then rounds of the seeded search, each for a refusal not yet found."""
+    found: _Found = {}
+    for body in request_instances(schema):
+        refused = probe.undocumented(body) if valid(body) else None
+        if refused is not None and (refused.key not in found or _size(body) < _size(found[refused.key][1])):
+            found[refused.key] = (refused, body)
+    strategy = cache(partial(request_strategy, schema))
+    for _ in range(SEARCH_ROUNDS):
+        hits = search_strategy(strategy, lambda body: valid(body) and probe.undocumented(body, skip=found) is not None,
+                               SEARCH_REQUESTS)
+        refused = probe.undocumented(hits[0], skip=found) if hits else None
+        if refused is None:
+            break
+        found[refused.key] = (refused, hits[0])
+    return found
+
+
+def _refusal_message(refused: Refused, has_bad_request: bool) -> str:
+    where = ("add it to this response's x-refusals" if has_bad_request
+             else "document a 400 response that lists it in x-refusals")
+    return (f"{refused.refuser} refuses the schema-valid witness with code {refused.code!r}, "
+            f"param {refused.param!r} ({refused.message}), but the document does not say so; {where}")
+
+
 RULES: tuple[Callable[[_LintContext], Iterator[Finding]], ...] = (
+    rule_openapi_structure,
     rule_oneof_overlap,
     rule_ambiguous_response,
     rule_unsatisfiable,
@@ -753,4 +985,5 @@ RULES: tuple[Callable[[_LintContext], Iterator[Finding]], ...] = (
     rule_null_forbidden,
     rule_stream_not_documented,
     rule_no_error_responses,
+    rule_undocumented_refusal,
 )

@@ -46,7 +46,7 @@ SEED_DEFECTS = [
 def test_seed_exits_1(seed_run):
     assert seed_run.returncode == 1, seed_run.stderr
     assert seed_run.stderr == ""
-    assert seed_run.stdout.splitlines()[-1] == f"{SEED}: 14 errors, 1 warning"
+    assert seed_run.stdout.splitlines()[-1] == f"{SEED}: 14 errors, 3 warnings"
 
 
 @pytest.mark.parametrize(("rule", "location", "witness"), SEED_DEFECTS,
@@ -59,6 +59,39 @@ def test_seed_defect_printed_with_location_and_witness(seed_run, rule, location,
 
 def test_seed_unused_schema_is_a_warning(seed_run):
     assert "warning: unused-schema at #/components/schemas/Delta: " in seed_run.stdout
+
+
+@pytest.mark.parametrize(("param", "witness"), [
+    ("tool_choice", '{"messages":[],"tool_choice":"required"}'),
+    ("tool_choice.function.name", '{"messages":[],"tool_choice":{}}'),
+])
+def test_seed_refusals_the_mock_makes_are_warnings(seed_run, param, witness):
+    """The seed has no 400 response, so the mock's refusals of valid requests are undocumented."""
+    body = "#/paths/~1chat~1completions/post/requestBody/content/application~1json/schema"
+    lines = [line for line in seed_run.stdout.splitlines()
+             if line.startswith(f"warning: undocumented-refusal at {body}: ") and f"param {param!r} (" in line]
+    assert len(lines) == 1, seed_run.stdout
+    assert "code 'invalid_tool_choice'" in lines[0]
+    assert lines[0].endswith(f"; witness: {witness}")
+
+
+def test_structure_error_exits_1(tmp_path):
+    """The defect the contract used to have: a description inside the 200 reply's Media Type object."""
+    reply = ('            application/json:\n              schema:\n'
+             '                $ref: "#/components/schemas/ChatCompletionResponse"\n')
+    text = (ROOT / "openapi.yaml").read_text(encoding="utf-8")
+    assert text.count(reply) == 1
+    path = tmp_path / "described.yaml"
+    described = reply.replace("schema:", "description: The whole reply.\n              schema:")
+    path.write_text(text.replace(reply, described), encoding="utf-8")
+    run = lint("--spec", str(path))
+    assert run.returncode == 1 and run.stderr == ""
+    assert run.stdout.splitlines() == [
+        "error: openapi-structure at #/paths/~1chat~1completions/post/responses/200/content/application~1json: "
+        "additional property 'description' is not allowed in a Media Type object",
+        "warning: unused-schema at #/components/schemas/Delta: schema 'Delta' is never used by an operation",
+        f"{path}: 1 error, 1 warning",
+    ]
 
 
 def test_seed_output_is_the_same_each_run(seed_run):
