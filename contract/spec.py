@@ -139,11 +139,21 @@ def load_spec(path: str | Path | None = None) -> Spec:
         raise SpecError(f"{source}: not an OpenAPI 3 document (no 'openapi: 3.x' field)")
     if not isinstance(raw.get("paths", {}), dict):
         raise SpecError(f"{source}: 'paths' must be a mapping")
+    _status_keys_as_text(raw)
     document = convert_document(raw, legacy_dialect=version.startswith("3.0"))
     registry = Registry().with_resource(DOCUMENT_URI, DRAFT202012.create_resource(document))
     spec = Spec(source=str(source), raw=raw, document=document, version=version, registry=registry)
     spec.operations = list(_operations(spec))
     return spec
+
+
+def _status_keys_as_text(raw: dict[str, Any]) -> None:
+    """YAML reads an unquoted ``200:`` as a number; JSON pointers and OpenAPI name it ``"200"``."""
+    for item in raw.get("paths", {}).values():
+        for operation in item.values() if isinstance(item, dict) else ():
+            responses = operation.get("responses") if isinstance(operation, dict) else None
+            if isinstance(responses, dict) and any(not isinstance(key, str) for key in responses):
+                operation["responses"] = {str(key): value for key, value in responses.items()}
 
 
 def _read_document(source: Path) -> dict[str, Any]:

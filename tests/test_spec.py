@@ -188,3 +188,18 @@ def test_ref_to_nowhere(tmp_path):
     doc["components"]["schemas"]["Req"]["properties"]["m"] = {"$ref": "#/components/schemas/Missing"}
     message = spec_error(write(tmp_path, doc))
     assert "$ref '#/components/schemas/Missing'" in message and "resolves nowhere" in message
+
+
+def test_unquoted_status_codes_load(tmp_path):
+    """``200:`` unquoted is a YAML integer; the document still means the response "200"."""
+    from conftest import ROOT
+
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
+    responses = document["paths"]["/chat/completions"]["post"]["responses"]
+    document["paths"]["/chat/completions"]["post"]["responses"] = {int(k): v for k, v in responses.items()}
+    path = tmp_path / "unquoted.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert "      200:\n" in path.read_text() and "'200'" not in path.read_text()
+    spec = load_spec(path)
+    assert spec.operation().response_for(200) is not None
+    assert spec.operation().response_for(200).content["text/event-stream"].terminator == "[DONE]"
