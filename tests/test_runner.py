@@ -179,3 +179,60 @@ def test_progress_reports_each_phase_start_and_end() -> None:
     assert [(name, finished) for name, finished, _ in seen] == [("realistic", False), ("realistic", True),
                                                                  ("negative", False), ("negative", True)]
     assert all(count >= 3 for _, finished, count in seen if finished)
+
+
+def _document_with(tmp_path, change) -> object:
+    """A copy of openapi.yaml with one change, loaded."""
+    import yaml
+
+    from conftest import ROOT
+
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
+    change(document)
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return load_spec(path)
+
+
+def test_the_counterpart_follows_the_documents_stream_default(tmp_path) -> None:
+    from contract.checks import CheckContext, stream_default
+
+    def stream_off(document):
+        document["components"]["schemas"]["ChatCompletionRequest"]["properties"]["stream"]["default"] = False
+
+    assert stream_default(CheckContext.for_spec(load_spec())) is True
+    assert stream_default(CheckContext.for_spec(_document_with(tmp_path, stream_off))) is False
+    assert _counterpart(_request("http://h"), stream_default=False).body["stream"] is True
+
+
+def test_the_documents_stream_terminator_reaches_the_client(tmp_path) -> None:
+    """With ``x-sse-terminator: "[END]"`` a server that ends with ``[DONE]`` has not terminated its stream."""
+    def end_marker(document):
+        document["paths"]["/chat/completions"]["post"]["responses"]["200"]["content"]["text/event-stream"][
+            "x-sse-terminator"] = "[END]"
+
+    with ServerThread(reference_app()) as server:
+        result = run(server.url, spec=_document_with(tmp_path, end_marker), max_examples=2, seed=1, timeout=2,
+                     phases=["coverage"])
+    [record] = result.failures_for("stream_terminated")
+    assert "without data: [END]" in record.message
+
+
+def test_every_default_check_judges_the_mock_with_few_examples() -> None:
+    """The coverage phase alone gives every check something to judge, whatever the seed."""
+    from mockserver.app import create_app
+
+    with ServerThread(create_app(no_delay=True)) as server:
+        result = run(server.url, max_examples=3, seed=4, timeout=5)
+    assert result.ok, (result.diagnosis, [(f.check, f.message) for f in result.failures])
+    assert {name: stats.judged for name, stats in result.stats.items() if stats.judged < 3} == {}
+
+
+def test_the_help_names_only_checks_that_exist() -> None:
+    import re
+
+    from contract.checks import CHECKS
+    from contract.cli import build_parser
+
+    named = set(re.findall(r"\(check\s+([a-z_]+)\)", build_parser().format_help()))
+    assert named and named <= set(CHECKS), named - set(CHECKS)
