@@ -42,7 +42,8 @@ class Verdicts:
 
     @classmethod
     def of(cls, result: "RunResult") -> "Verdicts":
-        from .report import Redactor, failure_block
+        from .redaction import Redactor
+        from .report import failure_block
 
         redactor = Redactor(result.secrets)
         failures = {name: "\n\n".join(failure_block(r, redactor) for r in result.failures_for(name))
@@ -189,7 +190,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     outcome = config.stash.get(_RESULT, None) if config.getoption("contract_url") else None
     if outcome is None:
         return
-    from .report import Redactor, failure_block, summary_table
+    from .redaction import Redactor
+    from .report import failure_block, summary_table
 
     redactor = Redactor(outcome.secrets)
     if outcome.document_defects:

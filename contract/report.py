@@ -1,11 +1,8 @@
 """Turn a :class:`RunResult` into text for people (console), for CI (JUnit XML) and for tools (JSON).
 
-Every output goes through one redaction step: ``Authorization`` and any header
-whose name mentions a secret, token, key or password is replaced, and the
-values of those headers (and the token part of ``Bearer sk-...``) are scrubbed
-from every other string too, in case a server echoes them back in a body.
-JSON is redacted value by value, never as serialized text, so a secret that
-happens to look like part of a number cannot corrupt the output.
+Every output goes through one redaction step (:mod:`contract.redaction`): credential
+headers are replaced, and their values are scrubbed from every other string too,
+in case a server echoes them back in a body.
 """
 
 from __future__ import annotations
@@ -21,42 +18,12 @@ from typing import IO, Any
 
 from .diagnosis import most_common
 from .exchange import NOT_JSON, Exchange, PreparedRequest
-from .runner import FailureRecord, PhaseSummary, RunResult, is_secret_header
+from .redaction import Redactor
+from .runner import FailureRecord, PhaseSummary, RunResult
 
-REDACTED = "[redacted]"
-_TRUNCATED = re.compile(r"(\S{4,})(…|\.\.\.)")  # the last word before an ellipsis that cut it short
 _EXCERPT_CHARS = 800
 _EXCERPT_EVENTS = 8
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-# -- redaction --------------------------------------------------------------------------------
-
-class Redactor:
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
-        tokens = {part for secret in secrets for part in secret.split() if len(part) >= 8}  # "Bearer sk-..."
-        self.secrets = tuple(sorted({s for s in (*secrets, *tokens) if len(s) >= 4}, key=len, reverse=True))
-
-    def headers(self, headers: dict[str, str]) -> dict[str, str]:
-        return {name: (REDACTED if is_secret_header(name) else self.text(value)) for name, value in headers.items()}
-
-    def text(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-            if len(secret) > 4:  # an excerpt cut inside a secret ("Bearer sk-li…") still shows its start
-                text = _TRUNCATED.sub(lambda m: REDACTED + m.group(2) if secret.startswith(m.group(1)) else m.group(0),
-                                      text)
-        return text
-
-    def value(self, value: Any) -> Any:
-        """A JSON value with every string (keys too) redacted; numbers and the rest as they are."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(str(key)): self.value(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.value(item) for item in value]
-        return value
 
 
 # -- pieces of a failure block -------------------------------------------------------------------

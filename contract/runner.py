@@ -32,6 +32,7 @@ import httpx
 
 from .client import Limits, Timeout, is_costly, send
 from .determinism import without_local_constants
+from .redaction import secret_values
 from .diagnosis import Answer, diagnose
 from .exchange import NOT_JSON, Exchange, Failure, PreparedRequest
 from .spec import Operation, Spec, SpecError, load_spec
@@ -277,7 +278,7 @@ class _Session:
         self.terminator = stream_terminator(plain)
         self.result = RunResult(url=self.base, spec_source=self.spec.source, seed=self.seed,
                                 checks=list(self.selected), workers=self.workers,
-                                secrets=tuple(v for k, v in self.headers.items() if is_secret_header(k)),
+                                secrets=secret_values(self.headers),
                                 stats={name: CheckStats() for name in self.selected})
         # Each phase keeps its own minimal failures, so a run with phases side by side finds the
         # same ones as a sequential run; the earliest generated phase's record of a check is the one
@@ -543,12 +544,6 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
         return round(ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))], 2)
 
     return {"p50": rank(0.50), "p95": rank(0.95), "count": len(ordered)}
-
-
-def is_secret_header(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in ("authorization", "proxy-authorization", "cookie") or any(
-        word in lowered for word in ("secret", "token", "key", "password"))
 
 
 def parse_header(text: str) -> tuple[str, str]:

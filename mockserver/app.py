@@ -28,6 +28,7 @@ from starlette.routing import Route
 from starlette.types import Send
 
 import mockserver
+from contract.redaction import Redactor, secret_values
 from contract.spec import load_spec
 from contract.validate import ContractValidator, ValidationError
 
@@ -45,7 +46,6 @@ logger = logging.getLogger("mockserver")
 JSON_MEDIA = "application/json"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 MAX_NEAR_MISSES = 3
-REDACTED_HEADERS = ("authorization", "api-key", "x-api-key", "cookie")
 
 
 def bundled_fixtures_dir() -> Path:
@@ -408,8 +408,9 @@ def pointer_to_param(error: ValidationError) -> str | None:
 
 
 def _redacted(headers: Sequence[tuple[str, str]] | Any) -> dict[str, str]:
-    return {name: ("<redacted>" if name.lower() in REDACTED_HEADERS or "secret" in name.lower() else value)
-            for name, value in headers}
+    """The request's headers for the journal: every credential hidden, by the checker's own rule."""
+    items = list(headers)
+    return Redactor(secret_values(items)).headers(items)
 
 
 # -- the wire -------------------------------------------------------------------------------------

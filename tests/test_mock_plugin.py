@@ -21,7 +21,7 @@ def test_fixture_from_the_folder(mockserver):
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == \\
         "Hello! How can I help you today?"
     assert mockserver.requests[-1]["fixture"] == "hello"
-    assert mockserver.requests[-1]["headers"]["authorization"] == "<redacted>"
+    assert mockserver.requests[-1]["headers"]["authorization"] == "[redacted]"
 
 
 def test_conversation_added_from_the_test(mockserver):

@@ -108,15 +108,19 @@ def test_health_and_journal(client: httpx.Client) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["fixtures"] >= 9
     assert client.delete("/__mock/requests").status_code == 200
-    client.post("/v1/chat/completions", json=ask("Say hello.", stream=False),
-                headers={"Authorization": "Bearer sk-very-secret"})
+    credentials = {"Authorization": "Bearer sk-very-secret", "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0",
+                   "X-Auth-Token": "tok-very-secret", "X-Db-Password": "hunter2-secret", "X-Trace": "trace-42"}
+    client.post("/v1/chat/completions", json=ask("Say hello.", stream=False), headers=credentials)
     client.post("/v1/chat/completions", json=ask("Something nobody wrote down."))
     entries = client.get("/__mock/requests").json()["requests"]
     assert [e["status"] for e in entries] == [200, 400]
     assert entries[0]["fixture"] == "hello" and entries[0]["turn"] == 1
     assert entries[0]["body"]["messages"][0]["content"] == "Say hello."
-    assert entries[0]["headers"]["authorization"] == "<redacted>"
-    assert "sk-very-secret" not in json.dumps(entries)
+    for name in ("authorization", "proxy-authorization", "x-auth-token", "x-db-password"):
+        assert entries[0]["headers"][name] == "[redacted]", name
+    assert entries[0]["headers"]["x-trace"] == "trace-42"
+    assert not any(secret in json.dumps(entries) for secret in ("sk-very-secret", "cHJveHk6c2VjcmV0", "tok-very",
+                                                                "hunter2"))
     assert entries[1]["fixture"] is None and entries[1]["near_misses"]
     client.delete("/__mock/requests")
     assert client.get("/__mock/requests").json()["requests"] == []

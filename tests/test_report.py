@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from contract.report import Redactor, console_text, curl_line, write_json, write_junit
+from contract.redaction import Redactor
+from contract.report import console_text, curl_line, write_json, write_junit
 from contract.runner import RunResult, run
 from mockserver.serve import ServerThread
 
