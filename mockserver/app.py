@@ -37,6 +37,7 @@ from .faults import DISCONNECT, Disconnect, FaultPlan, Write, error_body
 from .fixtures import Fixture, FixtureError, check_fixture_messages, fixture_from_dict, load_fixtures
 from .honour import Refusal, request_problem, shape_for_modalities, turn_mismatch
 from .matching import FixtureIndex, Match
+from .sdk_hints import warn_once_if_sdk_omits_stream
 from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, chunk_delays, compute_usage, layer_pacing,
                      pacing_problem, parse_pacing_header, render_chunks, render_completion, usage_override_problem)
 from .turns import AssistantTurn, Pacing
@@ -278,6 +279,7 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ApiError(400, f"the request breaks the contract: {errors[0]}{more}", "invalid_request",
                        pointer_to_param(errors[0]))
+    warn_once_if_sdk_omits_stream(request, body)
     header_pacing = _header(request, "x-mock-pacing", parse_pacing_header)
     header_fault = _header(request, "x-mock-fault", fault_plans.parse_fault_header)
     refusal = request_problem(body)

@@ -89,3 +89,39 @@ def _check_wav(data: bytes) -> tuple[int, int]:
     if frames <= 0:
         raise ValueError("the WAV file holds no audio frames")
     return frames, rate
+
+
+# Formats the mock can send: WAV as it is, and raw 16-bit little-endian mono PCM (what ``pcm16`` means
+# in this API family). Others (mp3, opus, flac, aac) would need an encoder; asking for them is refused.
+AUDIO_FORMATS = ("wav", "pcm16")
+
+
+def encode_audio(wav: bytes, audio_format: str) -> bytes:
+    """The reply's audio in ``audio_format``: the WAV itself, or its frames as 16-bit mono PCM."""
+    if audio_format == "wav":
+        return wav
+    if audio_format != "pcm16":
+        raise ValueError(f"cannot produce {audio_format!r} audio (only {', '.join(AUDIO_FORMATS)})")
+    with wave.open(io.BytesIO(wav), "rb") as reader:
+        width, channels, frames = reader.getsampwidth(), reader.getnchannels(), reader.readframes(reader.getnframes())
+    samples = _as_16_bit(frames, width)
+    if channels > 1:
+        samples = array.array("h", (sum(samples[i:i + channels]) // channels
+                                    for i in range(0, len(samples) - channels + 1, channels)))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples.tobytes()
+
+
+def _as_16_bit(frames: bytes, width: int) -> array.array[int]:
+    """Little-endian samples of any WAV width as native 16-bit integers (8-bit WAV is unsigned)."""
+    if width == 1:
+        return array.array("h", ((byte - 128) << 8 for byte in frames))
+    if width == 2:
+        samples = array.array("h", frames)
+        if sys.byteorder == "big":
+            samples.byteswap()
+        return samples
+    # 24 and 32 bits: keep the two most significant bytes of each little-endian sample.
+    return array.array("h", (int.from_bytes(frames[i + width - 2:i + width], "little", signed=True)
+                             for i in range(0, len(frames) - width + 1, width)))

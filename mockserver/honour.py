@@ -17,6 +17,7 @@ import jsonschema
 
 from contract.semantics import requested_json_schema
 
+from .audio import AUDIO_FORMATS, synthesize_wav
 from .instances import schema_problem
 from .tokenize import count_tokens
 from .turns import AssistantTurn, AudioReply
@@ -63,12 +64,22 @@ def request_problem(body: dict[str, Any]) -> Refusal | None:
         if name not in offered:
             return Refusal(f"tool_choice names the function {name!r}, which is not among the offered tools "
                            f"({', '.join(map(repr, offered)) or 'none'})", "invalid_tool_choice", "tool_choice")
+    audio_format = requested_audio_format(body)
+    if wants_audio(body) and audio_format not in AUDIO_FORMATS:
+        return Refusal(f"audio.format {audio_format!r} is not one the mock can produce; ask for "
+                       f"{' or '.join(map(repr, AUDIO_FORMATS))}", "unsupported_audio_format", "audio.format")
     schema = requested_json_schema(body)
     problem = schema_problem(schema) if schema is not None else None
     if problem:
         return Refusal(f"response_format.json_schema.schema is not a usable JSON Schema: {problem}",
                        "invalid_json_schema", "response_format.json_schema.schema")
     return None
+
+
+def requested_audio_format(body: dict[str, Any]) -> Any:
+    """``audio.format`` as asked (``wav`` when absent)."""
+    audio = body.get("audio")
+    return audio.get("format", "wav") if isinstance(audio, dict) else "wav"
 
 
 def _parameters_problem(function: Any) -> str | None:
@@ -123,12 +134,13 @@ def shape_for_modalities(turn: AssistantTurn, body: dict[str, Any], seed: int) -
     As with real servers, an audio reply carries its words as the transcript and ``content`` is null.
     """
     if wants_audio(body):
-        if turn.audio is not None or turn.content is None:
-            return dataclasses.replace(turn, content=None) if turn.audio is not None else turn
-        from .audio import synthesize_wav  # the WAV writer; imported late so text-only use never loads it
-
+        audio_format = requested_audio_format(body)
+        if turn.audio is not None:
+            return dataclasses.replace(turn, content=None, audio=dataclasses.replace(turn.audio, format=audio_format))
+        if turn.content is None:
+            return turn
         duration = min(_MAX_AUDIO_S, max(0.5, count_tokens(turn.content) * _SECONDS_PER_TOKEN))
-        audio = AudioReply(wav=synthesize_wav(duration, seed=seed), transcript=turn.content)
+        audio = AudioReply(wav=synthesize_wav(duration, seed=seed), transcript=turn.content, format=audio_format)
         return dataclasses.replace(turn, content=None, audio=audio)
     if turn.audio is not None:
         return dataclasses.replace(turn, content=turn.content if turn.content is not None else turn.audio.transcript,

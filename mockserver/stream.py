@@ -138,7 +138,7 @@ def render_completion(turn: AssistantTurn, identity: ReplyIdentity, usage: dict[
         message["tool_calls"] = [_plain_call(call) for call in turn.tool_calls]
     if turn.audio is not None:
         message["audio"] = {"id": audio_id(identity), "expires_at": identity.created + AUDIO_TTL_S,
-                            "data": base64.b64encode(turn.audio.wav).decode("ascii"),
+                            "data": base64.b64encode(turn.audio.payload).decode("ascii"),
                             "transcript": turn.audio.transcript}
     return {
         "id": identity.id, "object": "chat.completion", "created": identity.created, "model": identity.model,
@@ -201,7 +201,7 @@ def _audio_deltas(turn: AssistantTurn, identity: ReplyIdentity) -> list[dict[str
     """
     assert turn.audio is not None
     transcript = tokenize(turn.audio.transcript)
-    encoded = base64.b64encode(turn.audio.wav).decode("ascii")
+    encoded = base64.b64encode(turn.audio.payload).decode("ascii")
     piece_count = max(1, len(transcript))
     size = max(4096, -(-len(encoded) // piece_count))
     size += (-size) % 4

@@ -14,11 +14,22 @@ from typing import Any
 
 @dataclass(frozen=True)
 class AudioReply:
-    """Audio for a reply: WAV bytes (from a file next to the fixture, or synthesised) and its transcript."""
+    """Audio for a reply: WAV bytes (from a file next to the fixture, or synthesised) and its transcript.
+
+    ``format`` is what goes on the wire (the request's ``audio.format``): the WAV itself, or ``pcm16``.
+    """
 
     wav: bytes
     transcript: str
     source: Path | None = None  # the WAV file, when it came from one
+    format: str = "wav"
+
+    @property
+    def payload(self) -> bytes:
+        """The bytes sent, base64-encoded, as ``audio.data``."""
+        from .audio import encode_audio
+
+        return encode_audio(self.wav, self.format)
 
 
 @dataclass(frozen=True)

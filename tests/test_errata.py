@@ -168,7 +168,8 @@ def test_cross_field_refusals_are_listed_on_the_400(validator):
     listed = {(r["code"], r["param"]) for r in bad_request["x-refusals"]}
     assert listed == {("invalid_tool_choice", "tool_choice"),
                       ("invalid_function_parameters", "tools[].function.parameters"),
-                      ("invalid_json_schema", "response_format.json_schema.schema")}
+                      ("invalid_json_schema", "response_format.json_schema.schema"),
+                      ("unsupported_audio_format", "audio.format")}
 
 
 def test_stream_defaults_to_true(seed, validator):
@@ -243,3 +244,22 @@ def test_every_description_default_and_ref_kept(documents):
     for kind in was:
         assert was[kind] <= now[kind], (kind, was[kind] - now[kind])
     assert seed["info"] == main["info"]
+
+
+def test_audio_format_is_documented_with_its_default(seed, validator):
+    audio = validator.spec.raw["components"]["schemas"]["ChatCompletionRequest"]["properties"]["audio"]
+    assert audio["properties"]["format"] == {"type": "string", "default": "wav"}
+    request = {"messages": [], "modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "pcm16"}}
+    assert validator.validate_request(request) == [] and seed.validate_request(request) == []
+
+
+@pytest.mark.parametrize("image_url", ["https://example.com/cat.png", {"url": "https://example.com/cat.png"},
+                                       {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}],
+                         ids=["string", "object", "object-with-detail"])
+def test_image_url_as_a_string_or_as_the_sdk_sends_it(seed, validator, image_url):
+    request = {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                                         {"type": "image_url", "image_url": image_url}]}]}
+    assert validator.validate_request(request) == []
+    assert (seed.validate_request(request) == []) == isinstance(image_url, str)
+    bad = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}]}
+    assert validator.validate_request(bad) != []

@@ -75,6 +75,8 @@ def test_the_refusals_the_contract_lists_do_happen(mock: httpx.Client) -> None:
             {"tools": [{"type": "function", "function": {**function, "parameters": {"type": 5}}}]},
         ("invalid_json_schema", "response_format.json_schema.schema"):
             {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}},
+        ("unsupported_audio_format", "audio.format"):
+            {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "mp3"}},
     }
     assert set(cases) == _listed_refusals()
     for (code, param), extra in cases.items():

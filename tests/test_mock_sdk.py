@@ -179,3 +179,49 @@ def test_audio_without_a_voice_uses_the_documented_default(client: OpenAI) -> No
         reply = client.chat.completions.create(model="m", messages=_user("Say good morning out loud."),
                                                stream=False, modalities=["text", "audio"], **extra)
         assert reply.choices[0].message.audio.transcript == "Good morning!"
+
+
+def test_audio_formats_the_sdk_asks_for(client: OpenAI) -> None:
+    """``wav`` is a WAV file, ``pcm16`` its raw 16-bit frames; a format the mock cannot make is a clear 400."""
+    def audio(fmt: str) -> bytes:
+        reply = client.chat.completions.create(model="m", messages=_user("Say good morning out loud."), stream=False,
+                                               modalities=["text", "audio"], audio={"voice": "alloy", "format": fmt})
+        return base64.b64decode(reply.choices[0].message.audio.data)
+
+    wav, pcm = audio("wav"), audio("pcm16")
+    assert wav[:4] == b"RIFF" and pcm[:4] != b"RIFF"
+    with wave.open(io.BytesIO(wav)) as reader:
+        assert pcm == reader.readframes(reader.getnframes())
+    streamed = "".join(getattr(getattr(c.choices[0].delta, "audio", None), "data", None) or "" for c in
+                       client.chat.completions.create(model="m", messages=_user("Say good morning out loud."),
+                                                      stream=True, modalities=["text", "audio"],
+                                                      audio={"voice": "alloy", "format": "pcm16"}) if c.choices)
+    assert base64.b64decode(streamed) == pcm
+    with pytest.raises(BadRequestError) as caught:
+        audio("mp3")
+    assert caught.value.code == "unsupported_audio_format" and caught.value.param == "audio.format"
+
+
+def test_an_image_part_in_the_sdks_object_shape_is_taken(client: OpenAI, validator: Any) -> None:
+    """The SDK sends ``image_url: {url, detail}``; the contract takes it beside the plain string form."""
+    for image in ({"url": "https://example.com/cat.png", "detail": "low"}, "https://example.com/cat.png"):
+        messages = [{"role": "user", "content": [{"type": "text", "text": "Say hello."},
+                                                 {"type": "image_url", "image_url": image}]}]
+        assert validator.validate_request({"messages": messages}) == []
+        with pytest.raises(BadRequestError) as caught:  # no fixture has this image: a near miss, not a 400 for shape
+            client.chat.completions.create(model="m", messages=messages, stream=False)
+        assert caught.value.code == "no_fixture_match"
+
+
+def test_the_sdk_without_stream_gets_a_stream_and_one_warning(server: ServerThread,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The contract's default is a stream; the SDK expects JSON. The mock keeps the contract and says why."""
+    server.app.state.sdk_stream_warned = False
+    with caplog.at_level("WARNING", logger="mockserver"), \
+            OpenAI(base_url=server.url + "/v1", api_key="test", max_retries=0) as sdk:
+        for _ in range(2):
+            raw = sdk.chat.completions.create(model="m", messages=_user("Say hello."))
+            assert isinstance(raw, str) and raw.startswith("data: ")  # the SDK hands back the SSE text
+    warnings = [r.getMessage() for r in caplog.records if "has no 'stream'" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("a request from OpenAI/Python")
+    assert "stream=True" in warnings[0] and "stream=False" in warnings[0]
