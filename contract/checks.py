@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import wave
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
@@ -27,7 +26,7 @@ from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from .exchange import NOT_JSON, Exchange, Failure
+from .exchange import NOT_JSON, Exchange, Failure, parse_json
 from .semantics import DONE, AssembledReply, assemble_exchange, chunk_data, requested_json_schema
 from .spec import DOCUMENT_URI, MediaSchema, Operation, Spec, SpecError, pointer_join
 from .validate import EVENT_STREAM, JSON, ContractValidator, ValidationError, media_type_of, pick_media, short_json
@@ -381,9 +380,8 @@ def tool_calls_assemble(ctx: CheckContext, exchange: Exchange) -> Verdict:
                                         f"offered tool ({offered})", expected=offered[:60],
                                         seen=short_json(call.name)))
                 continue
-            try:
-                arguments = json.loads(call.arguments)
-            except ValueError:
+            arguments = parse_json(call.arguments)
+            if arguments is NOT_JSON:
                 failures.append(Failure("tool_calls_assemble", f"{where} ({call.name}): arguments are not JSON: "
                                         f"{short_json(call.arguments, 50)}", expected="JSON arguments",
                                         seen=short_json(call.arguments, 40)))
@@ -452,9 +450,8 @@ def response_format_honoured(ctx: CheckContext, exchange: Exchange) -> Verdict:
                                         "check against the requested json_schema", expected="JSON content",
                                         seen="no content"))
             continue
-        try:
-            value = json.loads(choice.content)
-        except ValueError:
+        value = parse_json(choice.content)
+        if value is NOT_JSON:
             failures.append(Failure("response_format_honoured", f"choice {choice.index}: content is not JSON: "
                                     f"{short_json(choice.content, 50)}", expected="JSON content",
                                     seen=short_json(choice.content, 40)))

@@ -10,14 +10,15 @@ is cut at a cap instead of being buffered whole.
 
 from __future__ import annotations
 
-import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
-from .exchange import NOT_JSON, Exchange, PreparedRequest
+from .exchange import NOT_JSON, Exchange, PreparedRequest, parse_json
 from .sse import SSEComment, SSEEvent, SSEParser
 
 
@@ -50,6 +51,75 @@ class _Stop(Exception):
     """Internal: stop reading and record ``reason`` as the transport error."""
 
 
+# -- a deadline under every socket operation ----------------------------------------------------
+# httpx's timeouts bound each read, not a whole request: a server that trickles its status line a
+# byte a second, or sends ``100 Continue`` forever, is never cut. So every socket operation of the
+# checker's connections is given at most the time left until the request's deadline, which
+# ``send`` sets for the thread that sends.
+
+_deadline = threading.local()
+
+
+def _time_left(timeout: float | None) -> float:
+    deadline = getattr(_deadline, "at", None)
+    if deadline is None:
+        return timeout if timeout is not None else 3600.0
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _time_left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _time_left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _time_left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_tcp(host, port, _time_left(timeout), local_address,
+                                                       socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:  # pragma: no cover
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _time_left(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - used by retries, which the checker never asks
+        self._inner.sleep(seconds)
+
+
+def http_client(pool_size: int) -> httpx.Client:
+    """The checker's HTTP client: no redirects followed, no proxy from the environment, and every socket
+    operation held to the deadline of the request it serves."""
+    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    transport = httpx.HTTPTransport(limits=limits, trust_env=False)
+    # httpx takes no network backend, so its pool is rebuilt with one; the rest is httpx as configured.
+    transport._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), max_connections=pool_size,
+                                              max_keepalive_connections=pool_size, keepalive_expiry=5.0,
+                                              network_backend=_DeadlineBackend())
+    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+
+
 # Transport errors that cost a timeout or a capped read each time: the runner does not
 # shrink them (every step would cost as much again) and stops after a few in a row.
 _COSTLY_MARKERS = ("timed out", "deadline", "exceeded", "grew past", "stayed open")
@@ -65,6 +135,7 @@ def send(client: httpx.Client, request: PreparedRequest, *, timeout: Timeout = T
     exchange = Exchange(request=request)
     started = time.monotonic()
     deadline = started + timeout.total
+    _deadline.at = deadline
     try:
         with client.stream(request.method, request.url, headers=request.headers, content=request.raw_body,
                            timeout=timeout.for_httpx()) as response:
@@ -78,11 +149,13 @@ def send(client: httpx.Client, request: PreparedRequest, *, timeout: Timeout = T
     except _Stop as stop:
         exchange.transport_error = str(stop)
     except httpx.TimeoutException as exc:
-        exchange.transport_error = _timeout_message(exc, timeout, exchange)
+        exchange.transport_error = _timeout_message(exc, timeout, exchange, deadline)
     except httpx.HTTPError as exc:
         exchange.transport_error = _transport_message(exc)
     except OSError as exc:  # pragma: no cover - httpx wraps these; kept so a socket error never escapes
         exchange.transport_error = f"{type(exc).__name__}: {exc}"
+    finally:
+        _deadline.at = None
     exchange.timings.total_ms = _ms(started)
     return exchange
 
@@ -167,13 +240,16 @@ def _has_output(payload: Any, key: str) -> bool:
 
 
 def _parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return NOT_JSON
+    return parse_json(body)
 
 
-def _timeout_message(exc: httpx.TimeoutException, timeout: Timeout, exchange: Exchange) -> str:
+def _timeout_message(exc: httpx.TimeoutException, timeout: Timeout, exchange: Exchange, deadline: float) -> str:
+    if "deadline" in str(exc) or time.monotonic() >= deadline - 0.05:  # the request's deadline, not one read
+        if exchange.status is None:
+            return f"timed out: no complete response head within the {timeout.total:g} s deadline"
+        if exchange.is_stream:
+            return f"the stream was still open at the {timeout.total:g} s deadline"
+        return f"the body was still arriving after the {timeout.total:g} s deadline"
     what = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "waiting for the response",
             httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}
     doing = what.get(type(exc), "waiting")

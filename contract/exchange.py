@@ -6,6 +6,7 @@ record separate from both lets a check be a plain function over data.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,6 +14,33 @@ from .sse import SSEComment, SSEEvent, SSEProblem
 
 RequestKind = Literal["schema", "realistic", "negative"]
 NOT_JSON = object()  # sentinel: the body was not parseable JSON
+MAX_JSON_DEPTH = 200  # deeper replies are not judged: validating them would exhaust the stack
+
+
+def parse_json(data: str | bytes) -> Any:
+    """A server's JSON, or NOT_JSON when it is not JSON or nests deeper than :data:`MAX_JSON_DEPTH`.
+
+    A hostile reply nested 100,000 deep must end as a failure of the check that reads it, never as a
+    ``RecursionError`` in the parser or the validator.
+    """
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return NOT_JSON
+    return value if json_depth(value) <= MAX_JSON_DEPTH else NOT_JSON
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 @dataclass

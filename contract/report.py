@@ -23,6 +23,7 @@ from .runner import FailureRecord, PhaseSummary, RunResult
 
 _EXCERPT_CHARS = 800
 _EXCERPT_EVENTS = 8
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # what a terminal would act on, not show
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -99,7 +100,7 @@ def failure_block(record: FailureRecord, redactor: Redactor | None = None) -> st
     lines.append(_indent(curl_line(record.request, redactor)))
     lines.append("  response:")
     lines.append(_indent(response_excerpt(record.exchange, redactor)))
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
@@ -165,6 +166,11 @@ class ConsoleProgress:
         self.stream.flush()
 
 
+def printable(text: str) -> str:
+    """Control characters from a server (an escape sequence, a bell) shown as ``\\x1b``, never sent to the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def console_text(result: RunResult) -> str:
     redactor = Redactor(result.secrets)
     out: list[str] = [f"contract-check {result.url}  spec {result.spec_source}  seed {result.seed}", ""]
@@ -180,7 +186,7 @@ def console_text(result: RunResult) -> str:
     if result.aborted:
         out += [f"run stopped early: {result.aborted}", ""]
     out.append(summary_table(result))
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out)) + "\n"
 
 
 def summary_table(result: RunResult) -> str:

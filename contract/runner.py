@@ -28,19 +28,22 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-import httpx
 
-from .client import Limits, Timeout, is_costly, send
+from .client import Limits, Timeout, http_client, is_costly, send
 from .determinism import without_local_constants
 from .redaction import secret_values
 from .diagnosis import Answer, diagnose
-from .exchange import NOT_JSON, Exchange, Failure, PreparedRequest
+from .exchange import Exchange, Failure, PreparedRequest
 from .spec import Operation, Spec, SpecError, load_spec
 
 PHASES = ("coverage", "schema", "realistic", "negative")
 TRANSPORT_CHECK = "transport_ok"  # where a reset, a timeout, a cap or garbage bytes are reported
 OPT_IN_FOR_ACCEPT_VALID = "valid_request_accepted"
 _ABORT_AFTER_TIMEOUTS = 2  # consecutive timeouts before the run stops sending
+# Requests one Hypothesis phase may send, shrinking included: factor x --max-examples + extra. Shrinking
+# against a broken server could otherwise send a thousand requests for --max-examples 10.
+SHRINK_BUDGET_FACTOR = 6
+SHRINK_BUDGET_EXTRA = 40
 
 
 class UsageError(Exception):
@@ -287,9 +290,7 @@ class _Session:
         self.timeout_recorded = False
         self.document_keys: set[tuple[str, str]] = set()
         self.samples: dict[str, list[float]] = {"ttfb_ms": [], "ttft_ms": [], "total_ms": []}
-        pool_size = max(2, self.workers * 2)
-        with httpx.Client(limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
-                          follow_redirects=False, trust_env=False) as self.client:
+        with http_client(max(2, self.workers * 2)) as self.client:
             if self.workers > 1 and len(phases) > 1:
                 # Phases run side by side; inside a phase Hypothesis stays sequential so shrinking works.
                 with ThreadPoolExecutor(max_workers=min(self.workers, len(phases))) as pool:
@@ -378,6 +379,9 @@ class _Session:
         from hypothesis import HealthCheck, Phase, Verbosity, given, settings
         from hypothesis import seed as seed_decorator
 
+        budget = SHRINK_BUDGET_FACTOR * self.max_examples + SHRINK_BUDGET_EXTRA
+        failed_before: dict[tuple[bytes, bool], _CheckFailed] = {}
+
         @seed_decorator(seed)
         @settings(max_examples=self.max_examples, derandomize=False, database=None, deadline=None,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
@@ -388,13 +392,21 @@ class _Session:
                 raise _Stopped()
             payload, with_counterpart = drawn
             request = self._prepare(phase, payload)
+            key = (request.raw_body, with_counterpart)
+            if summary.requests >= budget:
+                # Over budget: send nothing more. A request that failed before fails the same way
+                # (Hypothesis replays its minimal example); anything new counts as passing.
+                if key in failed_before:
+                    raise failed_before[key]
+                return
             exchange, failures = self._exchange(phase, request, with_counterpart)
             summary.requests += 1 + (1 if with_counterpart else 0)
             if is_costly(exchange):
                 return  # recorded as it is; see _tally
             for failure in failures:
                 if failure.blame == "server" and failure.check in raising:
-                    raise _failure_type(failure.check)(failure, exchange)
+                    failed_before[key] = _failure_type(failure.check)(failure, exchange)
+                    raise failed_before[key]
 
         try:
             exercise()

@@ -9,11 +9,10 @@ not fit is recorded in ``problems`` for a check to report.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .exchange import NOT_JSON, Exchange
+from .exchange import NOT_JSON, Exchange, parse_json
 from .sse import SSEEvent
 
 DONE = "[DONE]"
@@ -118,10 +117,7 @@ def chunk_data(events: Iterable[SSEEvent], terminator: str = DONE) -> list[tuple
     for index, event in enumerate(events):
         if event.data == terminator:
             break
-        try:
-            out.append((index, json.loads(event.data)))
-        except ValueError:
-            out.append((index, NOT_JSON))
+        out.append((index, parse_json(event.data)))
     return out
 
 

@@ -375,3 +375,22 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class RawServer(GarbageServer):
+    """A TCP server on a loopback port whose every connection is answered by ``respond(socket)``:
+    for replies no HTTP framework would send (a trickled status line, endless ``100 Continue``)."""
+
+    def __init__(self, respond: Any) -> None:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.settimeout(5)
+                try:
+                    self.request.recv(65536)
+                    respond(self.request)
+                except OSError:
+                    pass
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
