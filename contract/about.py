@@ -23,6 +23,10 @@ def version_line(program: str) -> str:
             libraries.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             continue
+    try:
+        libraries.append(f"jsonschema-rs {importlib.metadata.version('jsonschema-rs')}")
+    except importlib.metadata.PackageNotFoundError:
+        libraries.append("jsonschema-rs missing: validation uses jsonschema alone, slower")
     return f"{program} {package_version()} ({', '.join(libraries)})"
 
 

@@ -174,3 +174,26 @@ def test_delays_are_seeded_and_shaped() -> None:
     assert all(0.016 <= d <= 0.024 for d in first[2:-2])
     assert first[-2:] == [0.0, 0.0]
     assert json.dumps(chunks[1].data, ensure_ascii=False).count("content") == 1
+
+
+@pytest.mark.parametrize("size", [4_000, 200_000, 1_000_000])
+def test_one_long_word_is_cut_linearly_not_recursively(size: int) -> None:
+    """A pasted blob with no spaces once recursed once per four letters (4 KB: RecursionError)."""
+    import time
+
+    from mockserver.tokenize import tokenize
+
+    word = "q" * size
+    started = time.perf_counter()
+    pieces = tokenize(word)
+    assert "".join(pieces) == word and max(map(len, pieces)) <= 8
+    assert time.perf_counter() - started < 2.0  # linear: 1 MB takes ~50 ms
+
+
+def test_a_huge_prompt_is_counted_within_bounded_work() -> None:
+    from mockserver.tokenize import COUNT_EXACTLY, count_tokens, tokenize
+
+    prose = "The weather in Paris is sunny today, 23 degrees. " * 20_000
+    exact_rate = len(tokenize(prose[:COUNT_EXACTLY])) / COUNT_EXACTLY
+    assert count_tokens(prose) == round(exact_rate * len(prose))
+    assert count_tokens(prose[:1000]) == len(tokenize(prose[:1000]))  # short texts are counted exactly

@@ -117,3 +117,21 @@ def test_helpers():
     assert [json_type(v) for v in (None, True, 1, 1.5, "s", [], {})] == [
         "null", "boolean", "integer", "number", "string", "array", "object"]
     assert short_json("x" * 100, limit=10) == '"xxxxxxxx…'
+
+
+def test_the_compiled_verdict_agrees_and_jsonschema_still_words_the_errors(validator) -> None:
+    """jsonschema-rs decides; a rejected instance gets jsonschema's one-line errors, the same as before."""
+    import time
+
+    pytest.importorskip("jsonschema_rs")
+    many = {"messages": [{"role": "user", "content": "hello"}] * 10_000}
+    started = time.perf_counter()
+    assert validator.validate_request(many) == []
+    assert time.perf_counter() - started < 1.0  # jsonschema alone takes seconds on a loaded machine
+    broken = {"messages": [{"role": "user", "content": "hello"}] * 9_999 + [{"role": "robot", "content": "x"}]}
+    [error] = validator.validate_request(broken)
+    assert error.path == "/messages/9999"
+    for instance in ({"messages": []}, {"messages": 5}, {"stream": "yes", "messages": []}, {}):
+        pointer = validator.spec.operation().request_body["application/json"].pointer
+        assert validator.is_valid_at(pointer, instance) == (validator.validate_at(pointer, instance) == []) \
+            == validator._validator(pointer).is_valid(instance)
