@@ -22,7 +22,7 @@ from typing import Any
 from contract.semantics import asks_for_json_schema, requested_json_schema
 
 from .honour import Refusal, request_problem
-from .instances import Hints, SchemaProblem, build_instance, words_of_name
+from .instances import Hints, SchemaProblem, SchemaTooLarge, build_instance, words_of_name
 from .turns import AssistantTurn
 
 __all__ = ["fallback_turn"]
@@ -138,7 +138,9 @@ def _tool_call(tool: _Tool, hints: Hints, rng: Random) -> dict[str, Any]:
         try:
             arguments = build_instance(tool.parameters, rng.getrandbits(32), hints, want_object=True)
         except SchemaProblem as exc:
-            raise _Refused(Refusal(f"Invalid schema for function {tool.name!r}: {exc}",
+            why = "tool parameters ask for a value larger than the mock builds" if isinstance(exc, SchemaTooLarge) \
+                else "Invalid schema"
+            raise _Refused(Refusal(f"{why} for function {tool.name!r}: {exc}",
                                    code="invalid_function_parameters",
                                    param=f"tools[{tool.index}].function.parameters")) from None
     return {"id": call_id, "type": "function",

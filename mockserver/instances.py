@@ -42,6 +42,50 @@ class SchemaProblem(Exception):
     """The schema cannot give a value: it is not valid JSON Schema, refers outside itself, or nothing satisfies it."""
 
 
+class SchemaTooLarge(SchemaProblem):
+    """The schema asks for a value larger than the mock builds: refused at once, never searched for."""
+
+
+# What one reply may hold: a tiny schema can ask for a billion items, and building (or searching for)
+# that value would stall the server for minutes and take gigabytes.
+MAX_ITEMS = 1_000  # minItems, minProperties, minContains
+MAX_STRING = 100_000  # minLength
+MAX_BUILD_UNITS = 100_000  # values built plus string characters, over the whole instance
+_SIZE_KEYWORDS = {"minItems": MAX_ITEMS, "minProperties": MAX_ITEMS, "minContains": MAX_ITEMS,
+                  "minLength": MAX_STRING}
+
+
+def size_problem(schema: Any) -> str | None:
+    """Why a value of ``schema`` would be larger than the mock builds (a bound like minItems 1e9), or None.
+
+    Minimums multiply down the tree (1,000 arrays of 1,000 items), so each node's minimum is weighed
+    by those above it. ``$ref`` cycles are not followed here; the builder's own budget bounds those.
+    """
+    stack: list[tuple[Any, str, float]] = [(schema, "", 1.0)]
+    while stack:
+        node, where, weight = stack.pop()
+        if isinstance(node, dict):
+            below = weight
+            for key, value in node.items():
+                limit = _SIZE_KEYWORDS.get(key)
+                if limit is None or not _is_number(value):
+                    continue
+                if value > limit:
+                    return (f"{key} {value:g} at {where or '/'} asks for a value larger than the mock builds "
+                            f"(at most {limit:,})")
+                if weight * value > MAX_BUILD_UNITS:
+                    return (f"{key} {value:g} at {where or '/'}, inside other minimums, asks for a value larger "
+                            f"than the mock builds (over {MAX_BUILD_UNITS:,} values and characters)")
+                if key != "minLength":
+                    below = max(below, weight * max(1.0, float(value)))
+            for key, value in node.items():
+                if key not in ("const", "enum", "default", "examples"):
+                    stack.append((value, f"{where}/{key}", below))
+        elif isinstance(node, list):
+            stack.extend((item, f"{where}/{i}", weight) for i, item in enumerate(node))
+    return None
+
+
 class _CannotBuild(Exception):
     """The hand builder gave up on a node; the search takes over."""
 
@@ -95,6 +139,9 @@ def build_instance(schema: Any, seed: int, hints: Hints = _NO_HINTS, *, want_obj
     problem = schema_problem(schema)
     if problem:
         raise SchemaProblem(problem)
+    too_large = size_problem(schema)
+    if too_large:
+        raise SchemaTooLarge(too_large)
     if want_object:
         # Added at the root, beside the schema's own keywords, so its local $refs still resolve.
         schema = {"type": "object"} if schema is True else {
@@ -292,6 +339,14 @@ class _Builder:
         self.hints = hints
         self.validator = validator
         self.vary = 0  # raised while filling a uniqueItems array, so repeated builds differ
+        self.budget = MAX_BUILD_UNITS
+
+    def spend(self, units: int) -> None:
+        """Count what the value grows by; nested minimums multiply, so the whole is bounded too."""
+        self.budget -= units
+        if self.budget < 0:
+            raise SchemaTooLarge(f"the schema asks for a value larger than the mock builds (over "
+                                 f"{MAX_BUILD_UNITS:,} values and characters in all)")
 
     def fits(self, value: Any, schema: Any, resolver: Any) -> bool:
         try:
@@ -300,6 +355,7 @@ class _Builder:
             return False
 
     def value(self, schema: Any, resolver: Any, name: str, depth: int) -> Any:
+        self.spend(1)
         if schema is True:
             schema = {}
         if not isinstance(schema, dict) or depth > MAX_DEPTH * 2:
@@ -480,9 +536,10 @@ class _Builder:
         high = int(schema["maxLength"]) if _is_number(schema.get("maxLength")) else None
         if high is not None and low > high:
             raise _CannotBuild
-        filler = " and more"
-        while len(text) < low:
-            text += filler[: low - len(text)] if len(text) + len(filler) > low else filler
+        if len(text) < low:
+            self.spend(low)
+            filler = " and more"
+            text += (filler * (1 + (low - len(text)) // len(filler)))[: low - len(text)]
         if high is not None and len(text) > high:
             text = text[:high].rstrip() if len(text[:high].rstrip()) >= low else text[:high]
         pattern = schema.get("pattern")
@@ -491,6 +548,8 @@ class _Builder:
             alone = {k: schema[k] for k in ("type", "pattern", "minLength", "maxLength", "format") if k in schema}
             try:
                 found = _search(json.dumps(alone, sort_keys=True), self.rng.getrandbits(32), varied=True)
+            except SchemaTooLarge:
+                raise
             except SchemaProblem:
                 raise _CannotBuild from None
             if not isinstance(found, str):

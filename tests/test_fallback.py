@@ -439,3 +439,26 @@ def test_the_same_request_streamed_or_not_gets_the_same_reply():
         streamed, plain = fallback_turn({**body, "stream": True}, seed), fallback_turn({**body, "stream": False}, seed)
         assert [c["function"]["name"] for c in streamed.tool_calls] == [c["function"]["name"] for c in plain.tool_calls]
         assert streamed.tool_calls == plain.tool_calls
+
+
+@pytest.mark.parametrize("where, schema", [
+    ("tool", {"type": "object", "required": ["xs"], "properties": {"xs": {"type": "array", "minItems": 10**9}}}),
+    ("tool", {"type": "object", "required": ["s"], "properties": {"s": {"type": "string", "minLength": 10**9}}}),
+    ("format", {"type": "object", "minProperties": 10**6}),
+    ("format", {"type": "array", "minItems": 1000, "items": {"type": "array", "minItems": 1000}}),
+], ids=["minItems-1e9", "minLength-1e9", "minProperties-1e6", "nested-1000x1000"])
+def test_a_value_larger_than_the_mock_builds_is_refused_at_once(where: str, schema: dict) -> None:
+    """A tiny schema can ask for gigabytes; the answer is a fast 400, not a stalled server."""
+    import time
+
+    if where == "tool":
+        body = ask("Hi", tools=[{"type": "function", "function": {"name": "huge", "parameters": schema}}],
+                   tool_choice="required")
+    else:
+        body = ask("Hi", response_format={"type": "json_schema", "json_schema": {"name": "huge", "schema": schema}})
+    started = time.perf_counter()
+    refusal = fallback_turn(body, 0)
+    assert time.perf_counter() - started < 2.0
+    assert isinstance(refusal, Refusal) and refusal.status == 400
+    assert "larger than the mock builds" in refusal.message
+    assert refusal.code == ("invalid_function_parameters" if where == "tool" else "invalid_json_schema")
