@@ -258,11 +258,18 @@ def parse_pacing_header(text: str) -> Pacing:
     return Pacing(**values)
 
 
+# A stream never waits more than 10 s between two tokens: a rate of 1e-300 would hold a connection forever.
+MIN_TOKENS_PER_SECOND = 0.1
+MAX_TOKENS_PER_SECOND = 1_000_000.0
+
+
 def pacing_problem(pacing: Pacing) -> str | None:
     if pacing.ttft_ms is not None and not 0 <= pacing.ttft_ms <= 600_000:
         return f"ttft_ms must be between 0 and 600000, got {pacing.ttft_ms:g}"
-    if pacing.tokens_per_second is not None and pacing.tokens_per_second < 0:
-        return f"tokens_per_second must be 0 (no wait) or more, got {pacing.tokens_per_second:g}"
+    rate = pacing.tokens_per_second
+    if rate is not None and not (rate == 0 or MIN_TOKENS_PER_SECOND <= rate <= MAX_TOKENS_PER_SECOND):
+        return (f"tokens_per_second must be 0 (no wait) or between {MIN_TOKENS_PER_SECOND:g} and "
+                f"{MAX_TOKENS_PER_SECOND:g}, got {rate:g}")
     if pacing.jitter is not None and not 0 <= pacing.jitter < 1:
         return f"jitter must be at least 0 and below 1, got {pacing.jitter:g}"
     return None

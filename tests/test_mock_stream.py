@@ -197,3 +197,13 @@ def test_a_huge_prompt_is_counted_within_bounded_work() -> None:
     exact_rate = len(tokenize(prose[:COUNT_EXACTLY])) / COUNT_EXACTLY
     assert count_tokens(prose) == round(exact_rate * len(prose))
     assert count_tokens(prose[:1000]) == len(tokenize(prose[:1000]))  # short texts are counted exactly
+
+
+@pytest.mark.parametrize("header", ["tokens_per_second=1e-300", "tokens_per_second=0.01", "tokens_per_second=nan",
+                                    "tokens_per_second=inf", "ttft_ms=nan", "jitter=nan", "ttft_ms=1e309"])
+def test_pacing_that_would_hold_a_stream_forever_is_refused(header: str) -> None:
+    from mockserver.stream import parse_pacing_header
+
+    with pytest.raises(ValueError, match="X-Mock-Pacing: "):
+        parse_pacing_header(header)
+    assert parse_pacing_header("tokens_per_second=0").tokens_per_second == 0  # 0 still means "no wait"
