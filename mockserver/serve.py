@@ -14,6 +14,8 @@ from typing import Any
 
 import uvicorn
 
+from .protocol import HeadDeadlineProtocol
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -40,6 +42,7 @@ class ServerThread:
         if not self.port:
             self.port = free_port(self.host)
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level=self.log_level,
+                                http=HeadDeadlineProtocol,
                                 lifespan="on", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"uvicorn:{self.port}", daemon=True)

@@ -356,3 +356,30 @@ def test_default_server_answers_anything(default_server: ServerThread, validator
             tool_choice={"type": "function", "function": {"name": "book_flight"}}))
         assert_error(refused, 400, "invalid_tool_choice", validator)
         assert http.post("/v1/chat/completions", json=ask("And now?", stream=False)).status_code == 200
+
+
+def test_connections_that_never_finish_a_request_head_are_closed(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    """2,001 slow request heads were all still held after 30 s; each now has a deadline (1 s here)."""
+    import socket
+    import time
+
+    from mockserver.protocol import HeadDeadlineProtocol
+
+    monkeypatch.setattr(HeadDeadlineProtocol, "head_timeout", 1.0)
+    with ServerThread(create_app(write_conversations(tmp_path), no_delay=True)) as running:
+        silent = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(50)]
+        trickling = socket.create_connection(("127.0.0.1", running.port))
+        started = time.monotonic()
+        for byte in b"POST /chat/completions HTTP/1.1\r\n":
+            trickling.sendall(bytes([byte]))
+            time.sleep(0.02)
+        for sock in [*silent, trickling]:
+            sock.settimeout(10)
+            assert sock.recv(16) == b""  # closed by the server
+            sock.close()
+        assert time.monotonic() - started < 8  # 1 s deadline, generous for a loaded machine
+        with httpx.Client(base_url=running.url, timeout=5) as http:  # still serving, keep-alive still works
+            assert http.get("/health").status_code == 200
+            time.sleep(1.3)
+            assert http.get("/health").status_code == 200
