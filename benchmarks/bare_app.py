@@ -1,0 +1,42 @@
+"""The ceiling the mock is measured against: Starlette + uvicorn answering the same payloads with no logic.
+
+It serves, for every POST to ``/v1/chat/completions``, either the JSON reply or the SSE stream that the mock
+sends for the benchmark's one fixture, captured once from the mock itself, so both servers put the same
+bytes on the wire. Run by ``benchmarks/mock_vs_bare.py``; not a tool for anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+
+def build(payloads: Path) -> Starlette:
+    captured = json.loads(payloads.read_text(encoding="utf-8"))
+    json_body = captured["json"].encode("utf-8")
+    events = [event.encode("utf-8") for event in captured["events"]]
+
+    async def answer(request: Request) -> Response:
+        body = await request.json()
+        if body.get("stream", True) is False:
+            return Response(json_body, media_type="application/json")
+
+        async def stream():
+            for event in events:
+                yield event
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"])])
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(build(Path(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
