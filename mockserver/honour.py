@@ -23,6 +23,7 @@ from .tokenize import count_tokens
 from .turns import AssistantTurn, AudioReply
 
 _SECONDS_PER_TOKEN = 0.3  # speech at roughly 150 words a minute
+MAX_TOOLS = 128  # as OpenAI-compatible servers take; each tool's schema is checked, so 10,000 took seconds
 _MAX_AUDIO_S = 30.0
 
 
@@ -45,6 +46,9 @@ def request_problem(body: dict[str, Any]) -> Refusal | None:
     A missing ``audio.voice`` is not refused: the contract documents ``alloy`` as its default.
     """
     tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
+    if len(tools) > MAX_TOOLS:
+        return Refusal(f"the request offers {len(tools)} tools; at most {MAX_TOOLS} are taken", "too_many_tools",
+                       "tools")
     for index, tool in enumerate(tools):
         problem = _parameters_problem(tool.get("function"))
         if problem:

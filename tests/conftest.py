@@ -26,3 +26,8 @@ def seed_path() -> Path:
     if not SEED.is_file():
         pytest.fail(f"the seed document is missing at {SEED}")
     return SEED
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-examples", type=int, default=150, metavar="N",
+                     help="inputs the HTTP fuzz test sends to the mock (default 150; a long run: 20000)")

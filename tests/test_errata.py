@@ -169,7 +169,7 @@ def test_cross_field_refusals_are_listed_on_the_400(validator):
     assert listed == {("invalid_tool_choice", "tool_choice"),
                       ("invalid_function_parameters", "tools[].function.parameters"),
                       ("invalid_json_schema", "response_format.json_schema.schema"),
-                      ("unsupported_audio_format", "audio.format")}
+                      ("unsupported_audio_format", "audio.format"), ("too_many_tools", "tools")}
 
 
 def test_stream_defaults_to_true(seed, validator):

@@ -78,7 +78,7 @@ def test_openapi_30_dialect_is_gone_and_references_and_extensions_stay(exported:
     assert "nullable" not in keys and "example" not in keys
     assert at(document, "paths", "/chat/completions", "post", "x-stream") is True
     assert [r["code"] for r in at(document, "components", "responses", "BadRequest", "x-refusals")] == [
-        "invalid_tool_choice", "invalid_function_parameters", "invalid_json_schema", "unsupported_audio_format"]
+        "invalid_tool_choice", "invalid_function_parameters", "invalid_json_schema", "unsupported_audio_format", "too_many_tools"]
     schemas = document["components"]["schemas"]
     assert schemas["Error"]["properties"]["error"]["properties"]["param"] == {"type": ["string", "null"]}
     assert schemas["ChatCompletionRequest"]["properties"]["model"] == {"type": "string", "examples": ["gpt-4o"]}

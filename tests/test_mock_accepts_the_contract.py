@@ -77,6 +77,7 @@ def test_the_refusals_the_contract_lists_do_happen(mock: httpx.Client) -> None:
             {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}},
         ("unsupported_audio_format", "audio.format"):
             {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "mp3"}},
+        ("too_many_tools", "tools"): {"tools": [{"type": "function", "function": {"name": f"f{i}"}} for i in range(129)]},
     }
     assert set(cases) == _listed_refusals()
     for (code, param), extra in cases.items():

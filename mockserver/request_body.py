@@ -1,0 +1,92 @@
+"""Read a request body as JSON, refusing what would hurt the server later on.
+
+``json.loads`` takes things no well-behaved client sends and the rest of the
+server cannot handle: nesting deep enough to exhaust the stack, integers of
+thousands of digits (Python refuses to print them), ``NaN`` and ``1e999999``
+(no JSON encoder writes them back), unpaired surrogates (no UTF-8 encoder
+writes them back). Each is refused here, with the contract's 400 and a reason,
+so no later step (validation, matching, the journal, the reply) meets it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MAX_DEPTH = 64  # objects and arrays; a chat request needs a handful, a tool's schema a few more
+MAX_INTEGER_DIGITS = 64
+JOURNAL_BODY_BYTES = 16_384  # a journal entry keeps a body up to this size, and a summary of larger ones
+
+
+class BodyProblem(ValueError):
+    """The body cannot be served; the message is one line for the Error body."""
+
+
+def parse_request_json(raw: bytes) -> Any:
+    """The body as JSON, or :class:`BodyProblem` saying what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyProblem(f"the body is not UTF-8: byte {exc.start} is {raw[exc.start:exc.start + 1]!r}") from None
+    try:
+        value = json.loads(text, parse_int=_integer, parse_float=_finite_number, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise BodyProblem(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise BodyProblem(f"the body nests JSON deeper than {MAX_DEPTH} levels") from None
+    _check_values(value)
+    return value
+
+
+def journal_body(body: Any, size: int) -> Any:
+    """What the journal keeps of a body: itself, or for a large one its size and its start."""
+    if size <= JOURNAL_BODY_BYTES:
+        return body
+    head = json.dumps(body, ensure_ascii=False)[:2000]
+    return {"truncated": True, "bytes": size, "head": head}
+
+
+def _integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise BodyProblem(f"the body has an integer of {digits} digits; at most {MAX_INTEGER_DIGITS} are taken")
+    return int(text)
+
+
+def _finite_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BodyProblem(f"the body has the number {text[:40]}, which is out of range for JSON")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise BodyProblem(f"the body has {name}, which is not JSON")
+
+
+def _check_values(value: Any) -> None:
+    """Depth and strings, without recursion: nesting past MAX_DEPTH, and unpaired surrogates."""
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    while stack:
+        node, depth, where = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, where)
+        elif isinstance(node, (dict, list)):
+            if depth >= MAX_DEPTH:
+                shown = where if len(where) <= 60 else where[:59] + "…"
+                raise BodyProblem(f"the body nests JSON deeper than {MAX_DEPTH} levels (at {shown})")
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    _check_text(key, where)
+                    stack.append((item, depth + 1, f"{where}/{key}"))
+            else:
+                stack.extend((item, depth + 1, f"{where}/{index}") for index, item in enumerate(node))
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BodyProblem(f"the body has an unpaired surrogate \\u{ord(text[exc.start]):04x} at {where or '/'}; "
+                          "it is not Unicode text") from None

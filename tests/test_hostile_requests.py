@@ -1,0 +1,67 @@
+"""Requests an attacker or a careless client sends: each is a fast 400 with the contract's Error body, and the
+server keeps serving (and keeps a readable journal) afterwards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mockserver.app import create_app
+from mockserver.serve import ServerThread
+
+from mock_helpers import write_conversations
+
+BAD_BODIES = {
+    "nested 20,000 deep in messages": b'{"messages": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+    "nested 20,000 deep in an unknown field": b'{"messages": [], "x": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+    "nested 900 deep": b'{"messages": [], "x": ' + b"[" * 900 + b"]" * 900 + b"}",
+    "an integer of 5,000 digits": b'{"messages": [], "model": ' + b"7" * 5_000 + b"}",
+    "an integer of 100,000 digits": b'{"messages": [], "model": ' + b"7" * 100_000 + b"}",
+    "a lone surrogate in model": b'{"messages": [], "model": "\\ud800"}',
+    "NaN": b'{"messages": [{"role": "user", "content": "Say hello."}], "x": NaN}',
+    "Infinity": b'{"messages": [{"role": "user", "content": "Say hello."}], "x": Infinity}',
+    "1e999999": b'{"messages": [{"role": "user", "content": "Say hello."}], "x": 1e999999}',
+}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    folder = write_conversations(tmp_path_factory.mktemp("conversations"))
+    with ServerThread(create_app(folder, no_delay=True), log_level="critical") as server, \
+            httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/__mock/fixtures"])
+@pytest.mark.parametrize("name", list(BAD_BODIES))
+def test_a_hostile_body_is_a_fast_400(client: httpx.Client, validator, name: str, path: str) -> None:
+    started = time.monotonic()
+    response = client.post(path, content=BAD_BODIES[name], headers={"content-type": "application/json"})
+    assert time.monotonic() - started < 5
+    assert response.status_code == 400, response.text[:300]
+    assert validator.validate_response(400, response.json()) == []
+    assert response.json()["error"]["code"] == "invalid_json"
+    journal = client.get("/__mock/requests")
+    assert journal.status_code == 200 and client.get("/health").json()["status"] == "ok"
+
+
+def test_ten_thousand_tools_are_refused_fast(client: httpx.Client) -> None:
+    tools = [{"type": "function", "function": {"name": f"f{i}", "parameters": {"type": "object"}}}
+             for i in range(10_000)]
+    started = time.monotonic()
+    response = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Say hello."}],
+                                                         "tools": tools, "stream": False})
+    assert time.monotonic() - started < 5  # 10,000 schema checks took 5 s of the event loop
+    assert response.status_code == 400 and response.json()["error"]["code"] == "too_many_tools"
+
+
+def test_the_journal_keeps_a_summary_of_large_bodies(client: httpx.Client) -> None:
+    client.delete("/__mock/requests")
+    big = {"messages": [{"role": "user", "content": "x" * 500_000}], "stream": False}
+    client.post("/v1/chat/completions", json=big)
+    [entry] = client.get("/__mock/requests").json()["requests"]
+    assert entry["body"]["truncated"] is True and entry["body"]["bytes"] > 500_000
+    assert len(entry["body"]["head"]) <= 2000
