@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import functools
+import hashlib
 import json
 import logging
 import random
@@ -34,17 +37,22 @@ from contract.validate import ContractValidator, ValidationError
 
 from . import faults as fault_plans
 from .faults import DISCONNECT, Disconnect, FaultPlan, Write, error_body
-from .fixtures import Fixture, FixtureError, check_fixture_messages, fixture_from_dict, load_fixtures
+from .fixtures import (PYTHON_SOURCE, Fixture, FixtureError, check_fixture_messages, fixture_from_dict,
+                       load_fixtures)
 from .honour import Refusal, request_problem, shape_for_modalities, turn_mismatch
 from .matching import FixtureIndex, Match
+from .state import MockStore
+from .request_body import BodyProblem, journal_body, parse_request_json
 from .sdk_hints import warn_once_if_sdk_omits_stream
 from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, chunk_delays, compute_usage, layer_pacing,
                      pacing_problem, parse_pacing_header, render_chunks, render_completion, usage_override_problem)
 from .turns import AssistantTurn, Pacing
+from .watch import DEFAULT_INTERVAL, FixtureWatcher
 
 logger = logging.getLogger("mockserver")
 
 JSON_MEDIA = "application/json"
+API_SOURCE = "<api>"  # the source of conversations added with POST /__mock/fixtures
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 MAX_NEAR_MISSES = 3
 
@@ -93,26 +101,47 @@ class Reply:
 
 
 class MockState:
-    """Fixtures, validator, journal and the request counter that seeds each reply."""
+    """What the routes share: the fixed validator and settings, and the store of everything that changes."""
+
+    recorder: Any = None  # set by mockserver.recording.record_missing: unmatched requests go upstream
 
     def __init__(self, fixtures: list[Fixture], validator: ContractValidator, settings: Settings,
-                 journal_size: int) -> None:
+                 journal_size: int, folder: Path | None = None, watcher: FixtureWatcher | None = None) -> None:
         self.validator = validator
         self.settings = settings
-        self.index = FixtureIndex(fixtures)
-        self.fixture_count = len(fixtures)
-        self.journal: collections.deque[dict[str, Any]] = collections.deque(maxlen=journal_size)
-        self._counter = 0
+        self.folder = folder
+        self.watcher = watcher
+        self.store = MockStore(fixtures, journal_size)
+
+    @property
+    def index(self) -> FixtureIndex:
+        return self.store.index
+
+    @property
+    def journal(self) -> collections.deque[dict[str, Any]]:
+        return self.store.journal
+
+    @property
+    def fixture_count(self) -> int:
+        return len(self.store.fixtures)
 
     def next_rng(self) -> random.Random:
         """A fresh RNG per request from the server seed and the request number: replays are exact."""
-        self._counter += 1
-        return random.Random(f"{self.settings.seed}:{self._counter}")
+        return random.Random(f"{self.settings.seed}:{self.store.next_request()}")
 
-    def add_fixture(self, fixture: Fixture) -> None:
+    def add_fixture(self, fixture: Fixture) -> bool:
+        """Check and serve ``fixture``; True when it replaced one of the same name.
+
+        A conversation from a file in the fixtures folder (one just recorded) stays like those loaded at
+        start-up; any other is served until the next reset.
+        """
         check_fixture(fixture, self.validator, self.settings.seed)
-        self.index.add(fixture)
-        self.fixture_count += 1
+        if self.folder is not None and fixture.source.is_file() \
+                and fixture.source.resolve().is_relative_to(self.folder.resolve()):
+            replaced = self.store.find(fixture.name) is not None
+            self.store.put_file_fixture(fixture)
+            return replaced
+        return self.store.add(fixture)
 
 
 # -- start-up checks ------------------------------------------------------------------------------
@@ -120,7 +149,7 @@ class MockState:
 def check_fixture(fixture: Fixture, validator: ContractValidator, seed: int = 0) -> None:
     """Raise FixtureError unless every message and every reply, as it would be sent, meets the contract."""
     check_fixture_messages(fixture, validator)
-    for index, turn in sorted(fixture.turns.items()):
+    for index, turn in fixture.replies():
         where = turn.source or fixture.source
         body = representative_request(fixture, index, turn)
         problem = usage_override_problem(turn.usage)
@@ -169,12 +198,15 @@ def load_checked_fixtures(folder: Path, validator: ContractValidator, seed: int)
 def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing: Pacing = Pacing(),
                no_delay: bool = False, max_body: int = 1_000_000, fault_rate: float = 0.0,
                fault_types: Sequence[str] = fault_plans.FAULT_TYPES, journal_size: int = 100,
-               fallback: bool | None = None, spec_path: Path | str | None = None) -> Starlette:
+               fallback: bool | None = None, spec_path: Path | str | None = None, watch: bool = False,
+               watch_interval: float = DEFAULT_INTERVAL) -> Starlette:
     """Load and check the fixtures, then build the app; a bad fixture raises FixtureError.
 
     ``fallback=None`` answers unmatched requests with a made-up reply only when
     serving the bundled fixtures, so a new user sees a stream at once while a
-    project's own fixtures stay strict.
+    project's own fixtures stay strict. ``watch`` reloads the folder when a file
+    in it changes, polling every ``watch_interval`` seconds, until the app's
+    lifespan ends.
     """
     problem = pacing_problem(pacing)
     if problem:
@@ -184,16 +216,38 @@ def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing:
     folder = bundled_fixtures_dir() if bundled else Path(fixtures_dir)  # type: ignore[arg-type]
     settings = Settings(seed=seed, pacing=pacing, no_delay=no_delay, max_body=max_body, fault_rate=fault_rate,
                         fault_types=tuple(fault_types), fallback=bundled if fallback is None else fallback)
-    state = MockState(load_checked_fixtures(folder, validator, seed), validator, settings, journal_size)
+    watcher = None
+    if watch:
+        watcher = FixtureWatcher(folder, functools.partial(check_fixture, validator=validator, seed=seed),
+                                 watch_interval)
+        fixtures = watcher.load()
+    else:
+        fixtures = load_checked_fixtures(folder, validator, seed)
+    state = MockState(fixtures, validator, settings, journal_size, folder, watcher)
     routes = [
         Route("/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
         Route("/v1/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
         Route("/health", _guarded(state, health), methods=["GET"]),
+        Route("/models", _guarded(state, models), methods=["GET"]),
+        Route("/v1/models", _guarded(state, models), methods=["GET"]),
         Route("/__mock/requests", _guarded(state, journal), methods=["GET", "DELETE"]),
-        Route("/__mock/fixtures", _guarded(state, add_fixture), methods=["POST"]),
+        Route("/__mock/fixtures", _guarded(state, fixtures_route), methods=["GET", "POST"]),
+        Route("/__mock/fixtures/{name:path}", _guarded(state, remove_fixture), methods=["DELETE"]),
+        Route("/__mock/reset", _guarded(state, reset), methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception}, lifespan=lifespan)
     app.state.mock = state
+    if watcher is not None:  # started here, not in the lifespan: the command line serves with lifespan off
+        watcher.start(state.store.replace_fixtures)
     return app
 
 
@@ -227,24 +281,65 @@ async def health(state: MockState, request: Request) -> Response:
     return JSONResponse({"status": "ok", "fixtures": state.fixture_count})
 
 
+async def models(state: MockState, request: Request) -> Response:
+    """The models the fixtures name (``match.model``), in OpenAI's list shape: some clients ask first.
+
+    With the fallback on, any model is answered, so the default model is listed too.
+    """
+    named = {fixture.match["model"] for fixture in state.store.fixtures if isinstance(fixture.match.get("model"), str)}
+    if state.settings.fallback or not named:
+        named.add(DEFAULT_MODEL)
+    return JSONResponse({"object": "list", "data": [{"id": name, "object": "model", "created": 0,
+                                                     "owned_by": "mockserver"} for name in sorted(named)]})
+
+
 async def journal(state: MockState, request: Request) -> Response:
     if request.method == "DELETE":
-        state.journal.clear()
+        state.store.clear_journal()
         return JSONResponse({"cleared": True})
     return JSONResponse({"requests": list(state.journal)})
 
 
-async def add_fixture(state: MockState, request: Request) -> Response:
-    """Add a conversation (the fixture-file format, as JSON) for the Python API."""
+async def fixtures_route(state: MockState, request: Request) -> Response:
+    """GET lists the conversations served now; POST adds one (the fixture-file format, as JSON)."""
+    if request.method == "GET":
+        return JSONResponse({"fixtures": [_fixture_summary(state, fixture) for fixture in state.store.fixtures]})
     body = _parse_json(await _read_body(state, request))
     if not isinstance(body, dict):
         raise ApiError(400, "a fixture must be a JSON object with a 'conversation'", "invalid_fixture")
     try:
-        fixture = fixture_from_dict(body, source="<api>", name=body.get("name"))
-        state.add_fixture(fixture)
+        fixture = fixture_from_dict(body, source=API_SOURCE, name=body.get("name"))
+        replaced = state.add_fixture(fixture)
     except (FixtureError, ValueError) as exc:
         raise ApiError(400, str(exc), "invalid_fixture") from None
-    return JSONResponse({"name": fixture.name, "fixtures": state.fixture_count})
+    return JSONResponse({"name": fixture.name, "replaced": replaced, "fixtures": state.fixture_count})
+
+
+async def remove_fixture(state: MockState, request: Request) -> Response:
+    """Stop serving one conversation, from a file or added, until the next reset."""
+    name = request.path_params["name"]
+    if not state.store.remove(name):
+        raise ApiError(404, f"no fixture named {name!r} is loaded (GET /__mock/fixtures lists them)",
+                       "fixture_not_found", "name")
+    return JSONResponse({"removed": name, "fixtures": state.fixture_count})
+
+
+async def reset(state: MockState, request: Request) -> Response:
+    """Back to how the server started: journal, scenarios and run-time conversations."""
+    state.store.reset()
+    return JSONResponse({"reset": True, "fixtures": state.fixture_count})
+
+
+def _fixture_summary(state: MockState, fixture: Fixture) -> dict[str, Any]:
+    file: str | None = None
+    if str(fixture.source) not in (API_SOURCE, PYTHON_SOURCE):
+        try:
+            file = fixture.source.resolve().relative_to(state.folder.resolve()).as_posix() if state.folder \
+                else str(fixture.source)
+        except ValueError:
+            file = str(fixture.source)
+    return {"name": fixture.name, "file": file, "turns": len(fixture.turns),
+            "hits": state.store.hits(fixture.name), "added": state.store.is_added(fixture.name)}
 
 
 # -- POST /chat/completions -----------------------------------------------------------------------
@@ -252,8 +347,9 @@ async def add_fixture(state: MockState, request: Request) -> Response:
 async def chat_completions(state: MockState, request: Request) -> Response:
     entry: dict[str, Any] = {"time": time.time(), "method": request.method, "path": request.url.path,
                              "headers": _redacted(request.headers.items()), "body": None, "status": None,
-                             "fixture": None, "turn": None, "near_misses": [], "fault": None, "error": None}
-    state.journal.append(entry)
+                             "fixture": None, "turn": None, "play": None, "near_misses": [], "fault": None,
+                             "error": None}
+    state.store.record(entry)
     try:
         response = await _answer(state, request, entry)
     except ApiError as exc:
@@ -273,7 +369,7 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
     raw = await _read_body(state, request)
     entry["body"] = raw[:2000].decode("utf-8", "replace")  # replaced by the parsed body once it parses
     body = _parse_json(raw)
-    entry["body"] = body
+    entry["body"] = journal_body(body, len(raw))
     errors = state.validator.validate_request(body)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -286,7 +382,13 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
     if refusal is not None:
         raise ApiError(400, refusal.message, refusal.code, refusal.param)
     rng = state.next_rng()
-    reply = _find_reply(state, body, entry)
+    try:
+        reply = _find_reply(state, body, entry)
+    except ApiError as exc:  # --record-missing: what no fixture answers, the upstream answers and is recorded
+        if exc.code != "no_fixture_match" or state.recorder is None:
+            raise
+        entry["fixture"] = "upstream"
+        return await state.recorder.forward(request, raw)
     mismatch = turn_mismatch(reply.turn, body)
     if mismatch:
         raise ApiError(400, f"fixture {reply.label} does not fit this request: {mismatch}", "fixture_mismatch")
@@ -294,7 +396,7 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
     identity = ReplyIdentity.new(rng, body.get("model"), int(time.time()))
     usage = compute_usage(body["messages"], turn)
     chunks = render_chunks(turn, identity, usage)
-    plan = _fault_plan(state, reply, header_fault, chunks, rng)
+    plan = _fault_plan(state, reply, _spend_header_fault(state, header_fault, body), chunks, rng)
     entry["fault"] = plan.describe() if plan else None
     headers = {"X-Mock-Fixture": reply.label.encode("ascii", "replace").decode("ascii")}
     if plan is not None and plan.type == "http_error":
@@ -316,10 +418,13 @@ def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -
     found = state.index.lookup(body)
     if isinstance(found, Match):
         fixture = found.fixture
-        entry["fixture"], entry["turn"] = fixture.name, found.turn_index
-        label = f"{fixture.name} ({found.turn.source or fixture.source})"
-        return Reply(found.turn, label, fixture.pacing)
-    near = [str(miss) for miss in found[:MAX_NEAR_MISSES]]
+        play = state.store.take_play(fixture.name, found.turn_index)
+        scenario = fixture.scenarios.get(found.turn_index)
+        turn = scenario.step_at(play) if scenario is not None else found.turn
+        entry["fixture"], entry["turn"], entry["play"] = fixture.name, found.turn_index, play + 1
+        label = f"{fixture.name} ({_in_folder(state, turn.source or str(fixture.source))})"
+        return Reply(turn, label, fixture.pacing)
+    near = [_in_folder(state, str(miss)) for miss in found[:MAX_NEAR_MISSES]]
     entry["near_misses"] = near
     if state.settings.fallback:
         from .fallback import fallback_turn  # only servers with a fallback need it
@@ -329,9 +434,30 @@ def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -
             raise ApiError(made_up.status, made_up.message, made_up.code, made_up.param)
         entry["fixture"] = "fallback"
         return Reply(made_up, "fallback")
-    closest = "; ".join(near) if near else "no fixture comes close"
-    raise ApiError(400, f"no fixture matches this request ({state.fixture_count} loaded); closest: {closest}",
+    closest = "".join(f"\n  - {miss}" for miss in near) if near else " no fixture comes close"
+    raise ApiError(400, f"no fixture matches this request ({state.fixture_count} loaded); closest:{closest}",
                    "no_fixture_match", "messages")
+
+
+def _in_folder(state: MockState, text: str) -> str:
+    """Paths inside the fixtures folder written relative to it (``faults/rate-limit.yaml:7``), as users see them."""
+    if state.folder is None:
+        return text
+    for prefix in {str(state.folder.resolve()), str(state.folder)}:
+        text = text.replace(prefix.rstrip("/") + "/", "")
+    return text
+
+
+def _spend_header_fault(state: MockState, header: FaultPlan | None, body: dict[str, Any]) -> FaultPlan | None:
+    """``X-Mock-Fault: ...; times=N`` applies to the first N requests with that header and body.
+
+    SDKs re-send the same headers and body on each retry, so counting by both
+    lets one request play "fails twice, then succeeds" with no fixture at all.
+    """
+    if header is None or header.times is None:
+        return header
+    key = hashlib.sha256(f"{header!r}\0{json.dumps(body, sort_keys=True)}".encode()).hexdigest()
+    return header if state.store.take_header_fault(key) < header.times else None
 
 
 def _fault_plan(state: MockState, reply: Reply, header: FaultPlan | None, chunks: list[Chunk],
@@ -378,13 +504,9 @@ async def _read_body(state: MockState, request: Request) -> bytes:
 
 def _parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, f"the body is not UTF-8: byte {exc.start} is {raw[exc.start:exc.start + 1]!r}",
-                       "invalid_json") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                       "invalid_json") from None
+        return parse_request_json(raw)
+    except BodyProblem as exc:
+        raise ApiError(400, str(exc), "invalid_json") from None
 
 
 def _header(request: Request, name: str, parse: Any) -> Any:

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from contract.about import VersionAction
 
 from .faults import FAULT_TYPES, parse_fault_types
+from .protocol import HeadDeadlineProtocol
+from .upstream import API_KEY_VARIABLE, Upstream, upstream_headers
 from .turns import Pacing
 
 EXIT_USAGE = 2
@@ -29,7 +33,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mockserver", description="Replay fixture conversations as an OpenAI-compatible "
-                                                    "streaming chat-completion server.")
+                                                    "streaming chat-completion server.",
+                     epilog="mockserver record --upstream URL: record fixtures from a live server "
+                            "(mockserver record --help).")
     parser.add_argument("--version", action=VersionAction, program="mockserver")
     parser.add_argument("--fixtures", type=Path, metavar="DIR",
                         help="folder of fixture conversations (YAML or JSON, sub-folders too); "
@@ -51,20 +57,34 @@ def build_parser() -> argparse.ArgumentParser:
                         help="requests kept at GET /__mock/requests (default 100)")
     parser.add_argument("--fallback", action=argparse.BooleanOptionalAction, default=None,
                         help="answer unmatched requests with a made-up reply (default: only with the bundled fixtures)")
+    parser.add_argument("--watch", action="store_true",
+                        help="reload the fixtures when a file in the folder is edited, added or removed; "
+                             "a broken edit is logged and the previous set keeps serving")
+    parser.add_argument("--upstream", metavar="URL",
+                        help="with --record-missing: the live server that answers what no fixture matches")
+    parser.add_argument("--record-missing", action="store_true",
+                        help="forward requests no fixture matches to --upstream, and record them into --fixtures")
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help=f"with --upstream: a header added to each forwarded request, e.g. the API key "
+                             f"(default: Authorization from ${API_KEY_VARIABLE})")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["record"]:
+        return record_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         fault_types = parse_fault_types(args.fault_types)
     except ValueError as exc:
         parser.error(f"--fault-types: {exc}")
-    problem = _argument_problem(args)
+    problem = _argument_problem(args) or _record_missing_problem(args)
     if problem:
         parser.error(problem)
+    upstream = _upstream(parser, args) if args.record_missing else None
     if args.fixtures is not None and not args.fixtures.is_dir():
         return _fail(f"--fixtures: {args.fixtures} is not a folder" if args.fixtures.exists()
                      else f"--fixtures: {args.fixtures} does not exist")
@@ -78,9 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = create_app(args.fixtures, seed=args.seed, pacing=pacing, no_delay=args.no_delay,
                          max_body=args.max_body, fault_rate=args.fault_rate, fault_types=fault_types,
-                         journal_size=args.journal_size, fallback=args.fallback)
+                         journal_size=args.journal_size, fallback=args.fallback, watch=args.watch)
     except (FixtureError, SpecError) as exc:
         return _fail(str(exc))
+    if upstream is not None:
+        from .recording import record_missing
+
+        try:
+            record_missing(app, upstream, args.fixtures)
+        except OSError as exc:
+            return _fail(f"--fixtures: cannot write to {args.fixtures}: {exc.strerror or exc}")
     try:
         sock = _bind(args.host, args.port)
     except OSError as exc:
@@ -131,14 +158,110 @@ def _serve(app: object, sock: socket.socket, args: argparse.Namespace) -> int:
     url_host = f"[{host}]" if ":" in host else host
     print(f"mockserver: http://{url_host}:{port}/v1  {state.fixture_count} fixtures from {where}  "
           f"seed {args.seed}" + ("  no delay" if args.no_delay else "")
-          + (f"  fault rate {args.fault_rate:g}" if args.fault_rate else ""), flush=True)
-    config = uvicorn.Config(app, log_level=args.log_level, lifespan="off", timeout_graceful_shutdown=1)
+          + (f"  fault rate {args.fault_rate:g}" if args.fault_rate else "")
+          + (f"  recording what is missing from {state.recorder.upstream.display}" if state.recorder else "")
+          + ("  watching for changes" if args.watch else ""), flush=True)
+    config = uvicorn.Config(app, http=HeadDeadlineProtocol, log_level=args.log_level, lifespan="off", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     return 0
+
+
+# -- mockserver record, and --record-missing --------------------------------------------------------
+
+def build_record_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mockserver record",
+                     description="A recording proxy: forward each request to a live server, stream its answer "
+                                 "back, and write the exchange as a fixture that mockserver replays.")
+    parser.add_argument("--upstream", required=True, metavar="URL",
+                        help="the live server's API base: http://HOST:PORT (taken as .../v1) or https://HOST/v1")
+    parser.add_argument("--fixtures", type=Path, default=Path("fixtures"), metavar="DIR",
+                        help="folder the conversations are written into, created if missing (default ./fixtures)")
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help=f"a header added to each forwarded request, e.g. 'Authorization: Bearer $KEY' "
+                             f"(default: Authorization from ${API_KEY_VARIABLE}); never written to disk")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any free one (default 8000)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    return parser
+
+
+def record_main(argv: Sequence[str]) -> int:
+    """``mockserver record``: the same one-line errors and exit code 2 as the serve command."""
+    parser = build_record_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    upstream = _upstream(parser, args)
+    problem = _unwritable(args.fixtures)
+    if problem:
+        return _fail(problem)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
+
+    from .recording import create_recorder_app  # after the arguments are known good: importing loads the contract
+    from contract.spec import SpecError
+
+    try:
+        app = create_recorder_app(upstream, args.fixtures)
+    except SpecError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"--fixtures: cannot write to {args.fixtures}: {exc.strerror or exc}")
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    import uvicorn
+
+    host, port = sock.getsockname()[:2]
+    url_host = f"[{host}]" if ":" in host else host
+    store = app.state.recorder.store
+    print(f"mockserver record: http://{url_host}:{port}/v1  forwarding to {upstream.display}  "
+          f"writing into {args.fixtures} ({store.count} recorded conversations there)", flush=True)
+    config = uvicorn.Config(app, http=HeadDeadlineProtocol, log_level=args.log_level, lifespan="on",
+                            timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _record_missing_problem(args: argparse.Namespace) -> str | None:
+    if args.record_missing and not args.upstream:
+        return "--record-missing needs --upstream URL, the server that answers what no fixture matches"
+    if (args.upstream or args.header) and not args.record_missing:
+        return f"{'--upstream' if args.upstream else '--header'} is used only with --record-missing"
+    if args.record_missing and args.fixtures is None:
+        return "--record-missing needs --fixtures DIR, the folder the recorded conversations are written into"
+    if args.record_missing and args.fallback:
+        return "--record-missing and --fallback both answer unmatched requests; choose one"
+    if args.record_missing and args.fixtures.is_dir():
+        return _unwritable(args.fixtures)
+    return None
+
+
+def _upstream(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Upstream:
+    try:
+        return Upstream.parse(args.upstream, upstream_headers(args.header, os.environ))
+    except ValueError as exc:
+        parser.error(str(exc))
+        raise SystemExit(EXIT_USAGE) from None  # error() has exited already
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why recorded files cannot be written into ``folder`` (created if missing), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".mockserver-write-check"):
+            pass
+    except OSError as exc:
+        return f"--fixtures: cannot write to {folder}: {exc.strerror or exc}"
+    return None
 
 
 def _fail(message: str) -> int:

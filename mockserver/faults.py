@@ -8,6 +8,7 @@ replays exactly.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -18,7 +19,7 @@ FAULT_TYPES = ("http_error", "disconnect", "stall", "malformed_chunk", "no_done"
 ERROR_STATUSES = (400, 401, 404, 429, 500, 503)  # the error statuses the contract documents
 SPLIT_GAP_S = 0.05  # between the two halves of a split character: long enough to be two reads
 _KEYS: dict[str, tuple[str, ...]] = {
-    "http_error": ("status", "retry_after"),
+    "http_error": ("status", "retry_after", "retry_after_ms"),
     "disconnect": ("after_chunks",),
     "stall": ("after_chunks", "stall_ms"),
     "malformed_chunk": ("after_chunks",),
@@ -26,6 +27,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "keepalive": ("every_chunks",),
     "split_utf8": (),
 }
+COMMON_KEYS = ("times",)  # the first N matching requests get the fault, later ones the reply
+DEFAULT_RETRY_AFTER = 2  # seconds, on a 429 that names no wait
 _ERROR_KINDS = {400: ("invalid_request_error", "invalid_request"), 401: ("invalid_request_error", "invalid_api_key"),
                 404: ("invalid_request_error", "not_found"), 429: ("rate_limit_error", "rate_limit_exceeded"),
                 500: ("server_error", "internal_error"), 503: ("server_error", "service_unavailable")}
@@ -37,14 +40,17 @@ class FaultPlan:
 
     type: str
     status: int = 500
-    retry_after: int = 2
+    retry_after: int | None = None  # seconds; a 429 without one says DEFAULT_RETRY_AFTER
+    retry_after_ms: int | None = None  # sent as retry-after-ms, which the official SDKs prefer
     after_chunks: int = 0
     stall_ms: float = 1000.0
     every_chunks: int = 1
+    times: int | None = None  # only the first N matching requests get the fault
 
     def describe(self) -> str:
-        keys = _KEYS[self.type]
-        return "; ".join([self.type, *(f"{key}={getattr(self, key):g}" for key in keys)])
+        keys = (*_KEYS[self.type], *COMMON_KEYS)
+        values = ((key, getattr(self, key)) for key in keys)
+        return "; ".join([self.type, *(f"{key}={value:g}" for key, value in values if value is not None)])
 
 
 @dataclass(frozen=True)
@@ -70,15 +76,19 @@ def parse_fault(spec: Any) -> FaultPlan:
     kind = spec.get("type")
     if kind not in _KEYS:
         raise ValueError(f"fault type {kind!r} is not one of {', '.join(FAULT_TYPES)}")
-    unknown = sorted(set(spec) - {"type", *_KEYS[kind]})
+    unknown = sorted(set(spec) - {"type", *_KEYS[kind], *COMMON_KEYS})
     if unknown:
-        allowed = ", ".join(_KEYS[kind]) or "no other keys"
+        allowed = ", ".join((*_KEYS[kind], *COMMON_KEYS))
         raise ValueError(f"fault {kind}: unknown key {unknown[0]!r} (allowed: {allowed})")
     values: dict[str, Any] = {}
-    for key in _KEYS[kind]:
+    for key in (*_KEYS[kind], *COMMON_KEYS):
         if key in spec:
             values[key] = _number(kind, key, spec[key])
     plan = FaultPlan(type=kind, **values)
+    if plan.times is not None and plan.times < 1:
+        raise ValueError(f"fault {kind}: times must be at least 1 (the first N requests get the fault)")
+    if plan.retry_after is not None and plan.retry_after_ms is not None:
+        raise ValueError(f"fault {kind}: give retry_after (seconds) or retry_after_ms, not both")
     if kind == "http_error" and plan.status not in ERROR_STATUSES:
         raise ValueError(f"fault http_error: status {plan.status} is not a documented error status "
                          f"({', '.join(map(str, ERROR_STATUSES))})")
@@ -132,7 +142,8 @@ def random_fault(rng: random.Random, types: Sequence[str], chunk_count: int) -> 
     kind = rng.choice(list(types))
     after = rng.randint(1, max(1, chunk_count - 1))
     if kind == "http_error":
-        return FaultPlan(kind, status=rng.choice((429, 500, 503)), retry_after=rng.randint(1, 3))
+        status, wait = rng.choice((429, 500, 503)), rng.randint(1, 3)
+        return FaultPlan(kind, status=status, retry_after=wait if status == 429 else None)
     if kind == "stall":
         return FaultPlan(kind, after_chunks=after, stall_ms=float(rng.randint(200, 2000)))
     if kind == "keepalive":
@@ -149,14 +160,29 @@ def fault_problem(plan: FaultPlan, chunks: Sequence[Chunk]) -> str | None:
 
 def error_body(status: int, message: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     """The contract's Error body, with the ``type`` OpenAI-compatible servers use for ``status``."""
-    kind, default_code = _ERROR_KINDS.get(status, ("server_error", "internal_error"))
+    other = ("invalid_request_error", "invalid_request") if status < 500 else ("server_error", "internal_error")
+    kind, default_code = _ERROR_KINDS.get(status, other)
     return {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
 
 
 def injected_error(plan: FaultPlan) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """Status, body and headers of an ``http_error`` fault."""
-    headers = {"Retry-After": str(plan.retry_after)} if plan.status == 429 else {}
-    wait = f"; retry after {plan.retry_after} s" if plan.status == 429 else ""
+    """Status, body and headers of an ``http_error`` fault.
+
+    A 429 always names a wait; other statuses only when the fault gives one.
+    ``retry_after_ms`` goes out as ``retry-after-ms`` (what OpenAI-compatible
+    SDKs read first, so retries in tests take milliseconds), with the standard
+    ``Retry-After`` rounded up to whole seconds beside it.
+    """
+    headers: dict[str, str] = {}
+    wait = ""
+    if plan.retry_after_ms is not None:
+        headers = {"Retry-After": str(math.ceil(plan.retry_after_ms / 1000)),
+                   "retry-after-ms": str(plan.retry_after_ms)}
+        wait = f"; retry after {plan.retry_after_ms} ms"
+    elif plan.retry_after is not None or plan.status == 429:
+        seconds = DEFAULT_RETRY_AFTER if plan.retry_after is None else plan.retry_after
+        headers = {"Retry-After": str(seconds)}
+        wait = f"; retry after {seconds} s"
     return plan.status, error_body(plan.status, f"injected fault: HTTP {plan.status}{wait}"), headers
 
 

@@ -10,6 +10,7 @@ composed into nodes before they are turned into Python values.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -17,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, NoReturn
+from typing import Any, Iterable, Iterator, NoReturn
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -27,6 +28,8 @@ from contract.textfile import UnreadableFile, read_text
 from contract.validate import ContractValidator, json_type, short_json
 
 from .audio import read_wav, synthesize_wav
+from .faults import parse_fault
+from .scenario import REPEAT_LAST, THEN_POLICIES, Scenario, Step
 from .turns import AssistantTurn, AudioReply, Pacing
 
 FIXTURE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -35,7 +38,8 @@ PYTHON_SOURCE = "<python>"
 TOP_KEYS = ("name", "description", "match", "conversation", "stream")
 MATCH_KEYS = ("model", "ssml_enabled", "context", "tools", "modalities", "response_format")
 STREAM_KEYS = ("ttft_ms", "tokens_per_second", "jitter")
-ASSISTANT_KEYS = ("role", "name", "content", "tool_calls", "refusal", "audio", "usage", "fault", "finish_reason")
+REPLY_KEYS = ("content", "tool_calls", "refusal", "audio", "usage", "fault", "finish_reason")
+ASSISTANT_KEYS = ("role", "name", *REPLY_KEYS, "replies", "then")
 USER_KEYS = ("role", "name", "content")
 TOOL_KEYS = ("role", "content", "tool_call_id")
 OTHER_ROLE_KEYS = ("role", "name", "content", "tool_call_id")
@@ -74,39 +78,56 @@ class Fixture:
     pacing: Pacing
     line_of: dict[int, int]  # conversation index -> line (0 when unknown, e.g. built from Python)
     name_line: int = field(default=0, compare=False)  # line of ``name:``; 0 when defaulted or unknown
+    scenarios: dict[int, Scenario] = field(default_factory=dict)  # turns that answer with a sequence
 
     def where(self, index: int | None = None) -> str:
         """``file:line`` of a conversation message (or of the name), for messages to users."""
         line = self.line_of.get(index, 0) if index is not None else self.name_line
         return f"{self.source}:{line}" if line else str(self.source)
 
+    def replies(self) -> Iterator[tuple[int, AssistantTurn]]:
+        """Every reply the fixture can send, with its turn index: each turn, or each step of its scenario."""
+        for index, turn in sorted(self.turns.items()):
+            scenario = self.scenarios.get(index)
+            yield from ((index, step) for step in scenario.turns) if scenario else [(index, turn)]
+
 
 # -- public entry points -----------------------------------------------------------------------
 
 def load_fixtures(folder: str | Path) -> list[Fixture]:
     """Every fixture file under ``folder`` (sub-folders too), in path order; names must be unique."""
+    fixtures = [load_fixture_file(path) for path in fixture_files(folder)]
+    check_unique_names(fixtures)
+    return fixtures
+
+
+def fixture_files(folder: str | Path) -> list[Path]:
+    """The fixture files under ``folder``, in the order they load; hidden files and folders are skipped."""
     root = Path(folder)
     if not root.exists():
         raise FixtureError(f"{root}: no such folder")
     if not root.is_dir():
         raise FixtureError(f"{root}: not a folder")
-    files = sorted(
-        (p for p in root.rglob("*")
-         if p.suffix.lower() in FIXTURE_SUFFIXES and p.is_file()
-         and not any(part.startswith(".") for part in p.relative_to(root).parts)),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
-    fixtures: list[Fixture] = []
+    return sorted((p for p in folder_files(root) if p.suffix.lower() in FIXTURE_SUFFIXES),
+                  key=lambda p: p.relative_to(root).as_posix())
+
+
+def folder_files(root: Path) -> Iterator[Path]:
+    """Every file under ``root`` that is not hidden (nor in a hidden folder): fixtures and what they use."""
+    for path in root.rglob("*"):
+        if not any(part.startswith(".") for part in path.relative_to(root).parts) and path.is_file():
+            yield path
+
+
+def check_unique_names(fixtures: Iterable[Fixture]) -> None:
+    """Raise FixtureError naming both files when two fixtures share a name."""
     by_name: dict[str, Fixture] = {}
-    for path in files:
-        fixture = load_fixture_file(path)
+    for fixture in fixtures:
         other = by_name.get(fixture.name)
         if other is not None:
             raise FixtureError(f"{fixture.source}:{fixture.name_line or 1}: fixture name {fixture.name!r} "
                                f"is already used by {other.source}:{other.name_line or 1}; names must be unique")
         by_name[fixture.name] = fixture
-        fixtures.append(fixture)
-    return fixtures
 
 
 def load_fixture_file(path: str | Path) -> Fixture:
@@ -321,17 +342,11 @@ def _build(data: Any, reader: _Reader, source: Path, default_name: str, base_dir
         reader.fail(("description",), "description must be a string")
     match = _parse_match(data.get("match"), reader)
     pacing = _parse_stream(data.get("stream"), reader)
-    conversation, turns, line_of = _parse_conversation(data, reader, name, base_dir)
-    if match.get("response_format") == "json_schema":
-        for index, turn in turns.items():
-            if turn.content is not None:
-                try:
-                    json.loads(turn.content)
-                except json.JSONDecodeError as exc:
-                    reader.fail(("conversation", index, "content"), "this fixture matches response_format "
-                                f"json_schema, so its content must be JSON: {exc.msg} (column {exc.colno})")
+    json_content = match.get("response_format") == "json_schema"
+    conversation, turns, scenarios, line_of = _parse_conversation(data, reader, name, base_dir, json_content)
     return Fixture(name=name, source=source, match=match, conversation=tuple(conversation), turns=turns,
-                   pacing=pacing, line_of=line_of, name_line=reader.line(("name",)) if "name" in data else 0)
+                   pacing=pacing, line_of=line_of, name_line=reader.line(("name",)) if "name" in data else 0,
+                   scenarios=scenarios)
 
 
 def _parse_match(raw: Any, reader: _Reader) -> dict[str, Any]:
@@ -387,8 +402,8 @@ def _parse_stream(raw: Any, reader: _Reader) -> Pacing:
     return Pacing(**values)
 
 
-def _parse_conversation(data: dict[str, Any], reader: _Reader, name: str,
-                        base_dir: Path) -> tuple[list[dict[str, Any]], dict[int, AssistantTurn], dict[int, int]]:
+def _parse_conversation(data: dict[str, Any], reader: _Reader, name: str, base_dir: Path, json_content: bool
+                        ) -> tuple[list[dict[str, Any]], dict[int, AssistantTurn], dict[int, Scenario], dict[int, int]]:
     path: Path_ = ("conversation",)
     if "conversation" not in data:
         reader.fail((), "missing 'conversation': the list of messages, with the assistant turns to play back")
@@ -398,6 +413,7 @@ def _parse_conversation(data: dict[str, Any], reader: _Reader, name: str,
         reader.fail(path, f"conversation must be a non-empty list of messages, got {what}")
     conversation: list[dict[str, Any]] = []
     turns: dict[int, AssistantTurn] = {}
+    scenarios: dict[int, Scenario] = {}
     line_of: dict[int, int] = {}
     pending_ids: list[str] = []  # ids of the last turn's tool calls, for tool messages that omit theirs
     for index, message in enumerate(raw):
@@ -411,10 +427,12 @@ def _parse_conversation(data: dict[str, Any], reader: _Reader, name: str,
         if not isinstance(role, str):
             reader.fail((*where, "role"), f"role must be a string, got {short_json(role)}")
         if role == "assistant":
-            turn, echoed = _parse_turn(message, where, index, name, base_dir, reader)
-            turns[index] = turn
+            scenario, echoed = _parse_turn(message, where, index, name, base_dir, reader, json_content)
+            turns[index] = scenario.steps[0].turn
+            if len(scenario.steps) > 1:
+                scenarios[index] = scenario
             conversation.append(echoed)
-            pending_ids = [call["id"] for call in turn.tool_calls]
+            pending_ids = [call["id"] for call in echoed.get("tool_calls", ())]
         elif role in ("user", "system"):
             reader.check_keys(message, USER_KEYS, where, f"a {role} message")
             content = message.get("content")
@@ -435,7 +453,7 @@ def _parse_conversation(data: dict[str, Any], reader: _Reader, name: str,
             conversation.append(copy.deepcopy(message))
     if not turns:
         reader.fail(path, "the conversation has no assistant turn, so the server would have nothing to reply")
-    return conversation, turns, line_of
+    return conversation, turns, scenarios, line_of
 
 
 def _check_matcher(matcher: dict[str, Any], path: Path_, reader: _Reader) -> None:
@@ -453,34 +471,95 @@ def _check_matcher(matcher: dict[str, Any], path: Path_, reader: _Reader) -> Non
 
 
 def _parse_turn(message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path,
-                reader: _Reader) -> tuple[AssistantTurn, dict[str, Any]]:
+                reader: _Reader, json_content: bool) -> tuple[Scenario, dict[str, Any]]:
+    """A turn's replies (one, or the steps of its ``replies`` / ``fault.times``) and the message a client echoes."""
     reader.check_keys(message, ASSISTANT_KEYS, path, "an assistant turn")
-    content = _optional_string(message, "content", path, reader)
-    refusal = _optional_string(message, "refusal", path, reader)
     speaker = _optional_string(message, "name", path, reader)
+    if "replies" in message:
+        scenario = _parse_replies(message, path, index, name, base_dir, reader, json_content)
+    else:
+        if "then" in message:
+            reader.fail((*path, "then"), "then says what plays after the last of the turn's replies, "
+                                         "so it needs a 'replies' list")
+        scenario = Scenario(_parse_reply(message, path, index, name, base_dir, reader, json_content,
+                                         f"message {index + 1}"))
+    # A later turn matches when the client sends back the last reply that says something.
+    said = [step.turn for step in scenario.steps if _says_something(step.turn)]
+    last = said[-1] if said else scenario.steps[-1].turn
+    echoed: dict[str, Any] = {"role": "assistant", "content": last.content}
+    if speaker is not None:
+        echoed["name"] = speaker
+    if last.tool_calls:
+        echoed["tool_calls"] = copy.deepcopy(list(last.tool_calls))
+    return scenario, echoed
+
+
+def _parse_replies(message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path,
+                   reader: _Reader, json_content: bool) -> Scenario:
+    for key in message:
+        if key in REPLY_KEYS:
+            reader.fail((*path, key), f"{key!r} belongs inside each entry of this turn's replies, "
+                                      "not next to them")
+    raw = message["replies"]
+    where: Path_ = (*path, "replies")
+    if not isinstance(raw, list) or not raw:
+        what = "an empty list" if isinstance(raw, list) else _kind(raw)
+        reader.fail(where, f"replies must be a non-empty list of replies, played in order to successive "
+                           f"requests, got {what}")
+    then = message.get("then", REPEAT_LAST)
+    if then not in THEN_POLICIES:
+        reader.fail((*path, "then"), f"then must be one of {', '.join(THEN_POLICIES)} (what plays after the "
+                                     f"last reply), got {short_json(then)}")
+    steps: list[Step] = []
+    for number, reply in enumerate(raw):
+        at: Path_ = (*where, number)
+        if not isinstance(reply, dict):
+            reader.fail(at, f"reply {number + 1} must be a mapping like an assistant turn "
+                            f"(content, tool_calls, fault, ...), got {_kind(reply)}")
+        reader.check_keys(reply, REPLY_KEYS, at, "a reply")
+        steps.extend(_parse_reply(reply, at, index, name, base_dir, reader, json_content, f"reply {number + 1}"))
+    return Scenario(tuple(steps), then)
+
+
+def _parse_reply(message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path,
+                 reader: _Reader, json_content: bool, what: str) -> tuple[Step, ...]:
+    """One reply; a fault with ``times: N`` makes it two steps: N plays with the fault, then without."""
+    content = _optional_string(message, "content", path, reader)
+    if json_content and content is not None:
+        try:
+            json.loads(content)
+        except json.JSONDecodeError as exc:
+            reader.fail((*path, "content"), "this fixture matches response_format json_schema, so its content "
+                                            f"must be JSON: {exc.msg} (column {exc.colno})")
+    refusal = _optional_string(message, "refusal", path, reader)
     tool_calls = _parse_tool_calls(message, path, index, name, reader)
     audio = _parse_audio(message.get("audio"), (*path, "audio"), index, name, base_dir, reader)
     usage = _parse_usage(message.get("usage"), (*path, "usage"), reader)
-    fault = _parse_fault(message.get("fault"), (*path, "fault"), reader)
+    fault, times = _parse_fault(message.get("fault"), (*path, "fault"), reader)
     finish_reason = message.get("finish_reason")
     if finish_reason is not None and finish_reason not in FINISH_REASONS:
         reader.fail((*path, "finish_reason"), f"finish_reason must be one of {', '.join(FINISH_REASONS)}, "
                                               f"got {short_json(finish_reason)}")
     if finish_reason == "tool_calls" and not tool_calls:
         reader.fail((*path, "finish_reason"), "finish_reason tool_calls needs tool_calls in the same turn")
-    says_something = bool((content or "").strip()) or bool(tool_calls) or bool(refusal) or audio is not None
-    if not says_something and not (fault and fault.get("type") == "http_error"):
-        reader.fail(path, f"assistant turn (message {index + 1}) has nothing to say: "
-                          "give it content, tool_calls, refusal or audio")
     turn = AssistantTurn(content=content, tool_calls=tuple(copy.deepcopy(tool_calls)), refusal=refusal,
                          audio=audio, usage=usage, fault=fault, finish_reason=finish_reason,
                          source=reader.where(path))
-    echoed: dict[str, Any] = {"role": "assistant", "content": content}
-    if speaker is not None:
-        echoed["name"] = speaker
-    if tool_calls:
-        echoed["tool_calls"] = tool_calls
-    return turn, echoed
+    if not _says_something(turn):
+        if times:
+            reader.fail((*path, "fault", "times"), f"after the fault's {times} time(s) this reply plays, so it "
+                                                   "needs content, tool_calls, refusal or audio")
+        if not (fault and fault.get("type") == "http_error"):
+            reader.fail(path, f"assistant turn ({what}) has nothing to say: "
+                              "give it content, tool_calls, refusal or audio")
+    if not times:
+        return (Step(turn),)
+    return Step(turn, times), Step(dataclasses.replace(turn, fault=None))
+
+
+def _says_something(turn: AssistantTurn) -> bool:
+    return bool((turn.content or "").strip()) or bool(turn.tool_calls) or bool(turn.refusal) \
+        or turn.audio is not None
 
 
 def _optional_string(message: dict[str, Any], key: str, path: Path_, reader: _Reader) -> str | None:
@@ -603,10 +682,10 @@ def _parse_usage(raw: Any, path: Path_, reader: _Reader) -> dict[str, Any] | Non
     return copy.deepcopy(raw)
 
 
-def _parse_fault(raw: Any, path: Path_, reader: _Reader) -> dict[str, Any] | None:
-    """Only the fault's type is checked here; its parameters belong to the fault module."""
+def _parse_fault(raw: Any, path: Path_, reader: _Reader) -> tuple[dict[str, Any] | None, int]:
+    """The fault without its ``times``, and that count (0: every request gets the fault)."""
     if raw is None:
-        return None
+        return None, 0
     if not isinstance(raw, dict):
         reader.fail(path, f"fault must be a mapping with a type, got {_kind(raw)}")
     kind = raw.get("type")
@@ -615,7 +694,18 @@ def _parse_fault(raw: Any, path: Path_, reader: _Reader) -> dict[str, Any] | Non
         hint = f"; did you mean {close[0]!r}?" if close else f" (one of {', '.join(FAULT_TYPES)})"
         reader.fail((*path, "type") if "type" in raw else path,
                     f"fault needs a type{hint}" if kind is None else f"unknown fault type {short_json(kind)}{hint}")
-    return copy.deepcopy(raw)
+    fault = copy.deepcopy(raw)
+    times = fault.pop("times", 0)
+    if "times" in raw and (not _is_count(times) or times < 1):
+        reader.fail((*path, "times"), "fault.times must be a whole number, 1 or more (the first N requests "
+                                      f"get the fault, later ones the reply), got {short_json(raw['times'])}")
+    try:
+        parse_fault(fault)
+    except ValueError as exc:
+        bad = next((key for key in fault if key != "type" and (repr(key) in str(exc) or f": {key} " in str(exc))),
+                   None)
+        reader.fail((*path, bad) if bad is not None else path, str(exc))
+    return fault, times
 
 
 def _is_number(value: Any) -> bool:

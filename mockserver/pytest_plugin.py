@@ -1,14 +1,19 @@
 """pytest plugin: a ``mockserver`` fixture that is a real server on a free loopback port.
 
-The server lives for the whole session (starting it per test would cost more
-than most tests); a test reads what its client sent from ``mockserver.requests``
-and adds the conversations it needs with ``mockserver.add_conversation``.
+The server lives for the whole session (starting one per test would cost more
+than most tests), but each test that uses it sees a clean server: the plugin
+resets it (journal, scenario positions, conversations added or removed at run
+time) before the test, so tests pass in any order and under pytest-xdist,
+where each worker has its own server. A test that needs other settings
+(pacing, faults, another folder) starts its own with ``mockserver_factory``.
 """
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import httpx
 import pytest
@@ -27,33 +32,105 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 class MockServer:
-    """Handle on a running mock server: its URLs, its journal, and conversations added at run time."""
+    """Handle on a running mock server: its URLs, what it received, and its run-time conversations."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url  # http://127.0.0.1:PORT
         self.url = base_url + "/v1"  # what the openai SDK takes as base_url
         self._client = httpx.Client(base_url=base_url, timeout=10)
 
+    # -- what the server received --------------------------------------------------------------------
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """The server's journal, oldest first: body, headers (secrets redacted), matched fixture, status."""
+        """The journal since the last reset, oldest first: body, headers (secrets redacted), status,
+        ``fixture`` and ``turn`` matched, ``play`` (the how-manieth request that turn answered), fault."""
         response = self._client.get("/__mock/requests")
         response.raise_for_status()
         return list(response.json()["requests"])
 
-    def clear(self) -> None:
-        self._client.delete("/__mock/requests").raise_for_status()
+    @property
+    def last_request(self) -> dict[str, Any]:
+        """The latest journal entry; AssertionError when the server received nothing since the reset."""
+        requests = self.requests
+        if not requests:
+            raise AssertionError("the mock server received no request in this test")
+        return requests[-1]
 
-    def add_conversation(self, conversation: dict[str, Any] | str) -> str:
-        """Add a fixture (a mapping, or YAML/JSON text in the fixture-file format); returns its name."""
-        data = yaml.safe_load(conversation) if isinstance(conversation, str) else conversation
+    @property
+    def matches(self) -> list[tuple[str | None, int | None]]:
+        """``(fixture, turn)`` of each request, oldest first; ``("fallback", None)`` or ``(None, None)`` unmatched."""
+        return [(entry["fixture"], entry["turn"]) for entry in self.requests]
+
+    @property
+    def fixtures(self) -> list[dict[str, Any]]:
+        """The conversations served now: ``name``, ``file``, ``turns``, ``hits`` (since the reset), ``added``."""
+        response = self._client.get("/__mock/fixtures")
+        response.raise_for_status()
+        return list(response.json()["fixtures"])
+
+    # -- changing it -----------------------------------------------------------------------------------
+    def add_conversation(self, conversation: Mapping[str, Any] | str) -> str:
+        """Add a fixture (a mapping, or YAML/JSON text in the fixture-file format) until the next reset.
+
+        One with the same name is replaced. Returns the name; ValueError with the server's one-line
+        reason when the conversation is not valid.
+        """
+        data = yaml.safe_load(conversation) if isinstance(conversation, str) else dict(conversation)
         response = self._client.post("/__mock/fixtures", json=data)
         if response.status_code != 200:
             raise ValueError(response.json()["error"]["message"])
         return str(response.json()["name"])
 
+    def remove_conversation(self, name: str) -> None:
+        """Stop serving a conversation (from the folder or added) until the next reset; KeyError if unknown."""
+        response = self._client.delete(f"/__mock/fixtures/{urllib.parse.quote(name, safe='')}")
+        if response.status_code == 404:
+            raise KeyError(name)
+        response.raise_for_status()
+
+    def clear(self) -> None:
+        """Empty the journal only."""
+        self._client.delete("/__mock/requests").raise_for_status()
+
+    def reset(self) -> None:
+        """Back to how the server started: empty journal, scenarios from the top, no run-time conversations."""
+        self._client.post("/__mock/reset").raise_for_status()
+
+    def describe_requests(self) -> str:
+        """One line per journal entry, for a failing test's report."""
+        lines = []
+        for number, entry in enumerate(self.requests, 1):
+            body = entry.get("body")
+            messages = body.get("messages") if isinstance(body, dict) else None
+            last = messages[-1] if isinstance(messages, list) and messages else None
+            said = json.dumps(last.get("content"), ensure_ascii=False)[:80] if isinstance(last, dict) else "-"
+            matched = entry["fixture"]
+            if entry["turn"] is not None:
+                matched += f" turn {entry['turn']} play {entry.get('play')}"
+            extra = f"  fault {entry['fault']}" if entry.get("fault") else ""
+            if entry.get("error"):
+                extra += f"  {entry['error']['code']}"
+            lines.append(f"{number}. {entry['method']} {entry['path']} -> {entry['status']}  "
+                         f"{matched or 'no match'}  last message {said}{extra}")
+        return "\n".join(lines) or "(no requests)"
+
     def close(self) -> None:
         self._client.close()
+
+
+class _RunningServer:
+    """A mock server in this process: the app, its thread, and the handle tests use."""
+
+    def __init__(self, folder: Path | None, **settings: Any) -> None:
+        from .app import create_app
+        from .serve import ServerThread
+
+        self.thread = ServerThread(create_app(folder, **settings)).start()
+        self.handle = MockServer(self.thread.url)
+
+    def stop(self) -> None:
+        self.handle.close()
+        self.thread.stop()
 
 
 def _fixtures_folder(config: pytest.Config) -> Path | None:
@@ -64,20 +141,84 @@ def _fixtures_folder(config: pytest.Config) -> Path | None:
     return (config.rootpath / ini).resolve() if ini else None
 
 
-@pytest.fixture(scope="session")
-def mockserver(pytestconfig: pytest.Config) -> Iterator[MockServer]:
-    """A mock server for the session, with no delays; see ``MockServer``."""
-    from .app import create_app
+def _start(folder: Path | None, **settings: Any) -> _RunningServer:
     from .fixtures import FixtureError
-    from .serve import ServerThread
 
     try:
-        app = create_app(_fixtures_folder(pytestconfig), no_delay=True)
-    except FixtureError as exc:
+        return _RunningServer(folder, **settings)
+    except (FixtureError, ValueError) as exc:
         pytest.fail(f"mockserver: {exc}", pytrace=False)
-    with ServerThread(app) as server:
-        handle = MockServer(server.url)
+
+
+@pytest.fixture(scope="session")
+def mockserver_session(pytestconfig: pytest.Config) -> Iterator[MockServer]:
+    """The session's server, with no delays, as it is: nothing is reset. Tests use ``mockserver``."""
+    server = _start(_fixtures_folder(pytestconfig), no_delay=True)
+    try:
+        yield server.handle
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def mockserver(mockserver_session: MockServer) -> MockServer:
+    """The session's server, reset before this test: see ``MockServer``."""
+    mockserver_session.reset()
+    return mockserver_session
+
+
+ServerFactory = Callable[..., MockServer]
+
+
+@pytest.fixture()
+def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
+    """Start servers of this test's own; each stops when the test ends.
+
+    ``mockserver_factory(fixtures=DIR, conversations=[...], pacing={...}, seed=0, fault_rate=0.0,
+    fault_types=[...], fallback=None, journal_size=100, watch=False)``: with no ``fixtures``, the
+    folder the session's server uses. Without ``pacing`` every chunk goes at once; with it
+    (``{"ttft_ms": 100, "tokens_per_second": 50, "jitter": 0}`` or a ``Pacing``) the stream is paced.
+    """
+    from .turns import Pacing
+
+    servers: list[_RunningServer] = []
+
+    def start(fixtures: str | Path | None = None, *, conversations: Iterable[Mapping[str, Any] | str] = (),
+              pacing: Pacing | Mapping[str, float] | None = None, seed: int = 0, fault_rate: float = 0.0,
+              fault_types: Sequence[str] | None = None, fallback: bool | None = None, journal_size: int = 100,
+              watch: bool = False, watch_interval: float = 0.5) -> MockServer:
+        settings: dict[str, Any] = {"seed": seed, "fault_rate": fault_rate, "fallback": fallback,
+                                    "journal_size": journal_size, "watch": watch, "watch_interval": watch_interval}
+        if fault_types is not None:
+            settings["fault_types"] = tuple(fault_types)
+        if pacing is None:
+            settings["no_delay"] = True
+        else:
+            settings["pacing"] = pacing if isinstance(pacing, Pacing) else Pacing(**pacing)
+        folder = Path(fixtures).resolve() if fixtures is not None else _fixtures_folder(pytestconfig)
+        server = _start(folder, **settings)
+        servers.append(server)
+        for conversation in conversations:
+            server.handle.add_conversation(conversation)
+        return server.handle
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test that used ``mockserver`` shows what the server received, in a report section."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    handle = getattr(item, "funcargs", {}).get("mockserver")
+    if isinstance(handle, MockServer):
         try:
-            yield handle
-        finally:
-            handle.close()
+            report.sections.append(("mockserver requests", handle.describe_requests()))
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            pass

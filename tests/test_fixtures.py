@@ -48,7 +48,12 @@ def test_bundled_fixtures_load_and_every_message_obeys_the_contract(bundled, val
         assert fixture.turns, fixture.name
         for index, turn in fixture.turns.items():
             assert fixture.conversation[index]["role"] == "assistant"
-            assert turn.source == f"{fixture.source}:{fixture.line_of[index]}"
+            scenario = fixture.scenarios.get(index)
+            sources = {step.turn.source for step in scenario.steps} if scenario else {turn.source}
+            lines = {int(source.rsplit(":", 1)[1]) for source in sources}
+            # a turn names its own line; each entry of a turn's replies names the entry's line
+            assert sources == {f"{fixture.source}:{fixture.line_of[index]}"} \
+                or (len(lines) > 1 and min(lines) > fixture.line_of[index])
 
 
 def test_bundled_fixtures_show_every_feature(bundled):
@@ -67,6 +72,12 @@ def test_bundled_fixtures_show_every_feature(bundled):
     assert matchers == {"contains", "regex"}
     assert any(fixture.source.suffix == ".json" for fixture in bundled.values())
     assert any(fixture.source.parent != BUNDLED for fixture in bundled.values()), "a sub-folder"
+    scenarios = [scenario for fixture in bundled.values() for scenario in fixture.scenarios.values()]
+    assert any(len(scenario.steps) == 2 and scenario.steps[0].times == 1 and scenario.steps[0].turn.fault
+               and scenario.steps[0].turn.fault["type"] == "http_error" for scenario in scenarios), "replies"
+    assert any(scenario.steps[0].turn.fault and scenario.steps[1].turn.fault is None
+               and scenario.steps[0].turn.content == scenario.steps[1].turn.content for scenario in scenarios), \
+        "fault.times"
 
 
 def test_fault_fixtures_use_the_documented_parameter_names(bundled):

@@ -46,6 +46,33 @@ def test_fault_specs_parse_or_say_why() -> None:
             parse_fault(bad)
 
 
+def test_counts_and_millisecond_waits_parse_or_say_why() -> None:
+    assert parse_fault_header("http_error; status=503; retry_after_ms=20; times=2") == \
+        FaultPlan("http_error", status=503, retry_after_ms=20, times=2)
+    assert parse_fault({"type": "no_done", "times": 1}).describe() == "no_done; times=1"
+    assert parse_fault({"type": "http_error", "status": 429}).describe() == "http_error; status=429"
+    for bad, words in [({"type": "stall", "times": 0}, "times must be at least 1"),
+                       ({"type": "stall", "times": 1.5}, "times must be a whole number"),
+                       ({"type": "disconnect", "retry_after_ms": 5}, "unknown key 'retry_after_ms'"),
+                       ({"type": "http_error", "retry_after": 1, "retry_after_ms": 1}, "not both")]:
+        with pytest.raises(ValueError, match=words):
+            parse_fault(bad)
+
+
+@pytest.mark.parametrize("fault, headers", [
+    ("http_error; status=429", {"retry-after": "2"}),
+    ("http_error; status=429; retry_after=0", {"retry-after": "0"}),
+    ("http_error; status=503", {}),
+    ("http_error; status=503; retry_after=7", {"retry-after": "7"}),
+    ("http_error; status=429; retry_after_ms=1500", {"retry-after": "2", "retry-after-ms": "1500"}),
+    ("http_error; status=500; retry_after_ms=10", {"retry-after": "1", "retry-after-ms": "10"}),
+])
+def test_the_wait_an_error_names(client: httpx.Client, validator: Any, fault: str, headers: dict[str, str]) -> None:
+    response = client.post(URL, json=ask("Say hello."), headers={"X-Mock-Fault": fault})
+    assert validator.validate_response(response.status_code, response.json()) == []
+    assert {k: v for k, v in response.headers.items() if k.startswith("retry-after")} == headers
+
+
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_http_error(client: httpx.Client, validator: Any, status: int) -> None:
     response = client.post(URL, json=ask("Say hello."), headers={"X-Mock-Fault": f"http_error; status={status}"})

@@ -225,3 +225,9 @@ def test_the_sdk_without_stream_gets_a_stream_and_one_warning(server: ServerThre
     warnings = [r.getMessage() for r in caplog.records if "has no 'stream'" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].startswith("a request from OpenAI/Python")
     assert "stream=True" in warnings[0] and "stream=False" in warnings[0]
+
+
+def test_models_lists_what_the_fixtures_name(client: OpenAI) -> None:
+    """Some clients list the models first; the SDK's ``models.list()`` works against both base URLs."""
+    ids = [model.id for model in client.models.list()]
+    assert "gpt-4o" in ids and ids == sorted(ids)  # paris-weather matches model gpt-4o

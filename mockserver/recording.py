@@ -1,0 +1,268 @@
+"""The recording proxy: forward each request to a live server, stream its answer back, write the fixture.
+
+Clients talk to the proxy as to the real server. The upstream's bytes go back
+to the client as they arrive, so the client sees the upstream's own pacing,
+while a copy goes through the strict SSE parser with each event's arrival time.
+When the answer is complete the exchange is written into the fixture folder
+(:mod:`mockserver.fixture_writer`) before the client sees its end (the
+``[DONE]`` event, or the last byte of a JSON body), so a client that has its
+whole answer can load the folder at once. ``mockserver --upstream URL
+--record-missing`` uses the same :class:`Recorder` for requests no fixture answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Sequence
+
+import anyio
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from contract.redaction import Redactor, secret_values
+from contract.sse import SSEEvent, SSEParser
+from contract.spec import load_spec
+from contract.validate import ContractValidator
+
+from .capture import Capture, NotRecordable, recorded_turn
+from .faults import DISCONNECT, Disconnect, error_body
+from .fixture_writer import ConversationStore, NotWritten, Written
+from .fixtures import Fixture
+from .upstream import HOP_BY_HOP, NOT_FORWARDED, Upstream
+
+logger = logging.getLogger("mockserver.record")
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=60.0)
+# Not returned: the proxy sends the body decoded and with its own framing, and uvicorn adds Date and Server.
+_RESPONSE_DROPPED = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
+
+
+class Recorder:
+    """Forwards requests to the upstream and writes what comes back into a :class:`ConversationStore`."""
+
+    def __init__(self, upstream: Upstream, store: ConversationStore,
+                 on_written: Callable[[Fixture], Any] | None = None,
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+        self.upstream = upstream
+        self.store = store
+        self.on_written = on_written
+        self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def forward(self, request: Request, raw: bytes) -> Response:
+        """The upstream's answer to ``raw`` (the request body), relayed as it arrives, and recorded."""
+        headers = self._outgoing_headers(request.headers.items())
+        secrets = secret_values(headers)
+        body = _request_body(raw)
+        url = httpx.URL(self.upstream.endpoint)
+        if request.url.query:
+            url = url.copy_merge_params(request.query_params)
+        client = self._client_for_this_loop()
+        started = time.monotonic()
+        try:
+            response = await client.send(client.build_request("POST", url, headers=headers, content=raw), stream=True)
+        except httpx.HTTPError as exc:
+            message = f"the upstream {self.upstream.display} did not answer: {_reason(exc)}"
+            logger.warning("%s; nothing recorded", Redactor(secrets).text(message))
+            return JSONResponse(error_body(503, message, "upstream_unavailable"), 503)
+        relayed = _relayed_headers(response.headers)
+        media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if response.status_code == 200 and media == "text/event-stream":
+            from .app import WireResponse  # the mock's response type that can also drop the connection
+
+            return WireResponse(self._relay(response, body, started, secrets), status_code=200, headers=relayed)
+        pieces: list[bytes] = []
+        dropped = False
+        try:
+            async for piece in response.aiter_bytes():
+                pieces.append(piece)
+        except httpx.HTTPError:
+            dropped = True
+        finally:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+        capture = Capture(body or {}, response.status_code, _lowered(response.headers), body=b"".join(pieces),
+                          dropped=dropped)
+        await self._record(capture, body, secrets)
+        if dropped:
+            from .app import WireResponse
+
+            return WireResponse(_replay([*pieces, DISCONNECT]), status_code=response.status_code, headers=relayed)
+        return Response(b"".join(pieces), status_code=response.status_code, headers=relayed)
+
+    async def _relay(self, response: httpx.Response, body: dict[str, Any] | None, started: float,
+                     secrets: tuple[str, ...]) -> AsyncIterator[bytes | Disconnect]:
+        """Yield each piece as it arrives; record once the stream is complete (not if the client leaves first).
+
+        The fixture is written as soon as ``[DONE]`` arrives and before the piece that carries it
+        goes on, so a client that has seen ``[DONE]`` (SDKs stop reading there) finds the file.
+        """
+        parser = SSEParser()
+        capture = Capture(body or {}, response.status_code, _lowered(response.headers), stream=True)
+        recorded = False
+        try:
+            try:
+                async for piece in response.aiter_bytes():
+                    at = time.monotonic() - started
+                    capture.arrivals.extend((at, item) for item in parser.feed(piece) if isinstance(item, SSEEvent))
+                    if parser.done and not recorded:
+                        capture.done = recorded = True
+                        with anyio.CancelScope(shield=True):
+                            await self._record(capture, body, secrets)
+                    yield piece
+            except httpx.HTTPError as exc:
+                capture.dropped = True
+                logger.info("the upstream dropped the stream: %s", _reason(exc))
+            else:
+                capture.arrivals.extend((time.monotonic() - started, item) for item in parser.close()
+                                        if isinstance(item, SSEEvent))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+        if not recorded:
+            capture.done = parser.done
+            with anyio.CancelScope(shield=True):
+                await self._record(capture, body, secrets)
+        if capture.dropped:
+            yield DISCONNECT
+
+    async def _record(self, capture: Capture, body: dict[str, Any] | None, secrets: tuple[str, ...]) -> None:
+        """Write the exchange (in a worker thread; the store serialises writes); log why when it is not."""
+        redactor = Redactor(secrets)
+        if body is None:
+            logger.warning("not recorded: the request body is not a JSON object with a list of messages")
+            return
+        try:
+            written = await asyncio.to_thread(self._write, capture, secrets)
+        except (NotRecordable, NotWritten) as exc:
+            logger.warning("not recorded: %s", redactor.text(str(exc)))
+            return
+        except OSError as exc:
+            logger.error("cannot write the recorded fixture into %s: %s", self.store.folder, exc.strerror or exc)
+            return
+        except Exception:  # a recording bug must not cost the client the answer it is being relayed
+            logger.exception("not recorded: unexpected error")
+            return
+        logger.info("recorded %s (%s, message %d)", written.path, written.action, written.turn_index + 1)
+        if self.on_written is not None:
+            try:
+                self.on_written(written.fixture)
+            except Exception:  # the file is written; serving it at once is a convenience that must not break a reply
+                logger.exception("recorded %s but could not serve it at once", written.path)
+
+    def _write(self, capture: Capture, secrets: tuple[str, ...]) -> Written:
+        return self.store.record(capture.request, recorded_turn(capture), secrets)
+
+    def _outgoing_headers(self, incoming: Sequence[tuple[str, str]] | Any) -> list[tuple[str, str]]:
+        """The client's headers minus hop-by-hop ones, with the upstream's own headers in place of theirs."""
+        items = list(incoming)
+        listed = {option.strip().lower() for name, value in items if name.lower() == "connection"
+                  for option in value.split(",")}  # Connection names more hop-by-hop headers
+        replaced = {name.lower() for name, _ in self.upstream.headers}
+        kept = [(name, value) for name, value in items
+                if name.lower() not in NOT_FORWARDED and name.lower() not in listed and name.lower() not in replaced]
+        return [*kept, *self.upstream.headers, ("Accept-Encoding", "identity")]
+
+    def _client_for_this_loop(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._loop = loop
+        return self._client
+
+
+# -- the proxy app and the --record-missing attachment --------------------------------------------
+
+def create_recorder_app(upstream: Upstream, fixtures_dir: Path | str, *, spec_path: Path | str | None = None,
+                        timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> Starlette:
+    """A server with the mock's routes that forwards every request to ``upstream`` and records it."""
+    store = ConversationStore(fixtures_dir, ContractValidator(load_spec(spec_path)), upstream.display)
+    recorder = Recorder(upstream, store, timeout=timeout)
+
+    async def chat_completions(request: Request) -> Response:
+        try:
+            return await recorder.forward(request, await request.body())
+        except Exception:
+            logger.exception("unexpected error while forwarding %s %s", request.method, request.url.path)
+            return JSONResponse(error_body(500, "the recorder failed unexpectedly; see its log", "internal_error"), 500)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "upstream": upstream.display, "recorded": store.count})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await recorder.aclose()
+
+    routes = [Route("/chat/completions", chat_completions, methods=["POST"]),
+              Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+              Route("/health", health, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_exception})
+    app.state.recorder = recorder
+    return app
+
+
+def record_missing(app: Starlette, upstream: Upstream, fixtures_dir: Path | str,
+                   timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> Recorder:
+    """Make a mock app forward the requests no fixture matches, record them, and replay them from then on."""
+    state = app.state.mock
+    store = ConversationStore(fixtures_dir, state.validator, upstream.display)
+    recorder = Recorder(upstream, store, on_written=state.add_fixture, timeout=timeout)
+    state.recorder = recorder
+    return recorder
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = (f"no route {request.method} {request.url.path}; the recorder forwards POST /chat/completions "
+               "and /v1/chat/completions")
+    code = "method_not_allowed" if exc.status_code == 405 else "unknown_path"
+    return JSONResponse(error_body(exc.status_code, message, code), exc.status_code, headers=exc.headers)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+async def _replay(pieces: list[bytes | Disconnect]) -> AsyncIterator[bytes | Disconnect]:
+    for piece in pieces:
+        yield piece
+
+
+def _request_body(raw: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) and isinstance(body.get("messages"), list) else None
+
+
+def _relayed_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The upstream's response headers, less those that describe its connection and framing."""
+    return {name: value for name, value in headers.multi_items() if name.lower() not in _RESPONSE_DROPPED}
+
+
+def _lowered(headers: httpx.Headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    kind = {httpx.ConnectError: "could not connect", httpx.ConnectTimeout: "timed out connecting",
+            httpx.ReadTimeout: "timed out waiting for the response", httpx.RemoteProtocolError: "the connection broke",
+            httpx.ReadError: "the connection broke"}
+    label = next((text for cls, text in kind.items() if isinstance(exc, cls)), type(exc).__name__)
+    detail = " ".join(str(exc).split())[:200]
+    return f"{label} ({detail})" if detail else label

@@ -1,0 +1,163 @@
+"""The mock's mutable state, in one store with one reset.
+
+A running mock changes in only these ways: requests are journaled and counted
+(which seeds each reply and moves scenarios on), header faults with ``times``
+are used up, and conversations are added or removed at run time. Keeping all
+of it here means ``reset()`` returns the mock to how it started, which is what
+the admin API's ``POST /__mock/reset`` and the pytest plugin (before each test)
+call, so no test depends on the ones that ran before it. The conversations
+loaded from files are not state: they change only when ``--watch`` swaps the
+whole set.
+
+Every method takes the store's lock: the event loop serves requests while the
+watcher thread swaps fixture sets.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Any, Iterable, Sequence
+
+from .fixtures import Fixture
+from .matching import FixtureIndex
+
+Entry = dict[str, Any]  # one journal record, in the JSON shape GET /__mock/requests returns
+
+
+class MockStore:
+    """The journal, play counts, used-up header faults and run-time conversations of one mock."""
+
+    def __init__(self, fixtures: Sequence[Fixture], journal_size: int) -> None:
+        self._lock = threading.RLock()
+        self._base: tuple[Fixture, ...] = tuple(fixtures)  # from files; swapped whole by --watch
+        self._added: dict[str, Fixture] = {}  # name -> conversation added at run time
+        self._removed: set[str] = set()  # names of file conversations deleted at run time
+        self._plays: collections.Counter[tuple[str, int]] = collections.Counter()  # (fixture, turn) -> requests
+        self._hits: collections.Counter[str] = collections.Counter()  # fixture -> requests
+        self._header_faults: collections.Counter[str] = collections.Counter()  # header fault key -> uses
+        self._requests = 0  # numbers each request, to seed its RNG
+        self.journal: collections.deque[Entry] = collections.deque(maxlen=journal_size)
+        self._index = FixtureIndex(self._base)
+        self._served: tuple[Fixture, ...] = self._base
+
+    # -- what is served -------------------------------------------------------------------------------
+    @property
+    def index(self) -> FixtureIndex:
+        """The index of the conversations served now; a changed set is a new index, never a half-built one."""
+        return self._index
+
+    @property
+    def fixtures(self) -> tuple[Fixture, ...]:
+        """The conversations served now: those from files, then those added at run time."""
+        return self._served
+
+    def find(self, name: str) -> Fixture | None:
+        return next((fixture for fixture in self._served if fixture.name == name), None)
+
+    def is_added(self, name: str) -> bool:
+        return name in self._added
+
+    def add(self, fixture: Fixture) -> bool:
+        """Serve ``fixture`` until the next reset; one of the same name is replaced. True when it replaced one."""
+        with self._lock:
+            replaced = self.find(fixture.name) is not None
+            self._added.pop(fixture.name, None)
+            self._added[fixture.name] = fixture
+            self._forget(fixture.name)
+            if replaced:
+                self._rebuild()
+            else:  # the common case: index just this one
+                self._index.add(fixture)
+                self._served = (*self._served, fixture)
+            return replaced
+
+    def remove(self, name: str) -> bool:
+        """Stop serving the conversation ``name`` until the next reset; False when none has that name."""
+        with self._lock:
+            if self.find(name) is None:
+                return False
+            self._added.pop(name, None)
+            if any(fixture.name == name for fixture in self._base):
+                self._removed.add(name)
+            self._forget(name)
+            self._rebuild()
+            return True
+
+    def put_file_fixture(self, fixture: Fixture) -> None:
+        """Serve a conversation just written to the fixtures folder (recording) as if loaded at start-up."""
+        with self._lock:
+            self._base = (*(f for f in self._base if f.name != fixture.name), fixture)
+            self._forget(fixture.name)
+            self._rebuild()
+
+    def replace_fixtures(self, fixtures: Iterable[Fixture]) -> None:
+        """Swap the conversations from files (``--watch``); a changed conversation's scenarios start over."""
+        with self._lock:
+            new = tuple(fixtures)
+            kept = {id(fixture) for fixture in new}
+            for old in self._base:
+                if id(old) not in kept:
+                    self._forget(old.name)
+            self._base = new
+            self._rebuild()
+
+    # -- counting ---------------------------------------------------------------------------------------
+    def next_request(self) -> int:
+        """The number of this request since the last reset, from 1; it seeds the request's RNG."""
+        with self._lock:
+            self._requests += 1
+            return self._requests
+
+    def take_play(self, fixture: str, turn: int) -> int:
+        """How many requests this turn answered before this one (0 for the first), counting this one."""
+        with self._lock:
+            play = self._plays[(fixture, turn)]
+            self._plays[(fixture, turn)] += 1
+            self._hits[fixture] += 1
+            return play
+
+    def hits(self, fixture: str) -> int:
+        """Requests the conversation ``fixture`` answered since the last reset."""
+        return self._hits[fixture]
+
+    def take_header_fault(self, key: str) -> int:
+        """How many times the header fault ``key`` applied before this request, counting this one."""
+        with self._lock:
+            used = self._header_faults[key]
+            self._header_faults[key] += 1
+            return used
+
+    # -- journal and reset ------------------------------------------------------------------------------
+    def record(self, entry: Entry) -> Entry:
+        self.journal.append(entry)
+        return entry
+
+    def clear_journal(self) -> None:
+        self.journal.clear()
+
+    def reset(self) -> None:
+        """Back to the start: empty journal, scenarios and header faults from the top, no run-time changes."""
+        with self._lock:
+            self.journal.clear()
+            self._plays.clear()
+            self._hits.clear()
+            self._header_faults.clear()
+            self._requests = 0
+            if self._added or self._removed:
+                self._added.clear()
+                self._removed.clear()
+                self._rebuild()
+
+    # -- internals --------------------------------------------------------------------------------------
+    def _forget(self, name: str) -> None:
+        for key in [key for key in self._plays if key[0] == name]:
+            del self._plays[key]
+        self._hits.pop(name, None)
+
+    def _rebuild(self) -> None:
+        served = tuple(fixture for fixture in self._base
+                       if fixture.name not in self._removed and fixture.name not in self._added)
+        served += tuple(self._added.values())
+        self._index = FixtureIndex(served)  # built whole, then swapped in one assignment
+        self._served = served
