@@ -465,3 +465,15 @@ def test_fixture_from_dict_errors_name_the_key_path():
         {"role": "user", "content": "hi"},
         {"role": "assistant", "tool_calls": {"function": {"name": "f"}}}]})
     assert message.startswith("<python>: conversation[1].tool_calls: tool_calls must be a list")
+
+
+def test_a_match_the_contract_can_never_meet_is_refused_at_load(tmp_path: Path) -> None:
+    """``match: {response_format: json_object}`` used to load and then match nothing, silently."""
+    from mockserver.fixtures import load_fixtures
+
+    (tmp_path / "json-object.yaml").write_text(
+        "match:\n  response_format: json_object\nconversation:\n"
+        "  - {role: user, content: Hi}\n  - {role: assistant, content: '{}'}\n")
+    with pytest.raises(FixtureError, match=r"json-object\.yaml:2: match\.response_format must be one of text, "
+                                           r"json_schema"):
+        load_fixtures(tmp_path)
