@@ -108,11 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             record_missing(app, upstream, args.fixtures)
         except OSError as exc:
             return _fail(f"--fixtures: cannot write to {args.fixtures}: {exc.strerror or exc}")
-    try:
-        sock = _bind(args.host, args.port)
-    except OSError as exc:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    sock = _listen(args)
+    if isinstance(sock, str):
+        return _fail(sock)
     return _serve(app, sock, args)
+
+
+def _listen(args: argparse.Namespace) -> socket.socket | str:
+    """The bound socket, or why it cannot be had (one line)."""
+    try:
+        return _bind(args.host, args.port)
+    except OSError as exc:
+        return f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
 
 
 def _argument_problem(args: argparse.Namespace) -> str | None:
@@ -210,10 +217,9 @@ def record_main(argv: Sequence[str]) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"--fixtures: cannot write to {args.fixtures}: {exc.strerror or exc}")
-    try:
-        sock = _bind(args.host, args.port)
-    except OSError as exc:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    sock = _listen(args)
+    if isinstance(sock, str):
+        return _fail(sock)
     import uvicorn
 
     host, port = sock.getsockname()[:2]

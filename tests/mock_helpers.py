@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,3 +146,15 @@ def read_stream(client: httpx.Client, url: str, body: dict[str, Any] | None = No
         parser.close()
         result.problems = list(parser.problems)
     return result
+
+
+def stop_cli(process: subprocess.Popen[str]) -> None:
+    """Stop a CLI server with Ctrl-C, as a user would: it exits 0 and prints no traceback."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    assert process.returncode == 0
+    assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from mockserver.serve import free_port
 
-from mock_helpers import ask, write_conversations
+from mock_helpers import ask, stop_cli, write_conversations
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,14 +66,7 @@ def test_serves_until_interrupted(tmp_path: Path) -> None:
                 elapsed.append(time.perf_counter() - started)
         assert sorted(elapsed)[3] < 0.025, elapsed
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-    assert process.returncode == 0
-    assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+        stop_cli(process)
 
 
 def test_missing_folder() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from mockserver.app import create_app
 from mockserver.fixtures import load_fixtures
 from mockserver.serve import ServerThread, free_port
 
-from mock_helpers import ask, write_conversations
+from mock_helpers import ask, stop_cli, write_conversations
 from test_mock_cli import ROOT, assert_one_line_usage_error, run_cli
 
 
@@ -65,14 +64,7 @@ def _start(args: list[str], env: dict[str, str], port: int) -> tuple[subprocess.
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
-    assert process.returncode == 0
-    assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+    stop_cli(process)
 
 
 def _text(reply: httpx.Response) -> str | None:
