@@ -65,3 +65,33 @@ def test_the_journal_keeps_a_summary_of_large_bodies(client: httpx.Client) -> No
     [entry] = client.get("/__mock/requests").json()["requests"]
     assert entry["body"]["truncated"] is True and entry["body"]["bytes"] > 500_000
     assert len(entry["body"]["head"]) <= 2000
+
+
+def test_a_900_kb_message_is_answered_fast_while_a_paced_stream_keeps_its_pace(tmp_path: Path) -> None:
+    """One huge message once blocked the event loop for tens of seconds; other streams must not notice."""
+    import threading
+
+    from mock_helpers import read_stream
+
+    folder = write_conversations(tmp_path)
+    with ServerThread(create_app(folder, max_body=2_000_000), log_level="critical") as server, \
+            httpx.Client(base_url=server.url, timeout=30) as http:
+        paced: dict[str, object] = {}
+
+        def stream() -> None:
+            with httpx.Client(base_url=server.url, timeout=30) as own:
+                paced["reply"] = read_stream(own, "/v1/chat/completions",
+                                             {"messages": [{"role": "user", "content": "Say hello."}]},
+                                             headers={"X-Mock-Pacing": "ttft_ms=50, tokens_per_second=40, jitter=0"})
+
+        worker = threading.Thread(target=stream)
+        worker.start()
+        huge = {"messages": [{"role": "user", "content": "What is the weather " * 45_000}], "stream": False}
+        started = time.monotonic()
+        response = http.post("/v1/chat/completions", json=huge)
+        assert time.monotonic() - started < 2.0
+        assert response.status_code == 400 and response.json()["error"]["code"] == "no_fixture_match"
+        worker.join(timeout=30)
+    arrivals = paced["reply"].arrivals  # type: ignore[attr-defined]
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert len(gaps) > 5 and max(gaps) < 0.025 + 0.4, gaps  # 25 ms planned; a blocked loop stalls for seconds
