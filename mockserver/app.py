@@ -25,7 +25,7 @@ from typing import Any, AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
@@ -75,6 +75,10 @@ class Settings:
     fault_rate: float = 0.0
     fault_types: tuple[str, ...] = fault_plans.FAULT_TYPES
     fallback: bool = False
+
+
+class ClientGone(Exception):
+    """The client left while its request was being read: there is nobody to answer."""
 
 
 class ApiError(Exception):
@@ -259,6 +263,9 @@ def _guarded(state: MockState, handler: Any) -> Any:
             return await handler(state, request)
         except ApiError as exc:
             return exc.response()
+        except ClientGone as gone:  # nobody to answer: not the server's failure, so no traceback
+            logger.info("%s %s: %s", request.method, request.url.path, gone)
+            return Response(status_code=400)
         except Exception:
             logger.exception("unexpected error while answering %s %s", request.method, request.url.path)
             return JSONResponse(error_body(500, "the mock server failed unexpectedly; see its log",
@@ -356,6 +363,9 @@ async def chat_completions(state: MockState, request: Request) -> Response:
         entry["status"], entry["error"] = exc.status, {"code": exc.code, "message": exc.message}
         if exc.code == "no_fixture_match":
             logger.warning("%s", exc.message)
+        raise
+    except ClientGone as gone:
+        entry["error"] = {"code": "client_disconnected", "message": str(gone)}
         raise
     except Exception:
         entry["status"] = 500
@@ -495,10 +505,13 @@ async def _read_body(state: MockState, request: Request) -> bytes:
     if declared.isdigit() and int(declared) > cap:
         raise too_large
     received = bytearray()
-    async for piece in request.stream():
-        received += piece
-        if len(received) > cap:
-            raise too_large
+    try:
+        async for piece in request.stream():
+            received += piece
+            if len(received) > cap:
+                raise too_large
+    except ClientDisconnect:
+        raise ClientGone(f"the client closed the connection after {len(received)} bytes of its body") from None
     return bytes(received)
 
 

@@ -95,3 +95,26 @@ def test_a_900_kb_message_is_answered_fast_while_a_paced_stream_keeps_its_pace(t
     arrivals = paced["reply"].arrivals  # type: ignore[attr-defined]
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
     assert len(gaps) > 5 and max(gaps) < 0.025 + 0.4, gaps  # 25 ms planned; a blocked loop stalls for seconds
+
+
+def test_a_client_that_aborts_its_upload_is_no_server_error(client: httpx.Client,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """It was logged as an unexpected error with a traceback, and journaled as a 500."""
+    import socket
+
+    client.delete("/__mock/requests")
+    host, port = client.base_url.host, client.base_url.port
+    with caplog.at_level("INFO", logger="mockserver"):
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000\r\n\r\n" + b'{"messages": [' + b" " * 1000)
+            time.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            entries = client.get("/__mock/requests").json()["requests"]
+            if entries and entries[-1]["error"]:
+                break
+            time.sleep(0.05)
+    assert entries[-1]["status"] != 500 and entries[-1]["error"]["code"] == "client_disconnected"
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+    assert client.get("/health").status_code == 200
