@@ -10,6 +10,8 @@ import socket
 import time
 from typing import Any
 
+import pytest
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -105,3 +107,96 @@ def test_shrinking_is_bounded_by_max_examples() -> None:
         result = run(server.url, seed=SEED, timeout=2.0, max_examples=10, phases=["realistic"])
     assert result.failures_for("not_a_server_error")
     assert result.requests_sent <= 2 * (6 * 10 + 40), result.requests_sent  # counterparts count twice
+
+
+# -- the rest of the hostile servers: each run ends bounded in time and memory, with a failure ----------
+
+def _streaming_app(chunks: Any, media_type: str, headers: dict[str, str] | None = None) -> Starlette:
+    async def answer(request: Request) -> Response:
+        await request.body()
+
+        async def body():
+            for chunk in chunks():
+                yield chunk
+
+        return StreamingResponse(body(), media_type=media_type, headers=headers)
+
+    return Starlette(routes=[Route("/chat/completions", answer, methods=["POST"])])
+
+
+def _gzip_bomb() -> bytes:
+    """512 MB of zeros, gzip-compressed to about half a megabyte (built once)."""
+    import zlib
+
+    if not hasattr(_gzip_bomb, "cached"):
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block = bytes(1 << 20)
+        _gzip_bomb.cached = b"".join(packer.compress(block) for _ in range(512)) + packer.flush()  # type: ignore[attr-defined]
+    return _gzip_bomb.cached  # type: ignore[attr-defined]
+
+
+def _short_body(sock: socket.socket) -> None:
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"id\": ")
+
+
+def _reset(sock: socket.socket) -> None:
+    import struct
+
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a RST
+
+
+HOSTILE = {
+    "one 200 MB SSE line": (lambda: _streaming_app(lambda: (b"data: " + b"x" * (1 << 20) for _ in range(200)),
+                                                   "text/event-stream"), "stopped reading|deadline"),
+    "invalid UTF-8 in events": (lambda: _streaming_app(lambda: iter([b"data: \xff\xfe\xfd\n\n", b"data: [DONE]\n\n"]),
+                                                       "text/event-stream"), None),
+    "a gzip bomb": (lambda: _streaming_app(lambda: iter([_gzip_bomb()]), "application/json",
+                                           {"Content-Encoding": "gzip"}), "stopped reading|deadline"),
+    "a 1 GB JSON body": (lambda: _streaming_app(lambda: (b"[" + b"0," * (1 << 19) for _ in range(1024)),
+                                                "application/json"), "stopped reading|deadline"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_bodies_end_bounded_in_time_and_memory(name: str) -> None:
+    import resource
+
+    factory, marker = HOSTILE[name]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with ServerThread(factory(), log_level="critical") as server:
+        result, elapsed = _timed_run(server.url, phases=["realistic"])
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert result.failures, name
+    if marker:
+        assert any(any(m in f.message for m in marker.split("|")) for f in result.failures), [
+            f.message for f in result.failures]
+    assert elapsed < 60, elapsed
+    assert grown_mb < 200, grown_mb  # the caps hold: nothing is read whole
+
+
+@pytest.mark.parametrize("respond, what", [(_short_body, "transport_ok"), (_reset, "transport_ok")],
+                         ids=["content-length-larger-than-the-body", "connection-reset"])
+def test_broken_connections_are_transport_failures(respond: Any, what: str) -> None:
+    with RawServer(respond) as server:
+        result, elapsed = _timed_run(server.url, phases=["realistic"])
+    assert what in {f.check for f in result.failures}
+    assert elapsed < 60
+
+
+def test_a_redirect_to_another_server_is_reported_not_followed() -> None:
+    hits: list[str] = []
+
+    async def anything(request: Request) -> Response:  # counts whatever reaches the other server
+        hits.append(request.url.path)
+        return Response("{}", media_type="application/json")
+
+    elsewhere = Starlette(routes=[Route("/{path:path}", anything, methods=["GET", "POST"])])
+
+    async def redirect(request: Request) -> Response:
+        return Response(status_code=307, headers={"Location": f"{other.url}/chat/completions"})
+
+    with ServerThread(elsewhere) as other, \
+            ServerThread(Starlette(routes=[Route("/chat/completions", redirect, methods=["POST"])])) as server:
+        result, _ = _timed_run(server.url, phases=["realistic"])
+    assert hits == []
+    assert any("307" in f.message for f in result.failures_for("status_code_documented"))
