@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="requests kept at GET /__mock/requests (default 100)")
     parser.add_argument("--fallback", action=argparse.BooleanOptionalAction, default=None,
                         help="answer unmatched requests with a made-up reply (default: only with the bundled fixtures)")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="start even when --fixtures holds no fixture file (conversations can be added with "
+                             "POST /__mock/fixtures); without it an empty folder is an error")
     parser.add_argument("--watch", action="store_true",
                         help="reload the fixtures when a file in the folder is edited, added or removed; "
                              "a broken edit is logged and the previous set keeps serving")
@@ -101,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                          journal_size=args.journal_size, fallback=args.fallback, watch=args.watch)
     except (FixtureError, SpecError) as exc:
         return _fail(str(exc))
+    # An empty folder is most often a wrong path or a missing checkout step; a server that answers
+    # nothing would surface it only as "no fixture matches" in every test. Recording fills the folder.
+    if app.state.mock.fixture_count == 0 and args.fixtures is not None and not (args.allow_empty
+                                                                                or args.record_missing):
+        return _fail(f"--fixtures: {args.fixtures} holds no fixture file (.yaml, .yml or .json); "
+                     "add one, or pass --allow-empty to start with none")
     if upstream is not None:
         from .recording import record_missing
 

@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, NoReturn
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
 from contract.spec import DOCUMENT_URI, Spec, SpecError, pointer_join
 from contract.textfile import UnreadableFile, read_text
@@ -33,6 +36,12 @@ from .scenario import REPEAT_LAST, THEN_POLICIES, Scenario, Step
 from .turns import AssistantTurn, AudioReply, Pacing
 
 FIXTURE_SUFFIXES = (".yaml", ".yml", ".json")
+# Bounds on what one file may cost: real fixtures are far below each, and a hostile or broken
+# file past one is refused with its line before it costs memory or time.
+MAX_FIXTURE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 100  # nesting of mappings and lists (YAML's composer and Python's json recurse)
+MAX_ALIAS_NODES = 10_000  # nodes that YAML aliases (*name) add when expanded, over the whole file
+MAX_INT_DIGITS = 100  # a count or a number in a fixture needs far fewer; Python refuses past 4300
 PYTHON_SOURCE = "<python>"
 
 TOP_KEYS = ("name", "description", "match", "conversation", "stream")
@@ -115,9 +124,16 @@ def fixture_files(folder: str | Path) -> list[Path]:
 
 
 def folder_files(root: Path) -> Iterator[Path]:
-    """Every file under ``root`` that is not hidden (nor in a hidden folder): fixtures and what they use."""
+    """Every entry under ``root`` that is not hidden (nor in a hidden folder): fixtures and what they use.
+
+    Entries that are not plain files are listed too when they might be taken for one (a symlink,
+    a FIFO, a folder named ``x.yaml``): skipping them silently would start a server without the
+    conversation the user thinks it has; loading one says what it is instead.
+    """
     for path in root.rglob("*"):
-        if not any(part.startswith(".") for part in path.relative_to(root).parts) and path.is_file():
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if path.is_symlink() or not path.is_dir() or path.suffix.lower() in FIXTURE_SUFFIXES:
             yield path
 
 
@@ -133,13 +149,13 @@ def check_unique_names(fixtures: Iterable[Fixture]) -> None:
 
 
 def load_fixture_file(path: str | Path) -> Fixture:
-    """One fixture file (``.yaml``, ``.yml`` or ``.json``)."""
+    """One fixture file (``.yaml``, ``.yml`` or ``.json``), at most :data:`MAX_FIXTURE_BYTES` long."""
     source = Path(path)
     label = str(source)
     if source.suffix.lower() not in FIXTURE_SUFFIXES:
         raise FixtureError(f"{label}:1: not a fixture file (expected .yaml, .yml or .json)")
     try:
-        text = read_text(source)
+        text = read_text(source, limit=MAX_FIXTURE_BYTES)
     except UnreadableFile as exc:
         raise FixtureError(f"{label}:{exc.line}: {exc.reason}") from None
     if source.suffix.lower() == ".json":
@@ -147,7 +163,11 @@ def load_fixture_file(path: str | Path) -> Fixture:
     else:
         data, lines = _parse_yaml(text, label)
     reader = _Reader(label, lines)
-    return _build(data, reader, source, default_name=source.stem, base_dir=source.parent)
+    try:
+        return _build(data, reader, source, default_name=source.stem, base_dir=source.parent)
+    except RecursionError:  # a JSON text inside a string (tool-call arguments, JSON content) nested too deep
+        raise FixtureError(f"{label}:1: a JSON text in this fixture is nested more than the interpreter "
+                           "can follow") from None
 
 
 def fixture_from_dict(data: dict[str, Any], source: Path | str = PYTHON_SOURCE,
@@ -213,18 +233,104 @@ def matcher_of(message: dict[str, Any]) -> dict[str, str] | None:
 
 # -- reading files with line numbers ---------------------------------------------------------------
 
-class _FixtureLoader(yaml.SafeLoader):
-    """SafeLoader without the timestamp rule: ``content: 2024-01-01`` stays the text the user wrote."""
+# Events come from libyaml where PyYAML was built with it (a 1 MB file: 0.02 s instead of 1 s); the
+# composer stays PyYAML's Python one, so the bounds below are checked as each node is composed.
+_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
+if _LIBYAML:
+    from yaml.cyaml import CParser as _CParser
+    _EVENT_SOURCE: tuple[type, ...] = (_CParser,)
+else:
+    _EVENT_SOURCE = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+
+
+class _FixtureLoader(Composer, SafeConstructor, Resolver, *_EVENT_SOURCE):  # type: ignore[misc]
+    """SafeLoader without the timestamp rule, and with bounds that a hostile file cannot get past.
+
+    ``content: 2024-01-01`` stays the text the user wrote. Composing is where a YAML file can be made
+    to explode: an alias (``*name``) shares its anchor's node, so a few hundred bytes can stand for
+    billions of nodes ("billion laughs") that any later walk over the data expands. So each alias is
+    charged the size of what it stands for, and the file is refused at the alias that passes
+    :data:`MAX_ALIAS_NODES` (or that refers to a collection it is inside of), before anything is
+    expanded. Nesting is refused past :data:`MAX_DEPTH`, before the recursive composer overflows.
+    """
+
+    def __init__(self, text: str, label: str) -> None:
+        if _LIBYAML:
+            _CParser.__init__(self, text)
+        else:
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self.label = label
+        self._depth = 0
+        self._alias_nodes = 0
+        self._open_anchors: set[str] = set()
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open_anchors:
+                self._refuse(line, f"alias *{event.anchor} refers to a collection it is inside of")
+            node = Composer.compose_node(self, parent, index)
+            self._alias_nodes += self._expanded_size(node)
+            if self._alias_nodes > MAX_ALIAS_NODES:
+                self._refuse(line, f"YAML aliases (*{event.anchor} and those before it) expand to more than "
+                                   f"{MAX_ALIAS_NODES:,} values; write the values out, or use fewer aliases")
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            self._refuse(line, f"nested more than {MAX_DEPTH} levels deep")
+        anchor = getattr(event, "anchor", None)
+        opened = anchor is not None and isinstance(event, yaml.CollectionStartEvent)
+        if opened:
+            self._open_anchors.add(anchor)
+        try:
+            return Composer.compose_node(self, parent, index)
+        finally:
+            self._depth -= 1
+            if opened:
+                self._open_anchors.discard(anchor)
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        digits = sum(ch.isdigit() for ch in node.value)
+        if digits > MAX_INT_DIGITS:
+            self._refuse(node.start_mark.line + 1, f"a number of {digits} digits; numbers in a fixture "
+                                                   f"have at most {MAX_INT_DIGITS}")
+        return SafeConstructor.construct_yaml_int(self, node)
+
+    def _expanded_size(self, node: Node) -> int:
+        """How many nodes ``node`` stands for once every alias inside it is written out (memoised)."""
+        size = self._sizes.get(id(node))
+        if size is None:
+            size = 1
+            if isinstance(node, MappingNode):
+                size += sum(self._expanded_size(k) + self._expanded_size(v) for k, v in node.value)
+            elif isinstance(node, SequenceNode):
+                size += sum(self._expanded_size(item) for item in node.value)
+            self._sizes[id(node)] = size
+        return size
+
+    def _refuse(self, line: int, problem: str) -> NoReturn:
+        raise FixtureError(f"{self.label}:{line}: {problem}")
 
 
 _FixtureLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_FixtureLoader.add_constructor("tag:yaml.org,2002:int", _FixtureLoader.construct_yaml_int)
 
 
 def _parse_yaml(text: str, label: str) -> tuple[Any, dict[Path_, int]]:
-    loader = _FixtureLoader(text)
+    try:
+        loader = _FixtureLoader(text, label)
+    except yaml.reader.ReaderError as exc:  # the Python reader refuses NUL and other control characters at once
+        raise FixtureError(f"{label}:{_reader_line(text, exc)}: {_reader_problem(exc)}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -232,6 +338,8 @@ def _parse_yaml(text: str, label: str) -> tuple[Any, dict[Path_, int]]:
         lines: dict[Path_, int] = {}
         _record_lines(node, (), lines, label, set())
         data = loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:  # libyaml's reader refuses them as it reaches them
+        raise FixtureError(f"{label}:{_reader_line(text, exc)}: {_reader_problem(exc)}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -244,14 +352,66 @@ def _parse_yaml(text: str, label: str) -> tuple[Any, dict[Path_, int]]:
     return data, lines
 
 
+def _reader_problem(exc: yaml.reader.ReaderError) -> str:
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    what = "a NUL character (U+0000)" if code == 0 else f"the control character U+{code:04X}"
+    return f"{what}, which YAML does not allow in a file"
+
+
+def _reader_line(text: str, exc: yaml.reader.ReaderError) -> int:
+    """The line of the refused character (its first occurrence: the reader stops there)."""
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    found = text.find(chr(code)) if code < 0x110000 else -1
+    return _line_at(text, found if found >= 0 else exc.position)
+
+
+def _line_at(text: str, position: int) -> int:
+    return text.count("\n", 0, max(0, position)) + 1
+
+
+class _LongNumber(Exception):
+    def __init__(self, digits: str) -> None:
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _json_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise _LongNumber(digits)
+    return int(digits)
+
+
+_JSON_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep_line(text: str) -> int:
+    """The line of the first bracket that nests deeper than :data:`MAX_DEPTH` (1 if none is found)."""
+    depth = 0
+    for match in _JSON_BRACKETS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return _line_at(text, match.start())
+        elif token in "]}":
+            depth -= 1
+    return 1
+
+
 def _parse_json(text: str, label: str) -> tuple[Any, dict[Path_, int]]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise FixtureError(f"{label}:{exc.lineno}: JSON syntax error: {exc.msg} (column {exc.colno})") from None
+    except _LongNumber as exc:
+        raise FixtureError(f"{label}:{_line_at(text, text.find(exc.digits))}: a number of "
+                           f"{len(exc.digits.lstrip('-'))} digits; numbers in a fixture have at most "
+                           f"{MAX_INT_DIGITS}") from None
+    except RecursionError:
+        raise FixtureError(f"{label}:{_too_deep_line(text)}: nested more than {MAX_DEPTH} levels deep") from None
     lines: dict[Path_, int] = {}
-    try:  # JSON is (nearly) YAML: borrow YAML's marks for line numbers, and its duplicate-key check
-        loader = _FixtureLoader(text)
+    try:  # JSON is (nearly) YAML: borrow YAML's marks for line numbers, its duplicate-key and depth checks
+        loader = _FixtureLoader(text, label)
         try:
             node = loader.get_single_node()
         finally:
