@@ -40,7 +40,7 @@ from . import faults as fault_plans
 from .faults import DISCONNECT, Disconnect, FaultPlan, Write, error_body
 from .fixtures import (PYTHON_SOURCE, Fixture, FixtureError, check_fixture_messages, fixture_from_dict,
                        load_fixtures)
-from .honour import Refusal, request_problem, shape_for_modalities, turn_mismatch
+from .honour import Refusal, request_problem, shape_for_modalities, turn_mismatch, wants_audio
 from .matching import FixtureIndex, Match
 from .state import MockStore
 from .request_body import BodyProblem, journal_body, parse_request_json
@@ -463,7 +463,7 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
         raise ApiError(400, refusal.message, refusal.code, refusal.param)
     rng = state.next_rng()
     try:
-        reply = _find_reply(state, body, entry)
+        reply = await _find_reply(state, body, entry)
     except ApiError as exc:  # --record-missing: what no fixture answers, the upstream answers and is recorded
         if exc.code != "no_fixture_match" or state.recorder is None:
             raise
@@ -472,7 +472,7 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
     mismatch = turn_mismatch(reply.turn, body)
     if mismatch:
         raise ApiError(400, f"fixture {reply.label} does not fit this request: {mismatch}", "fixture_mismatch")
-    turn = shape_for_modalities(reply.turn, body, state.settings.seed)
+    turn = await _off_the_loop_if(wants_audio(body), shape_for_modalities, reply.turn, body, state.settings.seed)
     identity = ReplyIdentity.new(rng, body.get("model"), int(time.time()))
     usage = compute_usage(body["messages"], turn)
     chunks = render_chunks(turn, identity, usage)
@@ -494,7 +494,13 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
     return WireResponse(_play(writes), media_type="text/event-stream; charset=utf-8", headers=headers | SSE_HEADERS)
 
 
-def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -> Reply:
+async def _off_the_loop_if(slow: bool, work: Any, *args: Any) -> Any:
+    """Run ``work`` in a thread when it may take long (synthesising audio takes up to half a second), so
+    other clients' streams keep their pacing; quick work stays on the loop, where a thread would only cost."""
+    return await asyncio.to_thread(work, *args) if slow else work(*args)
+
+
+async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -> Reply:
     found = state.index.lookup(body)
     if isinstance(found, Match):
         fixture = found.fixture
@@ -509,7 +515,7 @@ def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -
     if state.settings.fallback:
         from .fallback import fallback_turn  # only servers with a fallback need it
 
-        made_up = fallback_turn(body, state.settings.seed)
+        made_up = await asyncio.to_thread(fallback_turn, body, state.settings.seed)  # may search for an instance
         if isinstance(made_up, Refusal):
             raise ApiError(made_up.status, made_up.message, made_up.code, made_up.param)
         entry["fixture"] = "fallback"
