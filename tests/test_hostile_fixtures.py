@@ -14,7 +14,6 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -55,23 +54,27 @@ class Run:
     peak_rss_mb: float
 
 
+# A small Python process starts the server and reports the child's peak RSS from ``wait4``. Started from
+# the test worker directly, the child's figure would include the worker's own memory, copied at fork.
+_LAUNCHER = """
+import os, subprocess, sys, threading
+process = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
+timer = threading.Timer(float(sys.argv[1]), process.kill)
+timer.start()
+_, status, usage = os.wait4(process.pid, 0)
+timer.cancel()
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def run_mock(folder: Path, *args: str, timeout: float = 60) -> Run:
     """``mockserver --fixtures folder`` to its end (killed after ``timeout``), with its time and peak RSS."""
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "--fixtures", str(folder), "--port", "0",
-                                *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env=os.environ | {"PYTHONPATH": str(ROOT)})
-    timer = threading.Timer(timeout, process.kill)
-    timer.start()
-    try:
-        assert process.stderr is not None
-        stderr = process.stderr.read()
-        _, status, usage = os.wait4(process.pid, 0)
-    finally:
-        timer.cancel()
-        process.stderr.close()  # type: ignore[union-attr]
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return Run(process.returncode, stderr, time.monotonic() - started, usage.ru_maxrss / 1024)
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(timeout), sys.executable, "-m", "mockserver.cli",
+                           "--fixtures", str(folder), "--port", "0", *args], cwd=ROOT, capture_output=True,
+                          text=True, env=os.environ | {"PYTHONPATH": str(ROOT)}, timeout=timeout + 30)
+    returncode, peak_kb = (int(word) for word in done.stdout.split()[-2:])
+    return Run(returncode, done.stderr, time.monotonic() - started, peak_kb / 1024)
 
 
 def assert_refused(run: Run, *words: str) -> str:
@@ -237,13 +240,21 @@ def test_a_20kb_word_of_content_is_served(tmp_path: Path) -> None:
 def test_an_empty_folder_is_refused_unless_allowed(tmp_path: Path) -> None:
     write(tmp_path, "README.md", "no fixtures here\n")
     assert_refused(run_mock(tmp_path), str(tmp_path), "no fixture file", "--allow-empty")
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "--fixtures", str(tmp_path), "--port",
-                                str(free_port()), "--allow-empty", "--log-level", "warning"], cwd=ROOT,
+                                str(port), "--allow-empty", "--log-level", "warning"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=os.environ | {"PYTHONPATH": str(ROOT)})
     try:
         assert process.stdout is not None
         assert "0 fixtures" in process.stdout.readline()
+        deadline = time.monotonic() + 20  # serving (and so handling Ctrl-C) only once uvicorn is up
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
     finally:
         stop_cli(process)
 
