@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from contract.about import VersionAction
 
@@ -123,6 +123,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(app, sock, args)
 
 
+def _base_url(sock: socket.socket) -> str:
+    """The URL a client uses for the bound socket (an IPv6 host in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+
+
+def _run_uvicorn(app: Any, sock: socket.socket, log_level: str, lifespan: str) -> int:
+    """Serve on the bound socket until Ctrl-C, with a deadline for every request head; exit code 0."""
+    import uvicorn
+
+    config = uvicorn.Config(app, http=HeadDeadlineProtocol, log_level=log_level, lifespan=lifespan,
+                            timeout_graceful_shutdown=1)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _listen(args: argparse.Namespace) -> socket.socket | str:
     """The bound socket, or why it cannot be had (one line)."""
     try:
@@ -166,24 +185,14 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _serve(app: object, sock: socket.socket, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    host, port = sock.getsockname()[:2]
     state = app.state.mock  # type: ignore[attr-defined]
     where = str(args.fixtures) if args.fixtures is not None else "bundled fixtures"
-    url_host = f"[{host}]" if ":" in host else host
-    print(f"mockserver: http://{url_host}:{port}/v1  {state.fixture_count} fixtures from {where}  "
+    print(f"mockserver: {_base_url(sock)}  {state.fixture_count} fixtures from {where}  "
           f"seed {args.seed}" + ("  no delay" if args.no_delay else "")
           + (f"  fault rate {args.fault_rate:g}" if args.fault_rate else "")
           + (f"  recording what is missing from {state.recorder.upstream.display}" if state.recorder else "")
           + ("  watching for changes" if args.watch else ""), flush=True)
-    config = uvicorn.Config(app, http=HeadDeadlineProtocol, log_level=args.log_level, lifespan="off", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return _run_uvicorn(app, sock, args.log_level, lifespan="off")
 
 
 # -- mockserver record, and --record-missing --------------------------------------------------------
@@ -229,21 +238,10 @@ def record_main(argv: Sequence[str]) -> int:
     sock = _listen(args)
     if isinstance(sock, str):
         return _fail(sock)
-    import uvicorn
-
-    host, port = sock.getsockname()[:2]
-    url_host = f"[{host}]" if ":" in host else host
     store = app.state.recorder.store
-    print(f"mockserver record: http://{url_host}:{port}/v1  forwarding to {upstream.display}  "
+    print(f"mockserver record: {_base_url(sock)}  forwarding to {upstream.display}  "
           f"writing into {args.fixtures} ({store.count} recorded conversations there)", flush=True)
-    config = uvicorn.Config(app, http=HeadDeadlineProtocol, log_level=args.log_level, lifespan="on",
-                            timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return _run_uvicorn(app, sock, args.log_level, lifespan="on")
 
 
 def _record_missing_problem(args: argparse.Namespace) -> str | None:
