@@ -426,9 +426,9 @@ async def chat_completions(state: MockState, request: Request) -> Response:
                              "headers": _redacted(request.headers.items()), "body": None, "status": None,
                              "fixture": None, "turn": None, "play": None, "near_misses": [], "fault": None,
                              "error": None}
-    state.store.record(entry)
     try:
         response = await _answer(state, request, entry)
+        entry["status"] = response.status_code
     except ApiError as exc:
         entry["status"], entry["error"] = exc.status, {"code": exc.code, "message": exc.message}
         if exc.code == "no_fixture_match":
@@ -440,7 +440,8 @@ async def chat_completions(state: MockState, request: Request) -> Response:
     except Exception:
         entry["status"] = 500
         raise
-    entry["status"] = response.status_code
+    finally:  # journaled once, complete: a store shared by several workers takes whole records
+        state.store.record(entry)
     return response
 
 
