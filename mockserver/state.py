@@ -11,18 +11,46 @@ whole set.
 
 Every method takes the store's lock: the event loop serves requests while the
 watcher thread swaps fixture sets.
+
+``Store`` is the interface the app uses. ``MockStore`` keeps everything in this
+process's memory: the fast path, and the default. With ``--workers`` the state
+must read the same whichever process answers, so ``shared_store.SharedStore``
+implements the same interface over one SQLite file.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 from .fixtures import Fixture
 from .matching import FixtureIndex
 
 Entry = dict[str, Any]  # one journal record, in the JSON shape GET /__mock/requests returns
+
+
+class Store(Protocol):
+    """Everything a running mock changes; the app reads and changes its state only through this."""
+
+    @property
+    def index(self) -> FixtureIndex: ...
+    @property
+    def fixtures(self) -> tuple[Fixture, ...]: ...
+    def find(self, name: str) -> Fixture | None: ...
+    def is_added(self, name: str) -> bool: ...
+    def add(self, fixture: Fixture) -> bool: ...
+    def remove(self, name: str) -> bool: ...
+    def put_file_fixture(self, fixture: Fixture) -> None: ...
+    def replace_fixtures(self, fixtures: Iterable[Fixture]) -> None: ...
+    def next_request(self) -> int: ...
+    def take_play(self, fixture: str, turn: int) -> int: ...
+    def hits(self, fixture: str) -> int: ...
+    def take_header_fault(self, key: str) -> int: ...
+    def record(self, entry: Entry) -> Entry: ...
+    def entries(self) -> list[Entry]: ...
+    def clear_journal(self) -> None: ...
+    def reset(self) -> None: ...
 
 
 class MockStore:
@@ -132,6 +160,10 @@ class MockStore:
     def record(self, entry: Entry) -> Entry:
         self.journal.append(entry)
         return entry
+
+    def entries(self) -> list[Entry]:
+        """The journal, oldest first."""
+        return list(self.journal)
 
     def clear_journal(self) -> None:
         self.journal.clear()
