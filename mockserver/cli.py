@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--watch", action="store_true",
                         help="reload the fixtures when a file in the folder is edited, added or removed; "
                              "a broken edit is logged and the previous set keeps serving")
+    parser.add_argument("--workers", type=_worker_count, default=1, metavar="N",
+                        help="serve from N processes on one socket; the journal, scenarios and added "
+                             "conversations are shared through a temporary SQLite file (default 1: one "
+                             "process, state in memory)")
     parser.add_argument("--upstream", metavar="URL",
                         help="with --record-missing: the live server that answers what no fixture matches")
     parser.add_argument("--record-missing", action="store_true",
@@ -98,10 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from contract.spec import SpecError
 
     pacing = Pacing(ttft_ms=args.ttft_ms, tokens_per_second=args.tokens_per_second, jitter=args.jitter)
-    try:
-        app = create_app(args.fixtures, seed=args.seed, pacing=pacing, no_delay=args.no_delay,
-                         max_body=args.max_body, fault_rate=args.fault_rate, fault_types=fault_types,
-                         journal_size=args.journal_size, fallback=args.fallback, watch=args.watch)
+    options = dict(fixtures_dir=args.fixtures, seed=args.seed, pacing=pacing, no_delay=args.no_delay,
+                   max_body=args.max_body, fault_rate=args.fault_rate, fault_types=fault_types,
+                   journal_size=args.journal_size, fallback=args.fallback)
+    try:  # with --workers too: the fixtures are checked here, once, so a bad one is one line and exit 2
+        app = create_app(**options, watch=args.watch)
     except (FixtureError, SpecError) as exc:
         return _fail(str(exc))
     # An empty folder is most often a wrong path or a missing checkout step; a server that answers
@@ -120,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock = _listen(args)
     if isinstance(sock, str):
         return _fail(sock)
-    return _serve(app, sock, args)
+    return _serve(app, sock, args, options)
 
 
 def _base_url(sock: socket.socket) -> str:
@@ -165,7 +170,22 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         return f"--fault-rate must be between 0 and 1, got {args.fault_rate:g}"
     if args.journal_size < 1:
         return f"--journal-size must be at least 1, got {args.journal_size}"
+    if args.workers > 1 and (args.watch or args.record_missing):
+        # Both change the conversations from files inside one process, which the other workers never see.
+        return f"{'--watch' if args.watch else '--record-missing'} works in one process; it cannot be " \
+               f"combined with --workers {args.workers}"
     return None
+
+
+def _worker_count(text: str) -> int:
+    """``--workers``: a whole number of processes, at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    return count
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -184,14 +204,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(app: object, sock: socket.socket, args: argparse.Namespace) -> int:
+def _serve(app: object, sock: socket.socket, args: argparse.Namespace, options: dict[str, Any]) -> int:
     state = app.state.mock  # type: ignore[attr-defined]
     where = str(args.fixtures) if args.fixtures is not None else "bundled fixtures"
     print(f"mockserver: {_base_url(sock)}  {state.fixture_count} fixtures from {where}  "
           f"seed {args.seed}" + ("  no delay" if args.no_delay else "")
           + (f"  fault rate {args.fault_rate:g}" if args.fault_rate else "")
           + (f"  recording what is missing from {state.recorder.upstream.display}" if state.recorder else "")
-          + ("  watching for changes" if args.watch else ""), flush=True)
+          + ("  watching for changes" if args.watch else "")
+          + (f"  {args.workers} workers" if args.workers > 1 else ""), flush=True)
+    if args.workers > 1:
+        from .workers import serve_workers
+
+        return serve_workers(options, args.workers, sock, args.log_level)
     return _run_uvicorn(app, sock, args.log_level, lifespan="off")
 
 

@@ -1,0 +1,67 @@
+"""``mockserver --workers N``: N processes serve one socket and share their state through one SQLite file.
+
+This is uvicorn's own worker model: the supervisor (the ``mockserver``
+process) binds the socket once, and uvicorn's ``Multiprocess`` spawns the
+workers that accept from it, replaces one that dies and stops them all on
+Ctrl-C. A spawned worker builds its app from an import string, so the server's
+options reach it as JSON in an environment variable; the supervisor also
+creates the shared state file (``shared_store``) before the first worker starts
+and deletes it after the last has stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+from .protocol import HeadDeadlineProtocol
+from .turns import Pacing
+
+SETTINGS_VARIABLE = "MOCKSERVER_WORKER_SETTINGS"  # JSON: create_app's options, the state file, the log level
+
+
+def serve_workers(options: dict[str, Any], workers: int, sock: socket.socket, log_level: str) -> int:
+    """Serve ``create_app(**options)`` from ``workers`` processes on ``sock`` until Ctrl-C; exit code 0."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from .shared_store import create_state_file
+
+    with tempfile.TemporaryDirectory(prefix="mockserver-state-") as folder:
+        state_file = create_state_file(Path(folder) / "state.sqlite3")
+        os.environ[SETTINGS_VARIABLE] = json.dumps({**_as_json(options), "state_file": str(state_file),
+                                                    "log_level": log_level})
+        config = uvicorn.Config(f"{__name__}:app_from_environment", factory=True, workers=workers,
+                                http=HeadDeadlineProtocol, log_level=log_level, lifespan="off",
+                                timeout_graceful_shutdown=1)
+        Multiprocess(config, sockets=[sock]).run()
+    return 0
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker process, from the options the supervisor left in the environment."""
+    from .app import create_app
+
+    options = json.loads(os.environ[SETTINGS_VARIABLE])
+    log_level = options.pop("log_level")
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
+    options["pacing"] = Pacing(**options["pacing"])
+    return create_app(**options)
+
+
+def _as_json(options: dict[str, Any]) -> dict[str, Any]:
+    """create_app's options in JSON types: a path as a string, the pacing as its fields."""
+    converted = dict(options)
+    converted["pacing"] = dataclasses.asdict(options["pacing"])
+    if converted.get("fixtures_dir") is not None:
+        converted["fixtures_dir"] = str(Path(converted["fixtures_dir"]).resolve())
+    converted["fault_types"] = list(options["fault_types"])
+    return converted
