@@ -164,7 +164,9 @@ def run(url: str, *, spec: Spec | str | Path | None = None, max_examples: int = 
                        max_examples=max_examples, workers=workers, timeout=Timeout(timeout), limits=limits,
                        headers=dict(headers or {}), accept_valid=accept_valid, max_ttft_ms=max_ttft_ms,
                        progress=progress)
-    with without_local_constants():
+    from .strategies import reused_schema_strategies
+
+    with without_local_constants(), reused_schema_strategies():
         return session.run(list(phases))
 
 

@@ -19,13 +19,18 @@ import copy
 import io
 import json
 import math
+import threading
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import jsonschema
 from hypothesis import strategies as st
+from hypothesis_jsonschema import _from_schema as hypothesis_jsonschema_builder
 from hypothesis_jsonschema import from_schema
+from hypothesis_jsonschema._encode import encode_canonical_json
 
 from .spec import MediaSchema, Operation, Spec, SpecError, pointer_join
 from .validate import ContractValidator, json_type, media_type_of, pick_media, short_json
@@ -77,7 +82,81 @@ def schema_requests(spec: Spec, operation: Operation, max_items: int = 3,
     """Bodies valid against the operation's request schema, from the schema alone (any document)."""
     media = request_media(operation)
     schema = bounded_schema(spec.inline(media.schema), max_items, max_properties)
-    return from_schema(schema)
+    return schema_strategy(schema)
+
+
+# -- one strategy per schema ----------------------------------------------------------------
+# hypothesis-jsonschema builds the strategy of an object's property values while drawing, so every
+# draw canonicalised the request schema's sub-schemas again: nine tenths of a run's time. Within
+# :func:`reused_schema_strategies` each (sub-)schema is built once and the strategy is reused by every
+# later draw, pass, phase and run of the process. A strategy depends only on its schema, so the same
+# seed draws the same values either way.
+
+_BUILD_ONE = "__from_schema"  # the library's builder for one (sub-)schema, which it calls recursively
+_MAX_CACHED_STRATEGIES = 4096
+_built: dict[tuple[str, bool, str | None], st.SearchStrategy[Any]] = {}
+_built_lock = threading.Lock()
+_scope_lock = threading.Lock()
+_scope_depth = 0
+_library_builder: Callable[..., st.SearchStrategy[Any]] | None = None
+
+
+def schema_strategy(schema: Any) -> st.SearchStrategy[Any]:
+    """Values valid against ``schema`` (hypothesis-jsonschema), built once per distinct schema."""
+    with reused_schema_strategies():
+        return from_schema(schema)
+
+
+@contextmanager
+def reused_schema_strategies() -> Iterator[None]:
+    """Build each schema's strategy once while the block runs (re-entrant, thread-safe).
+
+    The library's builder is wrapped only inside the block, so a user's own hypothesis-jsonschema
+    tests in the same process see the library as it ships.
+    """
+    global _scope_depth, _library_builder
+    with _scope_lock:
+        if _scope_depth == 0:
+            _library_builder = getattr(hypothesis_jsonschema_builder, _BUILD_ONE)
+            setattr(hypothesis_jsonschema_builder, _BUILD_ONE, _memoised(_library_builder))
+        _scope_depth += 1
+    try:
+        yield
+    finally:
+        with _scope_lock:
+            _scope_depth -= 1
+            if _scope_depth == 0:
+                setattr(hypothesis_jsonschema_builder, _BUILD_ONE, _library_builder)
+
+
+def _memoised(build: Callable[..., st.SearchStrategy[Any]]) -> Callable[..., st.SearchStrategy[Any]]:
+    def build_once(schema: Any, *, alphabet: Any, custom_formats: Any) -> st.SearchStrategy[Any]:
+        key = _strategy_key(schema, alphabet, custom_formats)
+        if key is None:
+            return build(schema, alphabet=alphabet, custom_formats=custom_formats)
+        strategy = _built.get(key)
+        if strategy is None:
+            strategy = build(schema, alphabet=alphabet, custom_formats=custom_formats)
+            with _built_lock:
+                if len(_built) >= _MAX_CACHED_STRATEGIES:
+                    _built.clear()
+                _built[key] = strategy
+        return strategy
+
+    return build_once
+
+
+def _strategy_key(schema: Any, alphabet: Any, custom_formats: Any) -> tuple[str, bool, str | None] | None:
+    """What a built strategy depends on: the schema's canonical JSON and the string alphabet.
+
+    Custom formats are strategies of the caller's, not comparable by value: never shared.
+    """
+    if custom_formats is not None or not hasattr(alphabet, "allow_x00") or not hasattr(alphabet, "codec"):
+        return None
+    try:
+        return encode_canonical_json(schema), bool(alphabet.allow_x00), alphabet.codec
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 # -- realistic conversations ------------------------------------------------------------
