@@ -44,6 +44,7 @@ from .fixtures import Fixture
 from .matching import FixtureIndex
 from .state import Entry
 
+TRIM_EVERY = 64  # the journal drops entries past journal_size every this many, not on every request
 LOCK_WAIT_SECONDS = 30.0  # how long a worker waits for another's transaction; each takes microseconds
 
 SCHEMA = """
@@ -153,15 +154,11 @@ class SharedStore:
 
     # -- counting ---------------------------------------------------------------------------------------
     def next_request(self) -> int:
-        with self._write() as db:
-            return int(db.execute("UPDATE counters SET value = value + 1 WHERE name = 'requests' "
-                                  "RETURNING value").fetchone()[0])
+        return self._take("UPDATE counters SET value = value + 1 WHERE name = 'requests' RETURNING value")
 
     def take_play(self, fixture: str, turn: int) -> int:
-        with self._write() as db:
-            count = db.execute("INSERT INTO plays VALUES (?, ?, 1) ON CONFLICT (fixture, turn) "
-                               "DO UPDATE SET count = count + 1 RETURNING count", (fixture, turn)).fetchone()[0]
-        return int(count) - 1
+        return self._take("INSERT INTO plays VALUES (?, ?, 1) ON CONFLICT (fixture, turn) "
+                          "DO UPDATE SET count = count + 1 RETURNING count", (fixture, turn)) - 1
 
     def hits(self, fixture: str) -> int:
         with self._lock:
@@ -169,23 +166,23 @@ class SharedStore:
         return int(row[0] or 0)
 
     def take_header_fault(self, key: str) -> int:
-        with self._write() as db:
-            count = db.execute("INSERT INTO header_faults VALUES (?, 1) ON CONFLICT (key) "
-                               "DO UPDATE SET count = count + 1 RETURNING count", (key,)).fetchone()[0]
-        return int(count) - 1
+        return self._take("INSERT INTO header_faults VALUES (?, 1) ON CONFLICT (key) "
+                          "DO UPDATE SET count = count + 1 RETURNING count", (key,)) - 1
 
     # -- journal and reset ------------------------------------------------------------------------------
     def record(self, entry: Entry) -> Entry:
         """Journal the finished entry with the pid of the worker that answered; keep the last ``journal_size``."""
         row = json.dumps({**entry, "worker": self._worker})  # ASCII escapes: any string survives the round trip
-        with self._write() as db:
-            newest = db.execute("INSERT INTO journal (entry) VALUES (?)", (row,)).lastrowid
-            db.execute("DELETE FROM journal WHERE id <= ?", (int(newest or 0) - self._journal_size,))
+        newest = self._take("INSERT INTO journal (entry) VALUES (?) RETURNING id", (row,))
+        if newest % TRIM_EVERY == 0:  # older entries are out of sight already (entries() reads the newest)
+            with self._write() as db:
+                db.execute("DELETE FROM journal WHERE id <= ?", (newest - self._journal_size,))
         return entry
 
     def entries(self) -> list[Entry]:
         with self._lock:
-            rows = self._db.execute("SELECT entry FROM journal ORDER BY id").fetchall()
+            rows = self._db.execute("SELECT entry FROM (SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?) "
+                                    "ORDER BY id", (self._journal_size,)).fetchall()
         return [json.loads(row[0]) for row in rows]
 
     def clear_journal(self) -> None:
@@ -211,26 +208,37 @@ class SharedStore:
             self._writer_queue.close()
 
     # -- internals --------------------------------------------------------------------------------------
+    def _take(self, statement: str, parameters: tuple[object, ...] = ()) -> int:
+        """Run one writing statement that returns a number, as its own transaction: the cheapest atomic take.
+
+        A writing statement takes the database's write lock before its first read, so the read and the
+        increment of an ``UPDATE ... RETURNING`` are one step for every process.
+        """
+        with self._lock, self._writer_turn():
+            return int(self._db.execute(statement, parameters).fetchall()[0][0])  # stepped to the end: committed
+
+    @contextlib.contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """Writers first queue on an flock of a lock file beside the database: the kernel wakes the next one
+        the moment the lock is released, where SQLite's own busy handler would poll with sleeps of 1 ms
+        and more (tens of ms at worst, with the worker's event loop blocked all the while)."""
+        fcntl.flock(self._writer_queue, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._writer_queue, fcntl.LOCK_UN)
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction that holds the write lock from its first statement: atomic across processes.
-
-        Writers first queue on an flock of a lock file beside the database: the kernel wakes the next one
-        the moment the lock is released, where SQLite's own busy handler would poll with sleeps of 1 ms
-        and more (tens of ms at worst, with the worker's event loop blocked all the while).
-        """
-        with self._lock:
-            fcntl.flock(self._writer_queue, fcntl.LOCK_EX)
+        """Several statements as one transaction that holds the write lock from the first: atomic across processes."""
+        with self._lock, self._writer_turn():
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            finally:
-                fcntl.flock(self._writer_queue, fcntl.LOCK_UN)
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _served_in(self, db: sqlite3.Connection, name: str) -> bool:
         """Whether ``name`` is served now, read inside the caller's transaction rather than from this worker's copy."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from mockserver.fixtures import Fixture, fixture_from_dict
 from mockserver.matching import Match
-from mockserver.shared_store import SharedStore, create_state_file
+from mockserver.shared_store import TRIM_EVERY, SharedStore, create_state_file
 from mockserver.state import MockStore, Store
 
 
@@ -48,6 +50,11 @@ def test_two_workers_on_one_file_count_journal_and_reset_as_one(state_file: Path
         (first if n % 2 else second).record({"n": n})
     assert [entry["n"] for entry in first.entries()] == [2, 3, 4], "only the last journal_size are kept"
     assert second.entries() == first.entries() and {entry["worker"] for entry in first.entries()} == {os.getpid()}
+    for n in range(5, 200):
+        first.record({"n": n})
+    assert [entry["n"] for entry in second.entries()] == [197, 198, 199]
+    with contextlib.closing(sqlite3.connect(state_file)) as db:
+        assert db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] <= 3 + TRIM_EVERY, "older rows are dropped"
     second.reset()
     assert first.entries() == [] and first.hits("hello") == 0
     assert (first.take_play("hello", 1), first.next_request(), second.take_header_fault("k")) == (0, 1, 0)
