@@ -12,6 +12,7 @@ cannot corrupt the output.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -26,6 +27,7 @@ _SECRET_PARTS = ("authoriz", "cookie", "token", "apikey", "api-key", "api_key", 
 _TRUNCATED = re.compile(r"(\S{4,})(…|\.\.\.)")  # the last word before an ellipsis that cut it short
 
 
+@functools.lru_cache(maxsize=1_024)  # asked for every header of every request the mock journals
 def is_secret_header(name: str) -> bool:
     """Whether a header's value is a credential, by its name alone."""
     lowered = name.lower()

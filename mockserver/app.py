@@ -10,7 +10,6 @@ then is a reply rendered, with its fault plan and pacing, into network writes.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import functools
@@ -42,10 +41,11 @@ from .fixtures import (PYTHON_SOURCE, Fixture, FixtureError, check_fixture_messa
                        load_fixtures)
 from .honour import Refusal, request_problem, shape_for_modalities, turn_mismatch, wants_audio
 from .matching import FixtureIndex, Match
-from .state import MockStore
+from .state import MockStore, Store
 from .request_body import BodyProblem, journal_body, parse_request_json
 from .sdk_hints import warn_once_if_sdk_omits_stream
-from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, chunk_delays, compute_usage, layer_pacing,
+from .prepared import ReplyBytes
+from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, compute_usage, layer_pacing, pacing_delays,
                      pacing_problem, parse_pacing_header, render_chunks, render_completion, usage_override_problem)
 from .turns import AssistantTurn, Pacing
 from .watch import DEFAULT_INTERVAL, FixtureWatcher
@@ -111,20 +111,22 @@ class MockState:
     recorder: Any = None  # set by mockserver.recording.record_missing: unmatched requests go upstream
 
     def __init__(self, fixtures: list[Fixture], validator: ContractValidator, settings: Settings,
-                 journal_size: int, folder: Path | None = None, watcher: FixtureWatcher | None = None) -> None:
+                 journal_size: int, folder: Path | None = None, watcher: FixtureWatcher | None = None,
+                 store: Store | None = None) -> None:
         self.validator = validator
         self.settings = settings
         self.folder = folder
         self.watcher = watcher
-        self.store = MockStore(fixtures, journal_size)
+        self.store: Store = store if store is not None else MockStore(fixtures, journal_size)
 
     @property
     def index(self) -> FixtureIndex:
         return self.store.index
 
     @property
-    def journal(self) -> collections.deque[dict[str, Any]]:
-        return self.store.journal
+    def journal(self) -> list[dict[str, Any]]:
+        """The journaled requests, oldest first, whichever process answered them."""
+        return self.store.entries()
 
     @property
     def fixture_count(self) -> int:
@@ -178,7 +180,7 @@ def check_fixture(fixture: Fixture, validator: ContractValidator, seed: int = 0)
         if errors:
             raise FixtureError(f"{where}: the reply would break the contract: {errors[0]}")
         if plan is not None:
-            problem = fault_plans.fault_problem(plan, chunks)
+            problem = fault_plans.fault_problem(plan, [chunk.encode() for chunk in chunks])
             if problem:
                 raise FixtureError(f"{where}: {problem}")
 
@@ -266,14 +268,16 @@ def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing:
                no_delay: bool = False, max_body: int = 1_000_000, fault_rate: float = 0.0,
                fault_types: Sequence[str] = fault_plans.FAULT_TYPES, journal_size: int = 100,
                fallback: bool | None = None, spec_path: Path | str | None = None, watch: bool = False,
-               watch_interval: float = DEFAULT_INTERVAL) -> Starlette:
+               watch_interval: float = DEFAULT_INTERVAL, state_file: Path | str | None = None) -> Starlette:
     """Load and check the fixtures, then build the app; a bad fixture raises FixtureError.
 
     ``fallback=None`` answers unmatched requests with a made-up reply only when
     serving the bundled fixtures, so a new user sees a stream at once while a
     project's own fixtures stay strict. ``watch`` reloads the folder when a file
     in it changes, polling every ``watch_interval`` seconds, until the app's
-    lifespan ends.
+    lifespan ends. ``state_file`` is the SQLite file that ``--workers`` processes
+    share (``shared_store``); without it the state stays in this process's memory,
+    the fast path.
     """
     problem = pacing_problem(pacing)
     if problem:
@@ -290,7 +294,12 @@ def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing:
         fixtures = watcher.load()
     else:
         fixtures = load_checked_fixtures(folder, validator, seed)
-    state = MockState(fixtures, validator, settings, journal_size, folder, watcher)
+    store: Store | None = None
+    if state_file is not None:
+        from .shared_store import SharedStore  # only worker processes need it
+
+        store = SharedStore(state_file, fixtures, journal_size)
+    state = MockState(fixtures, validator, settings, journal_size, folder, watcher, store)
     routes = [
         Route("/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
         Route("/v1/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
@@ -367,7 +376,7 @@ async def journal(state: MockState, request: Request) -> Response:
     if request.method == "DELETE":
         state.store.clear_journal()
         return JSONResponse({"cleared": True})
-    return JSONResponse({"requests": list(state.journal)})
+    return JSONResponse({"requests": state.journal})
 
 
 async def fixtures_route(state: MockState, request: Request) -> Response:
@@ -422,7 +431,7 @@ def _fixture_summary(state: MockState, fixture: Fixture) -> dict[str, Any]:
 # -- POST /chat/completions -----------------------------------------------------------------------
 
 async def chat_completions(state: MockState, request: Request) -> Response:
-    entry: dict[str, Any] = {"time": time.time(), "method": request.method, "path": request.url.path,
+    entry: dict[str, Any] = {"time": time.time(), "method": request.method, "path": request.scope["path"],
                              "headers": _redacted(request.headers.items()), "body": None, "status": None,
                              "fixture": None, "turn": None, "play": None, "near_misses": [], "fault": None,
                              "error": None}
@@ -475,23 +484,23 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
         raise ApiError(400, f"fixture {reply.label} does not fit this request: {mismatch}", "fixture_mismatch")
     turn = await _off_the_loop_if(wants_audio(body), shape_for_modalities, reply.turn, body, state.settings.seed)
     identity = ReplyIdentity.new(rng, body.get("model"), int(time.time()))
-    usage = compute_usage(body["messages"], turn)
-    chunks = render_chunks(turn, identity, usage)
-    plan = _fault_plan(state, reply, _spend_header_fault(state, header_fault, body), chunks, rng)
+    rendered = ReplyBytes(turn, identity, compute_usage(body["messages"], turn))
+    plan = _fault_plan(state, reply, _spend_header_fault(state, header_fault, body), rendered, rng)
     entry["fault"] = plan.describe() if plan else None
     headers = {"X-Mock-Fixture": reply.label.encode("ascii", "replace").decode("ascii")}
     if plan is not None and plan.type == "http_error":
         status, error, extra = fault_plans.injected_error(plan)
         return JSONResponse(error, status, headers=headers | extra)
     if body.get("stream", True) is False:
-        content = json.dumps(render_completion(turn, identity, usage), ensure_ascii=False).encode("utf-8")
+        content = rendered.completion()
         if plan is None or plan.type not in ("disconnect", "stall"):  # stream faults do not apply to JSON
             return Response(content, media_type=JSON_MEDIA, headers=headers)
         return WireResponse(_play(fault_plans.body_writes(content, plan)), media_type=JSON_MEDIA, headers=headers)
     pacing = NO_DELAY if state.settings.no_delay else layer_pacing(reply.pacing, state.settings.pacing)
     if header_pacing is not None:
         pacing = layer_pacing(header_pacing, pacing)
-    writes = fault_plans.stream_writes(chunks, chunk_delays(chunks, pacing, rng), plan, identity.id)
+    delays = pacing_delays(rendered.paced, pacing, rng)
+    writes = fault_plans.stream_writes(rendered.events, delays, plan, identity.id)
     return WireResponse(_play(writes), media_type="text/event-stream; charset=utf-8", headers=headers | SSE_HEADERS)
 
 
@@ -528,10 +537,19 @@ async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, A
 
 def _in_folder(state: MockState, text: str) -> str:
     """Paths inside the fixtures folder written relative to it (``faults/rate-limit.yaml:7``), as users see them."""
-    if state.folder is None:
-        return text
-    for prefix in {str(state.folder.resolve()), str(state.folder)}:
-        text = text.replace(prefix.rstrip("/") + "/", "")
+    return _relative_to(_folder_prefixes(state.folder), text) if state.folder is not None else text
+
+
+@functools.lru_cache(maxsize=64)
+def _folder_prefixes(folder: Path) -> tuple[str, ...]:
+    """The folder as given and as resolved; resolving asks the file system, so once per folder."""
+    return tuple({str(folder.resolve()).rstrip("/") + "/", str(folder).rstrip("/") + "/"})
+
+
+@functools.lru_cache(maxsize=4_096)  # labels repeat: one per fixture turn, asked on every request it answers
+def _relative_to(prefixes: tuple[str, ...], text: str) -> str:
+    for prefix in prefixes:
+        text = text.replace(prefix, "")
     return text
 
 
@@ -547,17 +565,17 @@ def _spend_header_fault(state: MockState, header: FaultPlan | None, body: dict[s
     return header if state.store.take_header_fault(key) < header.times else None
 
 
-def _fault_plan(state: MockState, reply: Reply, header: FaultPlan | None, chunks: list[Chunk],
+def _fault_plan(state: MockState, reply: Reply, header: FaultPlan | None, rendered: ReplyBytes,
                 rng: random.Random) -> FaultPlan | None:
     """The request header wins, then the fixture turn, then the seeded random rate."""
     plan = header
     if plan is None and reply.turn.fault is not None:
         plan = fault_plans.parse_fault(reply.turn.fault)  # checked at start-up
     if plan is None and state.settings.fault_rate > 0 and rng.random() < state.settings.fault_rate:
-        candidate = fault_plans.random_fault(rng, state.settings.fault_types, len(chunks))
-        plan = None if fault_plans.fault_problem(candidate, chunks) else candidate
+        candidate = fault_plans.random_fault(rng, state.settings.fault_types, len(rendered.events))
+        plan = None if fault_plans.fault_problem(candidate, rendered.events) else candidate
     if plan is not None:
-        problem = fault_plans.fault_problem(plan, chunks)
+        problem = fault_plans.fault_problem(plan, rendered.events)
         if problem:
             raise ApiError(400, f"X-Mock-Fault: {problem}", "fault_not_applicable", None)
     return plan
@@ -630,17 +648,30 @@ def _redacted(headers: Sequence[tuple[str, str]] | Any) -> dict[str, str]:
 # -- the wire -------------------------------------------------------------------------------------
 
 async def _play(writes: list[Write | Disconnect]) -> AsyncIterator[bytes | Disconnect]:
-    """Yield each write at its planned time; waits are measured from the start, so they do not drift."""
+    """Yield each write at its planned time; waits are measured from the start, so they do not drift.
+
+    Writes that are due together go out as one network write, as a server's send buffer would have them:
+    a reply with no delay is one write, and a stream that fell behind (a thousand of them on one busy
+    process) catches up in one write instead of paying a wake-up and a send for every chunk.
+    """
     loop = asyncio.get_running_loop()
     due = loop.time()
+    ready: list[bytes] = []
     for write in writes:
         if isinstance(write, Disconnect):
+            if ready:
+                yield b"".join(ready)
             yield write
             return
         due += write.delay
-        if write.delay > 0:
-            await asyncio.sleep(max(0.0, due - loop.time()))
-        yield write.data
+        if write.delay > 0 and due > loop.time():
+            if ready:
+                yield b"".join(ready)
+                ready = []
+            await asyncio.sleep(due - loop.time())
+        ready.append(write.data)
+    if ready:
+        yield b"".join(ready)
 
 
 class WireResponse(StreamingResponse):

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .stream import DONE, Chunk
+from .stream import DONE
 
 FAULT_TYPES = ("http_error", "disconnect", "stall", "malformed_chunk", "no_done", "keepalive", "split_utf8")
 ERROR_STATUSES = (400, 401, 404, 429, 500, 503)  # the error statuses the contract documents
@@ -151,9 +151,9 @@ def random_fault(rng: random.Random, types: Sequence[str], chunk_count: int) -> 
     return FaultPlan(kind, after_chunks=after)
 
 
-def fault_problem(plan: FaultPlan, chunks: Sequence[Chunk]) -> str | None:
-    """Why ``plan`` cannot apply to this reply, or ``None``."""
-    if plan.type == "split_utf8" and not any(_first_multibyte(chunk.encode()) for chunk in chunks):
+def fault_problem(plan: FaultPlan, events: Sequence[bytes]) -> str | None:
+    """Why ``plan`` cannot apply to the reply whose encoded events are ``events``, or ``None``."""
+    if plan.type == "split_utf8" and not any(_first_multibyte(event) for event in events):
         return "split_utf8 needs a character outside ASCII in the reply, and this reply has none"
     return None
 
@@ -186,14 +186,14 @@ def injected_error(plan: FaultPlan) -> tuple[int, dict[str, Any], dict[str, str]
     return plan.status, error_body(plan.status, f"injected fault: HTTP {plan.status}{wait}"), headers
 
 
-def stream_writes(chunks: Sequence[Chunk], delays: Sequence[float], plan: FaultPlan | None,
+def stream_writes(events: Sequence[bytes], delays: Sequence[float], plan: FaultPlan | None,
                   identity_id: str = "chatcmpl-mock") -> list[Write | Disconnect]:
-    """The network writes of a stream, with ``plan`` (other than ``http_error``) applied."""
+    """The network writes of a stream of encoded events, with ``plan`` (other than ``http_error``) applied."""
     writes: list[Write | Disconnect] = []
     pending_delay = 0.0
     kind = plan.type if plan else None
     split_done = False
-    for count, (chunk, delay) in enumerate(zip(chunks, delays)):
+    for count, (data, delay) in enumerate(zip(events, delays)):
         if plan and count == plan.after_chunks:
             if kind == "disconnect":
                 writes.append(DISCONNECT)
@@ -202,7 +202,6 @@ def stream_writes(chunks: Sequence[Chunk], delays: Sequence[float], plan: FaultP
                 pending_delay += plan.stall_ms / 1000.0
             if kind == "malformed_chunk":
                 writes.append(Write(0.0, _malformed(identity_id)))
-        data = chunk.encode()
         cut = _first_multibyte(data) if kind == "split_utf8" and not split_done else None
         if cut:
             writes.append(Write(pending_delay + delay, data[:cut]))
@@ -213,7 +212,7 @@ def stream_writes(chunks: Sequence[Chunk], delays: Sequence[float], plan: FaultP
         pending_delay = 0.0
         if kind == "keepalive" and (count + 1) % plan.every_chunks == 0:  # type: ignore[union-attr]
             writes.append(Write(0.0, b": ping\n\n"))
-    if plan and plan.after_chunks >= len(chunks) and kind in ("disconnect", "stall", "malformed_chunk"):
+    if plan and plan.after_chunks >= len(events) and kind in ("disconnect", "stall", "malformed_chunk"):
         if kind == "disconnect":
             writes.append(DISCONNECT)
             return writes

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64  # objects and arrays; a chat request needs a handful, a tool's schema a few more
@@ -35,8 +36,22 @@ def parse_request_json(raw: bytes) -> Any:
         raise BodyProblem(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise BodyProblem(f"the body nests JSON deeper than {MAX_DEPTH} levels") from None
-    _check_values(value)
+    if _may_be_deep(raw) or _may_hold_surrogates(raw):
+        _check_values(value)
     return value
+
+
+def _may_be_deep(raw: bytes) -> bool:
+    """Whether the body has enough brackets to nest past MAX_DEPTH; counted in C, unlike a walk of the value."""
+    return raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _may_hold_surrogates(raw: bytes) -> bool:
+    """Whether a string may hold a surrogate: UTF-8 cannot encode one, so only a ``\\uD800``-style escape can."""
+    return _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def journal_body(body: Any, size: int) -> Any:

@@ -14,7 +14,7 @@ import json
 import random
 import string
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from contract.sse import encode_event
 
@@ -40,8 +40,12 @@ class ReplyIdentity:
 
     @classmethod
     def new(cls, rng: random.Random, model: str | None, created: int) -> "ReplyIdentity":
-        suffix = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(29))
+        suffix = rng.randbytes(29).translate(_ID_CHARACTERS).decode("ascii")  # one draw for all 29 characters
         return cls(id=f"chatcmpl-{suffix}", created=created, model=model or DEFAULT_MODEL)
+
+
+_ALPHABET = string.ascii_letters + string.digits
+_ID_CHARACTERS = bytes(ord(_ALPHABET[byte % len(_ALPHABET)]) for byte in range(256))  # a byte -> a letter or digit
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,14 @@ def _content_tokens(content: Any) -> int:
 
 
 def completion_tokens(turn: AssistantTurn) -> int:
+    """Tokens the reply costs; counted once per turn, since every request it answers costs the same."""
+    cached = turn.rendered.get("completion_tokens")
+    if cached is None:
+        cached = turn.rendered["completion_tokens"] = _count_completion_tokens(turn)
+    return cached  # type: ignore[no-any-return]
+
+
+def _count_completion_tokens(turn: AssistantTurn) -> int:
     total = count_tokens(turn.content or "") + count_tokens(turn.refusal or "")
     for call in turn.tool_calls:
         function = call.get("function", {})
@@ -275,7 +287,7 @@ def pacing_problem(pacing: Pacing) -> str | None:
     return None
 
 
-def chunk_delays(chunks: list[Chunk], pacing: Pacing, rng: random.Random) -> list[float]:
+def pacing_delays(paced: Sequence[bool], pacing: Pacing, rng: random.Random) -> list[float]:
     """Seconds to wait before each chunk: TTFT before the first paced chunk, 1/rate before the others.
 
     Each wait is scaled by ``1 ± jitter·u`` with ``u`` drawn from the request's seeded RNG,
@@ -287,8 +299,8 @@ def chunk_delays(chunks: list[Chunk], pacing: Pacing, rng: random.Random) -> lis
     jitter = pacing.jitter or 0.0
     delays: list[float] = []
     seen_token = False
-    for chunk in chunks:
-        if not chunk.paced:
+    for is_paced in paced:
+        if not is_paced:
             delays.append(0.0)
             continue
         base = step if seen_token else ttft

@@ -9,6 +9,7 @@ deterministic rule gives pieces that look like real ones (" Paris", " sun",
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Pre-tokenisation in the style of GPT tokenizers: contractions, a word with its
@@ -52,6 +53,9 @@ def tokenize(text: str) -> list[str]:
 
 
 COUNT_EXACTLY = 32_768  # characters; beyond, the count is scaled from the first ones (bounded work per request)
+# Clients send the same messages again and again (the system prompt, the conversation so far), so the
+# counts of short texts are remembered; the bound keeps the memory at a few megabytes.
+REMEMBER_UP_TO = 2_048
 
 
 def count_tokens(text: str) -> int:
@@ -63,6 +67,8 @@ def count_tokens(text: str) -> int:
     """
     if not text:
         return 0
+    if len(text) <= REMEMBER_UP_TO:
+        return _count_short(text)
     if len(text) <= COUNT_EXACTLY:
         return len(tokenize(text))
     head = len(tokenize(text[:COUNT_EXACTLY]))
@@ -131,3 +137,8 @@ def _split_long(part: str) -> list[str]:
 
 def _is_consonant(char: str) -> bool:
     return char.isalpha() and char not in _VOWELS
+
+
+@functools.lru_cache(maxsize=4_096)
+def _count_short(text: str) -> int:
+    return len(tokenize(text))

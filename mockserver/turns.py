@@ -54,6 +54,9 @@ class AssistantTurn:
     finish_reason: str | None = None  # default: "tool_calls" when there are tool calls, else "stop"
     source: str = ""  # "file.yaml:12" of the turn, for error messages
     extra: dict[str, Any] = field(default_factory=dict)
+    # What rendering this turn computes once and reuses on every request it answers (its pieces' bytes,
+    # its token count): a turn never changes, so neither do they. Filled by mockserver.prepared.
+    rendered: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def effective_finish_reason(self) -> str:

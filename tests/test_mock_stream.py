@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from contract.sse import parse_stream
 from mockserver.audio import synthesize_wav
-from mockserver.stream import (DEFAULT_PACING, NO_DELAY, ReplyIdentity, chunk_delays, compute_usage, layer_pacing,
+from mockserver.stream import (DEFAULT_PACING, NO_DELAY, ReplyIdentity, compute_usage, layer_pacing, pacing_delays,
                                parse_pacing_header, prompt_tokens, render_chunks, render_completion,
                                usage_override_problem)
 from mockserver.tokenize import count_tokens, tokenize
@@ -166,9 +166,9 @@ def test_delays_are_seeded_and_shaped() -> None:
     turn = AssistantTurn(content="It is 18 °C and sunny in Paris.")
     chunks = render_chunks(turn, IDENTITY, compute_usage(MESSAGES, turn))
     pacing = Pacing(ttft_ms=200, tokens_per_second=50, jitter=0.2)
-    first = chunk_delays(chunks, pacing, random.Random(7))
-    assert first == chunk_delays(chunks, pacing, random.Random(7))
-    assert first != chunk_delays(chunks, pacing, random.Random(8))
+    first = pacing_delays([chunk.paced for chunk in chunks], pacing, random.Random(7))
+    assert first == pacing_delays([chunk.paced for chunk in chunks], pacing, random.Random(7))
+    assert first != pacing_delays([chunk.paced for chunk in chunks], pacing, random.Random(8))
     assert first[0] == 0.0, "the role chunk is not delayed"
     assert 0.16 <= first[1] <= 0.24
     assert all(0.016 <= d <= 0.024 for d in first[2:-2])
