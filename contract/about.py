@@ -7,12 +7,20 @@ hypothesis-jsonschema decide which requests a seed draws.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import sys
 from typing import Any
 
 DISTRIBUTION = "chatstream-testkit"
 _SHAPING = ("hypothesis", "hypothesis-jsonschema", "jsonschema", "starlette", "uvicorn")
+# Compiled libraries that only make things faster: (distribution, module, what happens without it).
+_SPEED_UPS = (
+    ("jsonschema-rs", "jsonschema_rs", "validation uses jsonschema alone"),
+    ("orjson", "orjson", "JSON goes through the standard library"),
+    ("httptools", "httptools", "the mock parses HTTP with h11"),
+    ("uvloop", "uvloop", "the mock runs on asyncio's own event loop"),
+)
 
 
 def version_line(program: str) -> str:
@@ -23,11 +31,27 @@ def version_line(program: str) -> str:
             libraries.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             continue
-    try:
-        libraries.append(f"jsonschema-rs {importlib.metadata.version('jsonschema-rs')}")
-    except importlib.metadata.PackageNotFoundError:
-        libraries.append("jsonschema-rs missing: validation uses jsonschema alone, slower")
+    missing = dict(missing_speed_ups())
+    for name, _, _ in _SPEED_UPS:
+        if name in missing:
+            libraries.append(f"{name} missing: {missing[name]}, slower")
+            continue
+        try:
+            libraries.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            libraries.append(f"{name} (version unknown)")
     return f"{program} {package_version()} ({', '.join(libraries)})"
+
+
+def missing_speed_ups() -> list[tuple[str, str]]:
+    """The compiled libraries that cannot be imported here, each with what is used instead."""
+    missing = []
+    for name, module, without in _SPEED_UPS:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append((name, without))
+    return missing
 
 
 def package_version() -> str:

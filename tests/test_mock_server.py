@@ -358,15 +358,26 @@ def test_default_server_answers_anything(default_server: ServerThread, validator
         assert http.post("/v1/chat/completions", json=ask("And now?", stream=False)).status_code == 200
 
 
+def _head_deadline_protocols() -> list[type]:
+    from mockserver import protocol
+
+    found = [protocol.H11HeadDeadlineProtocol]
+    if protocol.HttpToolsProtocol is not None:
+        found.append(protocol.HttpToolsHeadDeadlineProtocol)
+    return found
+
+
+@pytest.mark.parametrize("protocol", _head_deadline_protocols(), ids=lambda cls: cls.__name__)
 def test_connections_that_never_finish_a_request_head_are_closed(monkeypatch: pytest.MonkeyPatch,
-                                                                  tmp_path: Path) -> None:
+                                                                  tmp_path: Path, protocol: type) -> None:
     """2,001 slow request heads were all still held after 30 s; each now has a deadline (1 s here)."""
     import socket
     import time
 
-    from mockserver.protocol import HeadDeadlineProtocol
+    import mockserver.serve
 
-    monkeypatch.setattr(HeadDeadlineProtocol, "head_timeout", 1.0)
+    monkeypatch.setattr(mockserver.serve, "HeadDeadlineProtocol", protocol)
+    monkeypatch.setattr(protocol, "head_timeout", 1.0)
     with ServerThread(create_app(write_conversations(tmp_path), no_delay=True)) as running:
         silent = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(50)]
         trickling = socket.create_connection(("127.0.0.1", running.port))
