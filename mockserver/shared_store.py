@@ -3,20 +3,24 @@
 Worker processes share nothing but the listening socket, yet a scenario must
 play "429, then the answer" in order even when its two requests land on two
 workers, and the journal must hold every request. SQLite is the simplest store
-that guarantees it: it is in the standard library, a write transaction begun
-with ``BEGIN IMMEDIATE`` holds the file's write lock from its first read, so
-two workers can never both take play 3, and in WAL mode reading the journal
-never waits for a writer. The file is a temporary one that the supervisor
-creates before it starts the workers and deletes when they have stopped;
-nothing in it has to survive a crash, so commits skip fsync.
+that guarantees it: it is in the standard library, a write holds the file's
+write lock from its first read (a take is one ``UPDATE ... RETURNING`` or
+upsert, its own transaction; a change of several rows is one ``BEGIN
+IMMEDIATE`` transaction), so two workers can never both take play 3, and in
+WAL mode reading the journal never waits for a writer. Writers queue on an
+flock beside the file rather than in SQLite's sleeping busy handler. The file
+is a temporary one that the supervisor creates before it starts the workers
+and deletes when they have stopped; nothing in it has to survive a crash, so
+commits skip fsync.
 
 What the file holds:
 
 - counters: the request number (it seeds each reply), plays per fixture turn
   (a fixture's hits are their sum), uses of each ``X-Mock-Fault ...; times=N``
-  header fault; each take is one small write transaction;
+  header fault;
 - the journal: whole entries as JSON rows, each with the ``worker`` pid that
-  answered; only the last ``journal_size`` are kept;
+  answered; reads take the newest ``journal_size``, and older rows are
+  dropped every ``TRIM_EVERY`` entries;
 - conversations added and removed at run time, with a version number. An added
   conversation is stored as the built ``Fixture`` (pickled): the worker that
   took the POST has checked it against the contract, and the others take it as
