@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 
@@ -538,15 +538,40 @@ def _contains(exc: BaseException, kind: type[BaseException]) -> bool:
     return isinstance(exc, BaseExceptionGroup) and any(_contains(inner, kind) for inner in exc.exceptions)
 
 
-def _lint_findings(spec: Spec) -> list[Any]:
-    """The document's own defects, so checks can blame the document.
+class _LintOnFirstUse(Sequence[Any]):
+    """The document's own defects, so checks can blame the document, worked out when first read.
 
-    The refusal rule is left out: it asks the installed servers' request checks, which says
-    nothing about the server under test and costs a search at every run.
+    Checks read them only to explain a failure, so a run against a conforming server never pays
+    for the lint and its imports (a third of a second). The refusal rule is left out: it asks the
+    installed servers' request checks, which says nothing about the server under test and costs a
+    search at every run.
     """
-    from .lint import lint_spec
 
-    return list(lint_spec(spec, refusers=()))
+    def __init__(self, spec: Spec) -> None:
+        self._spec = spec
+        self._findings: list[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _all(self) -> list[Any]:
+        with self._lock:
+            if self._findings is None:
+                from .lint import lint_spec
+
+                self._findings = list(lint_spec(self._spec, refusers=()))
+            return self._findings
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._all())
+
+
+def _lint_findings(spec: Spec) -> Sequence[Any]:
+    return _LintOnFirstUse(spec)
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:

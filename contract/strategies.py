@@ -30,7 +30,6 @@ import jsonschema
 from hypothesis import strategies as st
 from hypothesis_jsonschema import _from_schema as hypothesis_jsonschema_builder
 from hypothesis_jsonschema import from_schema
-from hypothesis_jsonschema._encode import encode_canonical_json
 
 from .spec import MediaSchema, Operation, Spec, SpecError, pointer_join
 from .validate import ContractValidator, json_type, media_type_of, pick_media, short_json
@@ -94,11 +93,41 @@ def schema_requests(spec: Spec, operation: Operation, max_items: int = 3,
 
 _BUILD_ONE = "__from_schema"  # the library's builder for one (sub-)schema, which it calls recursively
 _MAX_CACHED_STRATEGIES = 4096
-_built: dict[tuple[str, bool, str | None], st.SearchStrategy[Any]] = {}
-_built_lock = threading.Lock()
 _scope_lock = threading.Lock()
 _scope_depth = 0
 _library_builder: Callable[..., st.SearchStrategy[Any]] | None = None
+
+
+class _BuiltStrategies:
+    """Strategies by schema content; the schema objects seen are remembered too, so asking again
+    with the same object (each draw does) costs a dictionary look-up, not a walk of the schema."""
+
+    def __init__(self, limit: int = _MAX_CACHED_STRATEGIES) -> None:
+        self.limit = limit
+        self.by_content: dict[tuple[str, bool, str | None], st.SearchStrategy[Any]] = {}
+        # id -> (the schema object, kept alive so the id stays its own; the content key)
+        self.by_object: dict[tuple[int, bool, str | None], tuple[Any, tuple[str, bool, str | None]]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, schema: Any, alphabet: tuple[bool, str | None],
+            build: Callable[[], st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+        seen = self.by_object.get((id(schema), *alphabet))
+        if seen is not None and seen[0] is schema and seen[1] in self.by_content:
+            return self.by_content[seen[1]]
+        key = (_content_key(schema), *alphabet)
+        strategy = self.by_content.get(key)
+        if strategy is None:
+            strategy = build()
+        with self.lock:
+            if len(self.by_content) >= self.limit or len(self.by_object) >= self.limit:
+                self.by_content.clear()
+                self.by_object.clear()
+            self.by_content[key] = strategy
+            self.by_object[(id(schema), *alphabet)] = (schema, key)
+        return strategy
+
+
+_built = _BuiltStrategies()
 
 
 def schema_strategy(schema: Any) -> st.SearchStrategy[Any]:
@@ -131,32 +160,18 @@ def reused_schema_strategies() -> Iterator[None]:
 
 def _memoised(build: Callable[..., st.SearchStrategy[Any]]) -> Callable[..., st.SearchStrategy[Any]]:
     def build_once(schema: Any, *, alphabet: Any, custom_formats: Any) -> st.SearchStrategy[Any]:
-        key = _strategy_key(schema, alphabet, custom_formats)
-        if key is None:
+        # Custom formats are the caller's strategies, not comparable by value: never shared.
+        if custom_formats is not None or not hasattr(alphabet, "allow_x00") or not hasattr(alphabet, "codec"):
             return build(schema, alphabet=alphabet, custom_formats=custom_formats)
-        strategy = _built.get(key)
-        if strategy is None:
-            strategy = build(schema, alphabet=alphabet, custom_formats=custom_formats)
-            with _built_lock:
-                if len(_built) >= _MAX_CACHED_STRATEGIES:
-                    _built.clear()
-                _built[key] = strategy
-        return strategy
+        return _built.get(schema, (bool(alphabet.allow_x00), alphabet.codec),
+                          lambda: build(schema, alphabet=alphabet, custom_formats=custom_formats))
 
     return build_once
 
 
-def _strategy_key(schema: Any, alphabet: Any, custom_formats: Any) -> tuple[str, bool, str | None] | None:
-    """What a built strategy depends on: the schema's canonical JSON and the string alphabet.
-
-    Custom formats are strategies of the caller's, not comparable by value: never shared.
-    """
-    if custom_formats is not None or not hasattr(alphabet, "allow_x00") or not hasattr(alphabet, "codec"):
-        return None
-    try:
-        return encode_canonical_json(schema), bool(alphabet.allow_x00), alphabet.codec
-    except (TypeError, ValueError, RecursionError):
-        return None
+def _content_key(schema: Any) -> str:
+    """Equal for equal schemas written in the same order (``repr`` keeps 1, 1.0 and True apart)."""
+    return repr(schema)
 
 
 # -- realistic conversations ------------------------------------------------------------
