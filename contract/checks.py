@@ -27,7 +27,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from .exchange import NOT_JSON, Exchange, Failure, parse_json
-from .semantics import DONE, AssembledReply, assemble_exchange, chunk_data, requested_json_schema
+from .semantics import DONE, AssembledReply, assemble_exchange, read_exchange, read_once, requested_json_schema
 from .spec import DOCUMENT_URI, MediaSchema, Operation, Spec, SpecError, pointer_join
 from .validate import EVENT_STREAM, JSON, ContractValidator, ValidationError, media_type_of, pick_media, short_json
 
@@ -253,7 +253,7 @@ def chunks_valid(ctx: CheckContext, exchange: Exchange) -> Verdict:
         if gap:
             failures.append(_document_failure("chunks_valid", gap, "a documented chunk schema", EVENT_STREAM))
     seen_errors: set[tuple[str, str]] = set()
-    for index, data in chunk_data(exchange.events, _terminator(ctx, exchange.status)):
+    for index, data in _chunks(ctx, exchange):
         if len(failures) >= MAX_FAILURES_PER_CHECK:
             break
         if data is NOT_JSON:
@@ -296,7 +296,7 @@ def consistent_ids(ctx: CheckContext, exchange: Exchange) -> Verdict:
     failures = []
     for name in ("id", "created", "model"):
         first: Any = None
-        for index, chunk in chunk_data(exchange.events, _terminator(ctx, exchange.status)):
+        for index, chunk in _chunks(ctx, exchange):
             if not isinstance(chunk, dict) or name not in chunk:
                 continue
             if first is None:
@@ -315,7 +315,7 @@ def role_first(ctx: CheckContext, exchange: Exchange) -> Verdict:
         return None
     seen_choices: set[int] = set()
     failures = []
-    for index, chunk in chunk_data(exchange.events, _terminator(ctx, exchange.status)):
+    for index, chunk in _chunks(ctx, exchange):
         for position, choice in _choices(chunk):
             number = choice.get("index", position)
             if number in seen_choices or not isinstance(choice.get("delta"), dict):
@@ -334,7 +334,7 @@ def finish_reason_once(ctx: CheckContext, exchange: Exchange) -> Verdict:
         return None
     reasons: dict[Any, list[tuple[int, Any]]] = {}
     last_seen: dict[Any, int] = {}
-    for index, chunk in chunk_data(exchange.events, _terminator(ctx, exchange.status)):
+    for index, chunk in _chunks(ctx, exchange):
         for position, choice in _choices(chunk):
             number = choice.get("index", position)
             last_seen[number] = index
@@ -504,7 +504,7 @@ def usage_consistent(ctx: CheckContext, exchange: Exchange) -> Verdict:
     if reply is None:
         return None
     if exchange.is_stream:
-        usages = [chunk["usage"] for _, chunk in chunk_data(exchange.events, _terminator(ctx, exchange.status or 200))
+        usages = [chunk["usage"] for _, chunk in _chunks(ctx, exchange)
                   if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict)]
     else:
         usages = [reply.usage] if isinstance(reply.usage, dict) else []
@@ -620,12 +620,13 @@ def judge(ctx: CheckContext, exchange: Exchange, selected: Iterable[str]) -> Out
         raise ValueError(f"unknown check {sorted(unknown)[0]!r} (known: {', '.join(CHECKS)})")
     failures: list[Failure] = []
     judged: set[str] = set()
-    for name, check in CHECKS.items():
-        if name in names:
-            verdict = check.func(ctx, exchange)
-            if verdict is not None:
-                judged.add(name)
-                failures.extend(verdict)
+    with read_once(exchange, ctx.counterpart):  # every check reads the same parsed events and reply
+        for name, check in CHECKS.items():
+            if name in names:
+                verdict = check.func(ctx, exchange)
+                if verdict is not None:
+                    judged.add(name)
+                    failures.extend(verdict)
     return Outcome(failures, frozenset(judged))
 
 
@@ -767,6 +768,11 @@ def _document_failure(check: str, defect: _DocumentDefect, expected: str, seen: 
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _chunks(ctx: CheckContext, exchange: Exchange) -> list[tuple[int, Any]]:
+    """(event index, parsed data) of every event before the terminator (see semantics.chunk_data)."""
+    return read_exchange(exchange, _terminator(ctx, exchange.status or 200)).chunks
 
 
 def _reply(ctx: CheckContext, exchange: Exchange) -> tuple[AssembledReply | None, dict[str, Any]]:

@@ -27,7 +27,15 @@ def parse_json(data: str | bytes) -> Any:
         value = json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return NOT_JSON
+    if _opening_brackets(data) <= MAX_JSON_DEPTH:
+        return value  # nothing can nest deeper than there are brackets: no need to walk the value
     return value if json_depth(value) <= MAX_JSON_DEPTH else NOT_JSON
+
+
+def _opening_brackets(data: str | bytes) -> int:
+    if isinstance(data, str):
+        return data.count("{") + data.count("[")
+    return data.count(b"{") + data.count(b"[")
 
 
 def json_depth(value: Any) -> int:
@@ -74,6 +82,9 @@ class Exchange:
     sse_problems: list[SSEProblem] = field(default_factory=list)
     transport_error: str | None = None  # timeout, reset, cap exceeded: one line
     timings: Timings = field(default_factory=Timings)
+    # While checks judge the exchange: what they read of it (parsed events, the assembled reply), by
+    # stream terminator, so each event is parsed once per exchange (contract.semantics.read_once).
+    readings: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_stream(self) -> bool:

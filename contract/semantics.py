@@ -9,6 +9,8 @@ not fit is recorded in ``problems`` for a check to report.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -123,8 +125,13 @@ def chunk_data(events: Iterable[SSEEvent], terminator: str = DONE) -> list[tuple
 
 def assemble_stream(events: Iterable[SSEEvent], terminator: str = DONE) -> AssembledReply:
     """Merge the deltas of a chunk stream the way an OpenAI-compatible client does."""
+    return assemble_chunks(chunk_data(events, terminator))
+
+
+def assemble_chunks(chunks: Iterable[tuple[int, Any]]) -> AssembledReply:
+    """:func:`assemble_stream` over chunks already parsed by :func:`chunk_data`."""
     reply = AssembledReply()
-    for event_index, chunk in chunk_data(events, terminator):
+    for event_index, chunk in chunks:
         if not isinstance(chunk, dict):
             continue
         _note_id(reply, chunk)
@@ -185,11 +192,58 @@ def assemble_message(body: Any) -> AssembledReply:
 
 def assemble_exchange(exchange: Exchange, terminator: str = DONE) -> AssembledReply | None:
     """The reply of an exchange, streamed or not; None when there is nothing to assemble."""
+    return read_exchange(exchange, terminator).reply
+
+
+# -- one reading per exchange ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExchangeReading:
+    """An exchange as the checks read it: each event's data parsed, the reply assembled.
+
+    A dozen checks look at the same events; inside :func:`read_once` they share one reading
+    instead of parsing every event again each.
+    """
+
+    chunks: list[tuple[int, Any]]  # (event index, parsed data) before the terminator; see chunk_data
+    reply: AssembledReply | None  # None when there is nothing to assemble (a body that is not JSON)
+
+
+def read_exchange(exchange: Exchange, terminator: str = DONE) -> ExchangeReading:
+    """The exchange's reading: the one kept while :func:`read_once` runs, else a fresh one."""
+    readings = exchange.readings
+    if readings is not None and terminator in readings:
+        return readings[terminator]
+    reading = _read(exchange, terminator)
+    if readings is not None:
+        readings[terminator] = reading
+    return reading
+
+
+@contextmanager
+def read_once(*exchanges: Exchange | None) -> Iterator[None]:
+    """While the block runs, each exchange is parsed and assembled at most once (per terminator).
+
+    Scoped rather than kept for good, so an exchange changed after it was judged is read afresh.
+    """
+    held = [exchange for exchange in exchanges if exchange is not None]
+    for exchange in held:
+        exchange.readings = {}
+    try:
+        yield
+    finally:
+        for exchange in held:
+            exchange.readings = None
+
+
+def _read(exchange: Exchange, terminator: str) -> ExchangeReading:
     if exchange.is_stream:
-        return assemble_stream(exchange.events, terminator)
+        chunks = chunk_data(exchange.events, terminator)
+        return ExchangeReading(chunks, assemble_chunks(chunks))
     if exchange.json is NOT_JSON:
-        return None
-    return assemble_message(exchange.json)
+        return ExchangeReading([], None)
+    return ExchangeReading([], assemble_message(exchange.json))
 
 
 def _merge_delta(reply: AssembledReply, target: AssembledChoice, delta: dict[str, Any], event_index: int) -> None:
