@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import hashlib
 import json
 import logging
@@ -325,6 +326,19 @@ def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing:
     if watcher is not None:  # started here, not in the lifespan: the command line serves with lifespan off
         watcher.start(state.store.replace_fixtures)
     return app
+
+
+def settle_heap() -> None:
+    """Exempt everything loaded so far (fixtures, the contract, their indexes) from garbage collection.
+
+    Python's collector walks every tracked object on each full pass; with 10,000 fixtures loaded those
+    passes, triggered by the allocations of ordinary requests, made each request cost 1.6 times more than
+    with 10. What exists at start-up lives as long as the server, so it is moved out of the collector's
+    sight once, before serving. Only the command line calls this: a process that builds many apps (a test
+    suite) must keep collecting them.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _guarded(state: MockState, handler: Any) -> Any:

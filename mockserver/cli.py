@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      else f"--fixtures: {args.fixtures} does not exist")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
 
-    from .app import create_app  # after the arguments are known good: importing loads the contract
+    from .app import create_app, settle_heap  # after the arguments are known good: importing loads the contract
     from .fixtures import FixtureError
     from contract.spec import SpecError
 
@@ -125,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock = _listen(args)
     if isinstance(sock, str):
         return _fail(sock)
+    settle_heap()
     return _serve(app, sock, args, options)
 
 

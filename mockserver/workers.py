@@ -48,13 +48,15 @@ def serve_workers(options: dict[str, Any], workers: int, sock: socket.socket, lo
 
 def app_from_environment() -> Starlette:
     """The app of one worker process, from the options the supervisor left in the environment."""
-    from .app import create_app
+    from .app import create_app, settle_heap
 
     options = json.loads(os.environ[SETTINGS_VARIABLE])
     log_level = options.pop("log_level")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
     options["pacing"] = Pacing(**options["pacing"])
-    return create_app(**options)
+    app = create_app(**options)
+    settle_heap()
+    return app
 
 
 def _as_json(options: dict[str, Any]) -> dict[str, Any]:

@@ -352,3 +352,34 @@ def test_lookup_cost_does_not_grow_with_the_number_of_fixtures():
     miss_10k = per_lookup_seconds(big, miss, rounds=5, repeat=3)
     print(f"miss: {miss_1k * 1e3:.2f} ms with 1,000 fixtures, {miss_10k * 1e3:.2f} ms with 10,000")
     assert miss_10k < 3 * miss_1k + 2e-3
+
+
+def test_needle_matchers_are_found_through_their_index_among_thousands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5,000 turns that differ only in a ``contains`` needle: a lookup checks a handful, not all of them."""
+    import mockserver.matching as matching
+
+    fixtures = [one([user({"regex": r"^urgent"}), reply("Regex.")], name="regex"),  # unindexed: checked each time
+                one([user({"contains": "tic"}), reply("Short needle.")], name="short")]  # shorter than GRAM
+    fixtures += [one([user({"contains": f"ticket {n:05d} please"}), reply(f"Ticket {n}.")], name=f"needle-{n}")
+                 for n in range(5_000)]
+    fixtures.append(one([user({"contains": "ticket 00042 please"}), reply("Later, so it wins.")], name="later-42"))
+    fixtures.append(one([user({"contains": "ticket 00043 please"}), reply("More conditions win.")],
+                        match={"model": "gpt-4o"}, name="model-43"))
+    index = FixtureIndex(fixtures)
+    checked = []
+    real = matching.matcher_holds
+    monkeypatch.setattr(matching, "matcher_holds", lambda m, text: checked.append(m) or real(m, text))
+
+    def answer(text: str, model: str = "gpt-4o-mini") -> str:
+        return matched(index.lookup({"model": model, "messages": [user(text)]})).fixture.name
+
+    assert answer("About ticket 01234 please, it is late.") == "needle-1234"
+    assert len(checked) <= 5, f"{len(checked)} turns checked for one lookup"
+    assert answer("ticket 00042 please") == "later-42"
+    assert answer("ticket 00043 please", model="gpt-4o") == "model-43"
+    assert answer("ticket 00043 please") == "needle-43"
+    assert answer("urgent: ticket 00043") == "short"  # added after the regex one: it wins
+    assert answer("urgent: no number") == "regex"
+    assert missed(index.lookup({"model": "m", "messages": [user("nothing like it")]}))
+    # A message far longer than the index is searched the other way round, with the same answer.
+    assert answer("x" * 50_000 + " ticket 04999 please") == "needle-4999"
