@@ -527,7 +527,47 @@ def _type_allows(kinds: set[str], value: Any) -> bool:
 
 
 def _is_valid(schema: dict[str, Any], instance: Any) -> bool:
-    return jsonschema.Draft202012Validator(schema).is_valid(instance)
+    """Whether ``instance`` matches one branch: asked for every branch at every place of every draw."""
+    verdict = _branch_validator(schema)(instance)
+    return verdict if verdict is not None else jsonschema.Draft202012Validator(schema).is_valid(instance)
+
+
+# id -> (the branch schema, kept alive so the id stays its own; its compiled verdict, or None)
+_branch_validators: dict[int, tuple[Any, Callable[[Any], bool | None]]] = {}
+
+
+def _branch_validator(schema: dict[str, Any]) -> Callable[[Any], bool | None]:
+    """A compiled (jsonschema-rs) verdict for a branch of the inlined request schema, built once.
+
+    The branches are the same objects at every draw, so they are looked up by identity. ``None``
+    from the verdict means "ask jsonschema": the library is missing, or it declines the schema or
+    the value.
+    """
+    held = _branch_validators.get(id(schema))
+    if held is not None and held[0] is schema:
+        return held[1]
+    verdict = _compiled_verdict(schema)
+    if len(_branch_validators) >= _MAX_CACHED_STRATEGIES:
+        _branch_validators.clear()
+    _branch_validators[id(schema)] = (schema, verdict)
+    return verdict
+
+
+def _compiled_verdict(schema: dict[str, Any]) -> Callable[[Any], bool | None]:
+    try:
+        import jsonschema_rs
+
+        compiled = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
+    except (ImportError, ValueError, TypeError):
+        return lambda instance: None
+
+    def verdict(instance: Any) -> bool | None:
+        try:
+            return bool(compiled.is_valid(instance))
+        except (ValueError, TypeError, OverflowError):
+            return None
+
+    return verdict
 
 
 def _setter(path: tuple[str | int, ...], value: Any) -> Callable[[Any], Any]:
@@ -593,7 +633,8 @@ def negative_requests(spec: Spec, operation: Operation | None = None) -> st.Sear
         if choice <= 6:
             # Draw the kind of break first, then the place, so each kind is as likely whatever
             # the number of places; a break the validator still accepts is set aside.
-            by_kind = {kind: [m for m in mutation_sites(inlined, body) if m.kind == kind] for kind in SCHEMA_KINDS}
+            sites_here = mutation_sites(inlined, body)
+            by_kind = {kind: [m for m in sites_here if m.kind == kind] for kind in SCHEMA_KINDS}
             while any(by_kind.values()):
                 sites = by_kind[draw(st.sampled_from([kind for kind in SCHEMA_KINDS if by_kind[kind]]))]
                 mutation = sites.pop(draw(st.sampled_from(range(len(sites)))))
