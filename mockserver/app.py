@@ -22,11 +22,11 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
@@ -46,6 +46,7 @@ from .state import MockStore, Store
 from .request_body import BodyProblem, journal_body, parse_request_json
 from .sdk_hints import warn_once_if_sdk_omits_stream
 from .prepared import ReplyBytes
+from .randomness import RequestDraws
 from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, compute_usage, layer_pacing, pacing_delays,
                      pacing_problem, parse_pacing_header, render_chunks, render_completion, usage_override_problem)
 from .turns import AssistantTurn, Pacing
@@ -133,9 +134,9 @@ class MockState:
     def fixture_count(self) -> int:
         return len(self.store.fixtures)
 
-    def next_rng(self) -> random.Random:
-        """A fresh RNG per request from the server seed and the request number: replays are exact."""
-        return random.Random(f"{self.settings.seed}:{self.store.next_request()}")
+    def next_draws(self) -> RequestDraws:
+        """The random choices of the next request, from the server seed and its number: replays are exact."""
+        return RequestDraws(self.settings.seed, self.store.next_request())
 
     def add_fixture(self, fixture: Fixture) -> bool:
         """Check and serve ``fixture``; True when it replaced one of the same name.
@@ -397,7 +398,7 @@ async def fixtures_route(state: MockState, request: Request) -> Response:
     """GET lists the conversations served now; POST adds one (the fixture-file format, as JSON)."""
     if request.method == "GET":
         return JSONResponse({"fixtures": [_fixture_summary(state, fixture) for fixture in state.store.fixtures]})
-    body = _parse_json(await _read_body(state, request))
+    body = _parse_json(await _read_body(state, request, request.headers))
     if not isinstance(body, dict):
         raise ApiError(400, "a fixture must be a JSON object with a 'conversation'", "invalid_fixture")
     try:
@@ -445,12 +446,13 @@ def _fixture_summary(state: MockState, fixture: Fixture) -> dict[str, Any]:
 # -- POST /chat/completions -----------------------------------------------------------------------
 
 async def chat_completions(state: MockState, request: Request) -> Response:
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.scope["headers"]}
     entry: dict[str, Any] = {"time": time.time(), "method": request.method, "path": request.scope["path"],
-                             "headers": _redacted(request.headers.items()), "body": None, "status": None,
+                             "headers": _redacted(headers.items()), "body": None, "status": None,
                              "fixture": None, "turn": None, "play": None, "near_misses": [], "fault": None,
                              "error": None}
     try:
-        response = await _answer(state, request, entry)
+        response = await _answer(state, request, headers, entry)
         entry["status"] = response.status_code
     except ApiError as exc:
         entry["status"], entry["error"] = exc.status, {"code": exc.code, "message": exc.message}
@@ -468,9 +470,9 @@ async def chat_completions(state: MockState, request: Request) -> Response:
     return response
 
 
-async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> Response:
-    _check_content_type(request)
-    raw = await _read_body(state, request)
+async def _answer(state: MockState, request: Request, headers: dict[str, str], entry: dict[str, Any]) -> Response:
+    _check_content_type(headers)
+    raw = await _read_body(state, request, headers)
     entry["body"] = raw[:2000].decode("utf-8", "replace")  # replaced by the parsed body once it parses
     body = _parse_json(raw)
     entry["body"] = journal_body(body, len(raw))
@@ -480,12 +482,12 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
         raise ApiError(400, f"the request breaks the contract: {errors[0]}{more}", "invalid_request",
                        pointer_to_param(errors[0]))
     warn_once_if_sdk_omits_stream(request, body)
-    header_pacing = _header(request, "x-mock-pacing", parse_pacing_header)
-    header_fault = _header(request, "x-mock-fault", fault_plans.parse_fault_header)
+    header_pacing = _header(headers, "x-mock-pacing", parse_pacing_header)
+    header_fault = _header(headers, "x-mock-fault", fault_plans.parse_fault_header)
     refusal = request_problem(body)
     if refusal is not None:
         raise ApiError(400, refusal.message, refusal.code, refusal.param)
-    rng = state.next_rng()
+    draws = state.next_draws()
     try:
         reply = await _find_reply(state, body, entry)
     except ApiError as exc:  # --record-missing: what no fixture answers, the upstream answers and is recorded
@@ -497,9 +499,9 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
     if mismatch:
         raise ApiError(400, f"fixture {reply.label} does not fit this request: {mismatch}", "fixture_mismatch")
     turn = await _off_the_loop_if(wants_audio(body), shape_for_modalities, reply.turn, body, state.settings.seed)
-    identity = ReplyIdentity.new(rng, body.get("model"), int(time.time()))
+    identity = ReplyIdentity(draws.reply_id(), int(time.time()), body.get("model") or DEFAULT_MODEL)
     rendered = ReplyBytes(turn, identity, compute_usage(body["messages"], turn))
-    plan = _fault_plan(state, reply, _spend_header_fault(state, header_fault, body), rendered, rng)
+    plan = _fault_plan(state, reply, _spend_header_fault(state, header_fault, body), rendered, draws)
     entry["fault"] = plan.describe() if plan else None
     headers = {"X-Mock-Fixture": reply.label.encode("ascii", "replace").decode("ascii")}
     if plan is not None and plan.type == "http_error":
@@ -513,7 +515,7 @@ async def _answer(state: MockState, request: Request, entry: dict[str, Any]) -> 
     pacing = NO_DELAY if state.settings.no_delay else layer_pacing(reply.pacing, state.settings.pacing)
     if header_pacing is not None:
         pacing = layer_pacing(header_pacing, pacing)
-    delays = pacing_delays(rendered.paced, pacing, rng)
+    delays = pacing_delays(rendered.paced, pacing, draws.rng if pacing.jitter else None)
     writes = fault_plans.stream_writes(rendered.events, delays, plan, identity.id)
     return WireResponse(_play(writes), media_type="text/event-stream; charset=utf-8", headers=headers | SSE_HEADERS)
 
@@ -580,13 +582,13 @@ def _spend_header_fault(state: MockState, header: FaultPlan | None, body: dict[s
 
 
 def _fault_plan(state: MockState, reply: Reply, header: FaultPlan | None, rendered: ReplyBytes,
-                rng: random.Random) -> FaultPlan | None:
+                draws: RequestDraws) -> FaultPlan | None:
     """The request header wins, then the fixture turn, then the seeded random rate."""
     plan = header
     if plan is None and reply.turn.fault is not None:
         plan = fault_plans.parse_fault(reply.turn.fault)  # checked at start-up
-    if plan is None and state.settings.fault_rate > 0 and rng.random() < state.settings.fault_rate:
-        candidate = fault_plans.random_fault(rng, state.settings.fault_types, len(rendered.events))
+    if plan is None and state.settings.fault_rate > 0 and draws.rng.random() < state.settings.fault_rate:
+        candidate = fault_plans.random_fault(draws.rng, state.settings.fault_types, len(rendered.events))
         plan = None if fault_plans.fault_problem(candidate, rendered.events) else candidate
     if plan is not None:
         problem = fault_plans.fault_problem(plan, rendered.events)
@@ -597,31 +599,37 @@ def _fault_plan(state: MockState, reply: Reply, header: FaultPlan | None, render
 
 # -- request reading ------------------------------------------------------------------------------
 
-def _check_content_type(request: Request) -> None:
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def _check_content_type(headers: Mapping[str, str]) -> None:
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != JSON_MEDIA:
         seen = repr(media) if media else "no Content-Type"
         raise ApiError(400, f"the body must be application/json (the only request type the contract documents), "
                             f"got {seen}", "unsupported_content_type")
 
 
-async def _read_body(state: MockState, request: Request) -> bytes:
-    """The body, read piece by piece and abandoned as soon as it passes the cap."""
+async def _read_body(state: MockState, request: Request, headers: Mapping[str, str]) -> bytes:
+    """The body, read piece by piece from the server and abandoned as soon as it passes the cap."""
     cap = state.settings.max_body
-    declared = request.headers.get("content-length", "")
-    too_large = ApiError(400, f"the body is larger than the server's limit of {cap} bytes (--max-body)",
-                         "body_too_large")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise too_large
-    received = bytearray()
-    try:
-        async for piece in request.stream():
-            received += piece
-            if len(received) > cap:
-                raise too_large
-    except ClientDisconnect:
-        raise ClientGone(f"the client closed the connection after {len(received)} bytes of its body") from None
-    return bytes(received)
+        raise _too_large(cap)
+    pieces: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone(f"the client closed the connection after {size} bytes of its body")
+        piece = message.get("body", b"")
+        pieces.append(piece)
+        size += len(piece)
+        if size > cap:
+            raise _too_large(cap)
+        if not message.get("more_body", False):
+            return pieces[0] if len(pieces) == 1 else b"".join(pieces)  # nearly every body is one piece
+
+
+def _too_large(cap: int) -> ApiError:
+    return ApiError(400, f"the body is larger than the server's limit of {cap} bytes (--max-body)", "body_too_large")
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -631,8 +639,8 @@ def _parse_json(raw: bytes) -> Any:
         raise ApiError(400, str(exc), "invalid_json") from None
 
 
-def _header(request: Request, name: str, parse: Any) -> Any:
-    text = request.headers.get(name)
+def _header(headers: Mapping[str, str], name: str, parse: Any) -> Any:
+    text = headers.get(name)
     if text is None:
         return None
     try:

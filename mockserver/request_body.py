@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+from contract import fastjson
+
 MAX_DEPTH = 64  # objects and arrays; a chat request needs a handful, a tool's schema a few more
 MAX_INTEGER_DIGITS = 64
 JOURNAL_BODY_BYTES = 16_384  # a journal entry keeps a body up to this size, and a summary of larger ones
@@ -26,6 +28,34 @@ class BodyProblem(ValueError):
 
 def parse_request_json(raw: bytes) -> Any:
     """The body as JSON, or :class:`BodyProblem` saying what is wrong with it."""
+    value = _fast_parse(raw)
+    if value is _UNPARSED:
+        value = _careful_parse(raw)
+    if _may_be_deep(raw) or _may_hold_surrogates(raw):
+        _check_values(value)
+    return value
+
+
+_UNPARSED = object()
+_LONG_DIGIT_RUN = re.compile(rb"\d{19}")  # an integer orjson would turn into a float, or refuse
+
+
+def _fast_parse(raw: bytes) -> Any:
+    """orjson's parse of a body it reads exactly as the standard library does, else ``_UNPARSED``.
+
+    orjson refuses what this module refuses (NaN, infinite numbers, invalid UTF-8, lone surrogates)
+    but words it its own way, and reads integers beyond 64 bits as floats; those bodies are left to
+    :func:`_careful_parse`, which says what is wrong in this module's words.
+    """
+    if fastjson.orjson is None or _LONG_DIGIT_RUN.search(raw):
+        return _UNPARSED
+    try:
+        return fastjson.orjson.loads(raw)
+    except fastjson.orjson.JSONDecodeError:
+        return _UNPARSED
+
+
+def _careful_parse(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -36,8 +66,6 @@ def parse_request_json(raw: bytes) -> Any:
         raise BodyProblem(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise BodyProblem(f"the body nests JSON deeper than {MAX_DEPTH} levels") from None
-    if _may_be_deep(raw) or _may_hold_surrogates(raw):
-        _check_values(value)
     return value
 
 

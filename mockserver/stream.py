@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import random
-import string
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from contract.sse import encode_event
 
+from .randomness import ID_CHARACTERS
 from .tokenize import count_tokens, tokenize
 from .turns import AssistantTurn, Pacing
 
@@ -40,12 +40,8 @@ class ReplyIdentity:
 
     @classmethod
     def new(cls, rng: random.Random, model: str | None, created: int) -> "ReplyIdentity":
-        suffix = rng.randbytes(29).translate(_ID_CHARACTERS).decode("ascii")  # one draw for all 29 characters
+        suffix = rng.randbytes(29).translate(ID_CHARACTERS).decode("ascii")  # one draw for all 29 characters
         return cls(id=f"chatcmpl-{suffix}", created=created, model=model or DEFAULT_MODEL)
-
-
-_ALPHABET = string.ascii_letters + string.digits
-_ID_CHARACTERS = bytes(ord(_ALPHABET[byte % len(_ALPHABET)]) for byte in range(256))  # a byte -> a letter or digit
 
 
 @dataclass(frozen=True)
@@ -287,11 +283,11 @@ def pacing_problem(pacing: Pacing) -> str | None:
     return None
 
 
-def pacing_delays(paced: Sequence[bool], pacing: Pacing, rng: random.Random) -> list[float]:
+def pacing_delays(paced: Sequence[bool], pacing: Pacing, rng: random.Random | None) -> list[float]:
     """Seconds to wait before each chunk: TTFT before the first paced chunk, 1/rate before the others.
 
     Each wait is scaled by ``1 ± jitter·u`` with ``u`` drawn from the request's seeded RNG,
-    so the same seed replays the same timing.
+    so the same seed replays the same timing; without jitter nothing is drawn and ``rng`` may be None.
     """
     ttft = (pacing.ttft_ms or 0.0) / 1000.0
     rate = pacing.tokens_per_second or 0.0
@@ -305,5 +301,9 @@ def pacing_delays(paced: Sequence[bool], pacing: Pacing, rng: random.Random) -> 
             continue
         base = step if seen_token else ttft
         seen_token = True
-        delays.append(max(0.0, base * (1 + jitter * rng.uniform(-1.0, 1.0))) if base else 0.0)
+        if jitter and base:
+            if rng is None:
+                raise ValueError("a jittered pacing draws from the request's RNG; none was given")
+            base = max(0.0, base * (1 + jitter * rng.uniform(-1.0, 1.0)))
+        delays.append(base)
     return delays

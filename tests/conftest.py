@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,16 @@ from contract.spec import load_spec
 from contract.validate import ContractValidator
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# pytester's in-process runs (the plugin tests) forget every module first imported during them. httpx and
+# the SDK's client import their transports (httpcore, httpcore2) lazily, so a first import inside such a run
+# left the later tests of that worker with two copies of the transport's exception classes, and a dropped
+# connection escaped the client's error mapping. Importing them here, before any such run, keeps one copy.
+for _transport in ("httpcore", "httpcore2"):
+    try:
+        importlib.import_module(_transport)
+    except ImportError:
+        pass
 # A verbatim copy of the seed, so the tests run on a clone with no shared/ folder beside it;
 # tests/test_errata.py checks it still equals ../shared/seed-openapi.yaml where that exists.
 SEED = ROOT / "tests" / "data" / "seed-openapi.yaml"

@@ -251,7 +251,11 @@ def test_each_mutation_changes_one_place_and_breaks_the_contract(body: dict[str,
     broken = mutation.apply(body)
     assert _diff(body, broken) == [mutation.pointer if mutation.kind != "missing-required"
                                    else f"{mutation.pointer.rstrip('/')}/{mutation.describe.split(chr(39))[1]}"]
-    assert validator.validate_request(broken), mutation
+    if not validator.validate_request(broken):
+        # Removing what one branch of an anyOf requires can leave another branch satisfied (an assistant
+        # message with tool_calls may leave out content); negative_requests drops such a mutation before
+        # it is sent, which test_rules_come_from_the_schema_of_any_document checks.
+        assert mutation.kind == "missing-required", mutation
 
 
 def test_rules_come_from_the_schema_of_any_document(pets: Any) -> None:
