@@ -32,7 +32,7 @@ from starlette.routing import Route
 from starlette.types import Send
 
 import mockserver
-from contract.redaction import Redactor, secret_values
+from contract.redaction import REDACTED, Redactor, is_secret_header, secret_values
 from contract.spec import load_spec
 from contract.validate import ContractValidator, ValidationError
 
@@ -481,7 +481,7 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ApiError(400, f"the request breaks the contract: {errors[0]}{more}", "invalid_request",
                        pointer_to_param(errors[0]))
-    warn_once_if_sdk_omits_stream(request, body)
+    warn_once_if_sdk_omits_stream(request, headers.get("user-agent", ""), body)
     header_pacing = _header(headers, "x-mock-pacing", parse_pacing_header)
     header_fault = _header(headers, "x-mock-fault", fault_plans.parse_fault_header)
     refusal = request_problem(body)
@@ -664,7 +664,10 @@ def pointer_to_param(error: ValidationError) -> str | None:
 def _redacted(headers: Sequence[tuple[str, str]] | Any) -> dict[str, str]:
     """The request's headers for the journal: every credential hidden, by the checker's own rule."""
     items = list(headers)
-    return Redactor(secret_values(items)).headers(items)
+    secrets = secret_values(items)
+    if not secrets:  # the common case: no credential to scrub from other values, no Redactor to build
+        return {name: REDACTED if is_secret_header(name) else value for name, value in items}
+    return Redactor(secrets).headers(items)
 
 
 # -- the wire -------------------------------------------------------------------------------------

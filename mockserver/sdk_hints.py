@@ -18,9 +18,8 @@ logger = logging.getLogger("mockserver")
 _SDK_AGENTS = ("openai/python", "openai/js", "asyncopenai/python")
 
 
-def warn_once_if_sdk_omits_stream(request: Request, body: dict[str, Any]) -> None:
-    """Log one warning per server when an OpenAI SDK request leaves ``stream`` out."""
-    agent = request.headers.get("user-agent", "")
+def warn_once_if_sdk_omits_stream(request: Request, agent: str, body: dict[str, Any]) -> None:
+    """Log one warning per server when an OpenAI SDK request (its ``User-Agent`` is ``agent``) leaves ``stream`` out."""
     if "stream" in body or not agent.lower().startswith(_SDK_AGENTS):
         return
     state = request.app.state
