@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 import mockserver
 from contract.redaction import REDACTED, Redactor, is_secret_header, secret_values
@@ -700,7 +700,25 @@ async def _play(writes: list[Write | Disconnect]) -> AsyncIterator[bytes | Disco
 
 
 class WireResponse(StreamingResponse):
-    """A streamed response that can also end by dropping the connection, as a crashed server does."""
+    """A streamed response that can also end by dropping the connection, as a crashed server does.
+
+    It stops as soon as the client leaves, as Starlette's does, but watches for that with two plain
+    asyncio tasks: anyio's task group, which Starlette uses, cost more per response than everything
+    else a short reply needs, and a thousand paced streams each keep one.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.ensure_future(self.stream_response(send))
+        watching = asyncio.ensure_future(_until_disconnect(receive))
+        try:
+            await asyncio.wait((streaming, watching), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (streaming, watching):
+                task.cancel()
+            await asyncio.gather(streaming, watching, return_exceptions=True)
+        if not streaming.cancelled() and isinstance(streaming.exception(), Exception) \
+                and not isinstance(streaming.exception(), OSError):  # a write to a client that left: no error
+            raise streaming.exception()  # type: ignore[misc]
 
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -710,3 +728,8 @@ class WireResponse(StreamingResponse):
                 return  # the server closes the connection: the client sees an incomplete body
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -189,6 +189,8 @@ def injected_error(plan: FaultPlan) -> tuple[int, dict[str, Any], dict[str, str]
 def stream_writes(events: Sequence[bytes], delays: Sequence[float], plan: FaultPlan | None,
                   identity_id: str = "chatcmpl-mock") -> list[Write | Disconnect]:
     """The network writes of a stream of encoded events, with ``plan`` (other than ``http_error``) applied."""
+    if plan is None:  # nearly every stream
+        return [*map(Write, delays, events), Write(0.0, DONE)]
     writes: list[Write | Disconnect] = []
     pending_delay = 0.0
     kind = plan.type if plan else None
