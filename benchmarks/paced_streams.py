@@ -18,7 +18,7 @@ the mock adds.
 
 After the timing, every stream is checked: complete, strict SSE, every chunk valid against the contract.
 
-    python benchmarks/paced_streams.py [--streams 1000] [--clients 2] [--ramp-ms 0]
+    python benchmarks/paced_streams.py [--streams 1000] [--clients 1] [--ramp-ms 0]
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ def percentile(values: list[float], fraction: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=2, help="client processes sharing the streams")
+    parser.add_argument("--clients", type=int, default=1,
+                        help="client processes sharing the streams (1: on two cores, one for the server, one for them)")
     parser.add_argument("--ramp-ms", type=float, default=0.0, help="spread the stream starts over this time")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
