@@ -424,7 +424,7 @@ class FixtureIndex:
         return built[1]
 
     def _near_misses(self, body: dict[str, Any], messages: list[Any], canon: tuple[Canon, ...]) -> list[NearMiss]:
-        """Compare a bounded set of likely candidates; see README "Near misses" for which."""
+        """Compare a bounded set of likely candidates; see docs/fixtures.md, "Near misses", for which."""
         chosen: dict[int, _Entry] = {}
 
         def take(entries: Iterable[_Entry]) -> None:
