@@ -1,22 +1,30 @@
 """Check a live streaming chat-completion server against an OpenAPI contract.
 
-``contract.run(url, ...)`` is the Python entry point; it is imported on first
-use so that importing the package (the pytest plugin does, in every run) stays cheap.
+``contract.run(url, ...)`` is the Python entry point and ``@contract.check`` adds
+a check of your own. Each name is imported on first use, so that importing the
+package (the pytest plugin does, in every run) stays cheap.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .checks import CheckContext, check, unregister
+    from .exchange import Exchange, Failure
     from .runner import RunResult, run
 
-__all__ = ["run", "RunResult"]
+_HOMES = {
+    "run": ".runner", "RunResult": ".runner",
+    "check": ".checks", "unregister": ".checks", "CheckContext": ".checks",
+    "Exchange": ".exchange", "Failure": ".exchange",
+}
+__all__ = ["CheckContext", "Exchange", "Failure", "RunResult", "check", "run", "unregister"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import runner
-
-        return getattr(runner, name)
-    raise AttributeError(f"module 'contract' has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'contract' has no attribute {name!r}")
+    return getattr(import_module(home, __name__), name)

@@ -47,6 +47,31 @@ def test_a_correct_server_passes_every_item(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*contract::run_is_conclusive PASSED*", "*contract::chunks_valid PASSED*"])
 
 
+USER_CHECK = """
+import contract
+
+
+@contract.check(scope="semantics")
+def no_system_prompt(ctx, exchange):
+    \"\"\"Our server ignores system prompts, so a request must not carry one.\"\"\"
+    body = exchange.request.body
+    if exchange.status != 200 or not isinstance(body, dict):
+        return None
+    assert all(m.get("role") != "system" for m in body.get("messages", [])), "a system prompt was sent"
+    return []
+"""
+
+
+def test_a_check_in_conftest_becomes_an_item(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(USER_CHECK)
+    with ServerThread(reference_app()) as server:
+        result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url, "--contract-max-examples", "5",
+                                    "--contract-seed", "3", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=len(select_checks(None, None)) + 1)
+    result.stdout.fnmatch_lines(["*FAILED: no_system_prompt*", "*a system prompt was sent*",
+                                 "*FAILED contract::no_system_prompt*"])
+
+
 def test_k_selects_one_check(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url, "--contract-max-examples", "3",
