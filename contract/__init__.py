@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .checks import CheckContext, check, unregister
     from .exchange import Exchange, Failure
-    from .runner import RunResult, run
+    from .results import RunResult
+    from .runner import run
 
 _HOMES = {
-    "run": ".runner", "RunResult": ".runner",
+    "run": ".runner", "RunResult": ".results",
     "check": ".checks", "unregister": ".checks", "CheckContext": ".checks",
     "Exchange": ".exchange", "Failure": ".exchange",
 }

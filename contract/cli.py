@@ -7,12 +7,14 @@ or input error (bad file, bad document, unreachable server), always one line.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Sequence
 
 from .about import VersionAction
+from .errors import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="send this header with every request (repeatable); secrets are redacted in reports")
     run.add_argument("--checks", default=None, metavar="A,B", help="run only these checks")
     run.add_argument("--exclude-checks", default=None, metavar="C,D", help="skip these checks")
+    run.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                     help="import MODULE first, so the checks it adds with @contract.check run too (repeatable)")
     run.add_argument("--accept-valid", action="store_true",
                      help="also fail schema-valid requests refused with a 4xx (check valid_request_accepted)")
     run.add_argument("--max-ttft-ms", type=_positive_float, default=None, metavar="X",
@@ -104,9 +108,75 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.url:
         sys.stderr.write("contract-check: error: give a URL to check, or --lint\n")
         return 2
-    from .runner import runner_main
-
     return runner_main(args, sys.stdout)
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """``'Name: value'`` -> (name, value); a malformed header is a usage error."""
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c.isspace() for c in name) or not name.isascii():
+        raise UsageError(f"--header {text!r} must look like 'Name: value'")
+    return name, value.strip()
+
+
+def import_check_modules(names: Sequence[str]) -> None:
+    """Import the modules named by ``--import``, so the checks they add with ``@contract.check`` run too.
+
+    The working directory is searched first, as ``python -m`` would, since that is where a user's
+    own checks usually sit.
+    """
+    if names and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"--import {name}: {exc}") from None
+
+
+def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
+    """``contract-check URL``: run, print the report, write JUnit / JSON; the exit code."""
+    from .report import ConsoleProgress, write_console, write_json, write_junit
+    from .runner import run
+    from .spec import SpecError
+
+    progress = ConsoleProgress(sys.stderr)
+    try:
+        import_check_modules(args.imports or [])
+        headers = dict(parse_header(h) for h in (args.header or []))
+        for option, path in (("--junit", args.junit), ("--json", args.json)):
+            if path and not Path(path).resolve().parent.is_dir():
+                raise UsageError(f"cannot write report {option} {path}: no such directory")
+        result = run(args.url, spec=args.spec, max_examples=args.max_examples, seed=args.seed,
+                     workers=args.workers, timeout=args.timeout, headers=headers,
+                     checks=_split(args.checks), exclude_checks=_split(args.exclude_checks),
+                     accept_valid=args.accept_valid, max_ttft_ms=args.max_ttft_ms, progress=progress)
+    except (UsageError, SpecError) as exc:
+        sys.stderr.write(f"contract-check: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("contract-check: interrupted\n")
+        return 130
+    finally:
+        progress.close()
+    write_console(result, out)
+    try:
+        if args.junit:
+            write_junit(result, args.junit)
+        if args.json:
+            write_json(result, args.json)
+    except OSError as exc:
+        sys.stderr.write(f"contract-check: error: cannot write report: {exc.strerror or exc}: "
+                         f"{exc.filename or ''}\n")
+        return 2
+    return 0 if result.ok else 1
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 if __name__ == "__main__":

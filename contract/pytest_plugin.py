@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 if TYPE_CHECKING:
-    from .runner import RunResult
+    from .results import RunResult
 
 CONCLUSIVE_ITEM = "run_is_conclusive"
 _WORKER_INPUT_KEY = "chatstream_contract_verdicts"
@@ -169,7 +169,9 @@ class ContractItem(pytest.Item):
 def _verdicts(config: pytest.Config) -> Verdicts:
     """Run the suite once per session; a usage or document error becomes the text every item shows."""
     if _VERDICTS not in config.stash:
-        from .runner import UsageError, parse_header, run
+        from .cli import parse_header
+        from .errors import UsageError
+        from .runner import run
         from .spec import SpecError
 
         seed = config.stash[_SEED]

@@ -19,7 +19,7 @@ from typing import IO, Any
 from .diagnosis import most_common
 from .exchange import NOT_JSON, Exchange, PreparedRequest
 from .redaction import Redactor
-from .runner import FailureRecord, PhaseSummary, RunResult
+from .results import FailureRecord, PhaseSummary, RunResult
 
 _EXCERPT_CHARS = 800
 _EXCERPT_EVENTS = 8

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
 import socket
 import threading
 import time
@@ -28,13 +27,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
-
 from .client import Limits, Timeout, http_client, is_costly, send
 from .determinism import without_local_constants
-from .redaction import secret_values
 from .diagnosis import Answer, diagnose
+from .errors import Unreachable, UsageError
 from .exchange import Exchange, Failure, PreparedRequest
-from .spec import Operation, Spec, SpecError, load_spec
+from .redaction import secret_values
+from .results import CheckStats, FailureRecord, PhaseSummary, RunResult
+from .spec import Operation, Spec, load_spec
+
+# Importable from here as before: the records and errors of a run.
+__all__ = ["PHASES", "CheckStats", "FailureRecord", "PhaseSummary", "RunResult", "Unreachable", "UsageError",
+           "operation_url", "probe", "run", "select_checks"]
 
 PHASES = ("coverage", "schema", "realistic", "negative")
 TRANSPORT_CHECK = "transport_ok"  # where a reset, a timeout, a cap or garbage bytes are reported
@@ -44,92 +48,6 @@ _ABORT_AFTER_TIMEOUTS = 2  # consecutive timeouts before the run stops sending
 # against a broken server could otherwise send a thousand requests for --max-examples 10.
 SHRINK_BUDGET_FACTOR = 6
 SHRINK_BUDGET_EXTRA = 40
-
-
-class UsageError(Exception):
-    """A mistake in how the run was asked for (bad URL, unknown check); one line."""
-
-
-class Unreachable(UsageError):
-    """Nothing listens at the URL."""
-
-
-# -- results ----------------------------------------------------------------------------------
-
-@dataclass
-class FailureRecord:
-    """One distinct failure with the minimal request that shows it."""
-
-    check: str
-    message: str
-    expected: str
-    seen: str
-    blame: str
-    witness: Any
-    phase: str
-    request: PreparedRequest
-    exchange: Exchange
-
-    @classmethod
-    def of(cls, failure: Failure, phase: str, exchange: Exchange) -> "FailureRecord":
-        return cls(failure.check, failure.message, failure.expected, failure.seen, failure.blame,
-                   failure.witness, phase, exchange.request, exchange)
-
-
-@dataclass
-class CheckStats:
-    """Exchanges a check judged and found right (passed) or wrong (failed); the rest it did not judge."""
-
-    passed: int = 0
-    failed: int = 0
-
-    @property
-    def judged(self) -> int:
-        return self.passed + self.failed
-
-
-@dataclass
-class PhaseSummary:
-    name: str
-    requests: int = 0
-    failing_checks: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
-class RunResult:
-    url: str
-    spec_source: str
-    seed: int
-    checks: list[str]
-    failures: list[FailureRecord] = field(default_factory=list)
-    document_defects: list[FailureRecord] = field(default_factory=list)
-    stats: dict[str, CheckStats] = field(default_factory=dict)
-    requests_sent: int = 0
-    refused_valid: int = 0
-    timings: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    phases: list[PhaseSummary] = field(default_factory=list)
-    aborted: str | None = None  # why the run stopped early, if it did
-    diagnosis: str | None = None  # why the run proved nothing, if it did not (see contract.diagnosis)
-    valid_answers: Counter[Answer] = field(default_factory=Counter)  # how schema-valid requests were answered
-    refusals: Counter[Answer] = field(default_factory=Counter)  # the documented 4xx among them
-    seconds: float = 0.0
-    workers: int = 1
-    secrets: tuple[str, ...] = field(default=(), repr=False)  # header values to redact in reports
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and self.aborted is None and self.diagnosis is None
-
-    def verdict(self, check: str) -> str:
-        """``FAIL``, ``ok`` or ``not exercised`` (judged no exchange, so it proves nothing)."""
-        if self.failures_for(check):
-            return "FAIL"
-        stats = self.stats.get(check)
-        return "ok" if stats is not None and stats.judged else "not exercised"
-
-    def failures_for(self, check: str) -> list[FailureRecord]:
-        return [f for f in self.failures if f.check == check]
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -583,55 +501,3 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
         return round(ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))], 2)
 
     return {"p50": rank(0.50), "p95": rank(0.95), "count": len(ordered)}
-
-
-def parse_header(text: str) -> tuple[str, str]:
-    """``'Name: value'`` -> (name, value); a malformed header is a usage error."""
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep or not name or any(c.isspace() for c in name) or not name.isascii():
-        raise UsageError(f"--header {text!r} must look like 'Name: value'")
-    return name, value.strip()
-
-
-def runner_main(args: Any, out: Any) -> int:
-    """``contract-check URL``: run, print the report, write JUnit / JSON; the exit code."""
-    import sys
-
-    from .report import ConsoleProgress, write_console, write_json, write_junit
-
-    progress = ConsoleProgress(sys.stderr)
-    try:
-        headers = dict(parse_header(h) for h in (args.header or []))
-        for option, path in (("--junit", args.junit), ("--json", args.json)):
-            if path and not Path(path).resolve().parent.is_dir():
-                raise UsageError(f"cannot write report {option} {path}: no such directory")
-        result = run(args.url, spec=args.spec, max_examples=args.max_examples, seed=args.seed,
-                     workers=args.workers, timeout=args.timeout, headers=headers,
-                     checks=_split(args.checks), exclude_checks=_split(args.exclude_checks),
-                     accept_valid=args.accept_valid, max_ttft_ms=args.max_ttft_ms, progress=progress)
-    except (UsageError, SpecError) as exc:
-        sys.stderr.write(f"contract-check: error: {exc}\n")
-        return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("contract-check: interrupted\n")
-        return 130
-    finally:
-        progress.close()
-    write_console(result, out)
-    try:
-        if args.junit:
-            write_junit(result, args.junit)
-        if args.json:
-            write_json(result, args.json)
-    except OSError as exc:
-        sys.stderr.write(f"contract-check: error: cannot write report: {exc.strerror or exc}: "
-                         f"{exc.filename or ''}\n")
-        return 2
-    return 0 if result.ok else 1
-
-
-def _split(value: str | None) -> list[str] | None:
-    if not value:
-        return None
-    return [part.strip() for part in value.split(",") if part.strip()]

@@ -12,7 +12,8 @@ import pytest
 
 from contract.redaction import Redactor
 from contract.report import console_text, curl_line, write_json, write_junit
-from contract.runner import RunResult, run
+from contract.results import RunResult
+from contract.runner import run
 from mockserver.serve import ServerThread
 
 from brokenservers import reference_app
@@ -114,7 +115,7 @@ def test_redactor_names_and_values() -> None:
 
 def test_junit_survives_control_characters(tmp_path: Path) -> None:
     from contract.exchange import Exchange, Failure, PreparedRequest
-    from contract.runner import CheckStats, FailureRecord
+    from contract.results import CheckStats, FailureRecord
 
     request = PreparedRequest("POST", "http://127.0.0.1:1/chat/completions", {}, {"messages": []}, b'{"messages": []}')
     exchange = Exchange(request=request, status=200, body=b"\x00\x01bad")

@@ -18,7 +18,8 @@ from starlette.routing import Route
 
 from contract.client import Limits, Timeout, is_costly, send
 from contract.exchange import NOT_JSON, PreparedRequest
-from contract.runner import UsageError, _counterpart, operation_url, parse_header, run, select_checks
+from contract.cli import parse_header
+from contract.runner import UsageError, _counterpart, operation_url, run, select_checks
 from contract.spec import load_spec
 from mockserver.serve import ServerThread
 
