@@ -134,3 +134,29 @@ def test_max_examples_must_be_positive_everywhere(good_url: str) -> None:
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "must be at least 1" in done.stderr
     with pytest.raises(UsageError, match="max_examples must be at least 1"):
         run(good_url, max_examples=0)
+
+
+OWN_CHECK = '''
+import contract
+
+
+@contract.check(scope="response")
+def request_id_header(ctx, exchange):
+    """Every answer carries an x-request-id header."""
+    if exchange.status is None:
+        return None
+    assert "x-request-id" in exchange.headers, "no x-request-id header"
+    return []
+'''
+
+
+def test_import_brings_in_the_user_s_own_checks(good_url: str, tmp_path: Path) -> None:
+    (tmp_path / "my_checks.py").write_text(OWN_CHECK, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "contract.cli", good_url, *FAST, "--import", "my_checks",
+                           "--checks", "request_id_header,not_a_server_error"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED: request_id_header" in done.stdout and "no x-request-id header" in done.stdout
+    missing = contract_check(good_url, *FAST, "--import", "no_such_checks_module")
+    assert missing.returncode == 2 and missing.stderr.startswith("contract-check: error: --import no_such_checks_module")
+    assert "Traceback" not in missing.stderr
