@@ -48,7 +48,7 @@ from .sdk_hints import warn_once_if_sdk_omits_stream
 from .prepared import ReplyBytes
 from .randomness import RequestDraws
 from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, compute_usage, layer_pacing, pacing_delays,
-                     pacing_problem, parse_pacing_header, render_chunks, render_completion, usage_override_problem)
+                     parse_pacing_header, render_chunks, render_completion, usage_override_problem)
 from .turns import AssistantTurn, Pacing
 from .watch import DEFAULT_INTERVAL, FixtureWatcher
 
@@ -281,9 +281,6 @@ def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing:
     share (``shared_store``); without it the state stays in this process's memory,
     the fast path.
     """
-    problem = pacing_problem(pacing)
-    if problem:
-        raise ValueError(f"pacing: {problem}")
     validator = ContractValidator(load_spec(spec_path))
     bundled = fixtures_dir is None
     folder = bundled_fixtures_dir() if bundled else Path(fixtures_dir)  # type: ignore[arg-type]

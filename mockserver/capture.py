@@ -27,9 +27,9 @@ from contract.sse import SSEEvent
 from .audio import synthesize_wav
 from .fixtures import FINISH_REASONS, USAGE_DETAIL_KEYS
 from .honour import shape_for_modalities
-from .stream import MAX_TOKENS_PER_SECOND, MIN_TOKENS_PER_SECOND, ReplyIdentity, render_chunks
+from .stream import ReplyIdentity, render_chunks
 from .tokenize import count_tokens
-from .turns import AssistantTurn, AudioReply
+from .turns import MAX_TOKENS_PER_SECOND, MIN_TOKENS_PER_SECOND, AssistantTurn, AudioReply
 
 MAX_JITTER = 0.99  # the loader takes up to 1; the command line and X-Mock-Pacing take below 1
 MAX_TTFT_MS = 600_000.0  # the server's own limits on pacing

@@ -21,7 +21,7 @@ from contract.about import VersionAction
 from .faults import FAULT_TYPES, parse_fault_types
 from .protocol import HeadDeadlineProtocol
 from .upstream import API_KEY_VARIABLE, Upstream, upstream_headers
-from .turns import Pacing
+from .turns import Pacing, PacingError
 
 EXIT_USAGE = 2
 
@@ -159,12 +159,10 @@ def _listen(args: argparse.Namespace) -> socket.socket | str:
 def _argument_problem(args: argparse.Namespace) -> str | None:
     if not 0 <= args.port <= 65535:
         return f"--port must be between 0 and 65535, got {args.port}"
-    if args.ttft_ms is not None and args.ttft_ms < 0:
-        return f"--ttft-ms must be 0 or more, got {args.ttft_ms:g}"
-    if args.tokens_per_second is not None and args.tokens_per_second <= 0:
-        return f"--tokens-per-second must be above 0, got {args.tokens_per_second:g}"
-    if args.jitter is not None and not 0 <= args.jitter < 1:
-        return f"--jitter must be at least 0 and below 1, got {args.jitter:g}"
+    try:
+        Pacing(ttft_ms=args.ttft_ms, tokens_per_second=args.tokens_per_second, jitter=args.jitter)
+    except PacingError as exc:
+        return f"--{exc.field.replace('_', '-')} {exc.reason}"
     if args.max_body < 1:
         return f"--max-body must be at least 1, got {args.max_body}"
     if not 0 <= args.fault_rate <= 1:

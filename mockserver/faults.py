@@ -15,7 +15,6 @@ from typing import Any, Sequence
 
 from .stream import DONE
 
-FAULT_TYPES = ("http_error", "disconnect", "stall", "malformed_chunk", "no_done", "keepalive", "split_utf8")
 ERROR_STATUSES = (400, 401, 404, 429, 500, 503)  # the error statuses the contract documents
 SPLIT_GAP_S = 0.05  # between the two halves of a split character: long enough to be two reads
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -27,6 +26,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "keepalive": ("every_chunks",),
     "split_utf8": (),
 }
+FAULT_TYPES = tuple(_KEYS)  # every fault a fixture, a header or --fault-types can name
 COMMON_KEYS = ("times",)  # the first N matching requests get the fault, later ones the reply
 DEFAULT_RETRY_AFTER = 2  # seconds, on a 429 that names no wait
 _ERROR_KINDS = {400: ("invalid_request_error", "invalid_request"), 401: ("invalid_request_error", "invalid_api_key"),

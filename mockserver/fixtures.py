@@ -31,9 +31,9 @@ from contract.textfile import UnreadableFile, read_text
 from contract.validate import ContractValidator, json_type, short_json
 
 from .audio import read_wav, synthesize_wav
-from .faults import parse_fault
+from .faults import FAULT_TYPES, parse_fault
 from .scenario import REPEAT_LAST, THEN_POLICIES, Scenario, Step
-from .turns import AssistantTurn, AudioReply, Pacing
+from .turns import AssistantTurn, AudioReply, Pacing, PacingError
 
 FIXTURE_SUFFIXES = (".yaml", ".yml", ".json")
 # Bounds on what one file may cost: real fixtures are far below each, and a hostile or broken
@@ -63,7 +63,6 @@ USAGE_DETAIL_KEYS = {
     "completion_tokens_details": ("accepted_prediction_tokens", "audio_tokens", "reasoning_tokens",
                                   "rejected_prediction_tokens"),
 }
-FAULT_TYPES = ("http_error", "disconnect", "stall", "malformed_chunk", "no_done", "keepalive", "split_utf8")
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
 MODALITIES = ("text", "audio")
 # The response_format types a request can carry under the contract ("text" stands for none): a
@@ -549,19 +548,16 @@ def _parse_stream(raw: Any, reader: _Reader) -> Pacing:
     if not isinstance(raw, dict):
         reader.fail(path, f"stream must be a mapping (ttft_ms, tokens_per_second, jitter), got {_kind(raw)}")
     reader.check_keys(raw, STREAM_KEYS, path, "stream")
-    limits = {"ttft_ms": (0.0, False, None), "tokens_per_second": (0.0, True, None), "jitter": (0.0, False, 1.0)}
     values: dict[str, float | None] = {}
-    for key, (low, strict, high) in limits.items():
+    for key in STREAM_KEYS:
         value = raw.get(key)
-        if value is None:
-            values[key] = None
-            continue
-        if not _is_number(value) or (value <= low if strict else value < low) or (high is not None and value > high):
-            bound = f"> {low:g}" if strict else f">= {low:g}"
-            bound += f" and <= {high:g}" if high is not None else ""
-            reader.fail((*path, key), f"stream.{key} must be a number {bound}, got {short_json(value)}")
-        values[key] = float(value)
-    return Pacing(**values)
+        if value is not None and not _is_number(value):
+            reader.fail((*path, key), f"stream.{key} must be a number, got {short_json(value)}")
+        values[key] = None if value is None else float(value)
+    try:
+        return Pacing(**values)
+    except PacingError as exc:  # the bounds are Pacing's own, the same as on the command line
+        reader.fail((*path, exc.field), f"stream.{exc}")
 
 
 def _parse_conversation(data: dict[str, Any], reader: _Reader, name: str, base_dir: Path, json_content: bool

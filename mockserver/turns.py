@@ -32,13 +32,41 @@ class AudioReply:
         return encode_audio(self.wav, self.format)
 
 
+# A stream never waits more than 10 s between two tokens: a rate of 1e-300 would hold a connection forever.
+MIN_TOKENS_PER_SECOND = 0.1
+MAX_TOKENS_PER_SECOND = 1_000_000.0
+MAX_TTFT_MS = 600_000.0
+
+
+class PacingError(ValueError):
+    """A pacing value out of range; ``field`` names it, so each caller can say where it was given."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field, self.reason = field, reason
+
+
 @dataclass(frozen=True)
 class Pacing:
-    """Timing of a stream; ``None`` fields defer to the next layer (command line, then defaults)."""
+    """Timing of a stream; ``None`` fields defer to the next layer (command line, then defaults).
+
+    It checks itself when made, so every way of giving one (the command line, a fixture's ``stream``,
+    ``X-Mock-Pacing``, the Python API) keeps the same bounds and words a bad value the same way.
+    """
 
     ttft_ms: float | None = None
     tokens_per_second: float | None = None
     jitter: float | None = None  # relative spread of each delay, drawn from the seeded RNG
+
+    def __post_init__(self) -> None:
+        if self.ttft_ms is not None and not 0 <= self.ttft_ms <= MAX_TTFT_MS:
+            raise PacingError("ttft_ms", f"must be between 0 and {MAX_TTFT_MS:g}, got {self.ttft_ms:g}")
+        rate = self.tokens_per_second
+        if rate is not None and not (rate == 0 or MIN_TOKENS_PER_SECOND <= rate <= MAX_TOKENS_PER_SECOND):
+            raise PacingError("tokens_per_second", f"must be 0 (no wait) or between {MIN_TOKENS_PER_SECOND:g} "
+                                                   f"and {MAX_TOKENS_PER_SECOND:g}, got {rate:g}")
+        if self.jitter is not None and not 0 <= self.jitter < 1:
+            raise PacingError("jitter", f"must be at least 0 and below 1, got {self.jitter:g}")
 
 
 @dataclass(frozen=True)

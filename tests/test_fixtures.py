@@ -265,8 +265,15 @@ BAD_YAML = {
           - {role: user, content: "hi"}
           - {role: assistant, content: "hello"}
         stream:
-          tokens_per_second: 0
-        """, 5, "stream.tokens_per_second must be a number > 0"),
+          tokens_per_second: 0.01
+        """, 5, "stream.tokens_per_second must be 0 (no wait) or between 0.1 and 1e+06, got 0.01"),
+    "pacing not a number": ("""
+        conversation:
+          - {role: user, content: "hi"}
+          - {role: assistant, content: "hello"}
+        stream:
+          jitter: lots
+        """, 5, "stream.jitter must be a number, got \"lots\""),
     "inconsistent usage": ("""
         conversation:
           - {role: user, content: "hi"}

@@ -207,3 +207,31 @@ def test_pacing_that_would_hold_a_stream_forever_is_refused(header: str) -> None
     with pytest.raises(ValueError, match="X-Mock-Pacing: "):
         parse_pacing_header(header)
     assert parse_pacing_header("tokens_per_second=0").tokens_per_second == 0  # 0 still means "no wait"
+
+
+@pytest.mark.parametrize("field, value", [("ttft_ms", -1), ("ttft_ms", 700_000), ("tokens_per_second", 0.01),
+                                          ("tokens_per_second", 2e6), ("jitter", 1), ("jitter", -0.5)])
+def test_pacing_refuses_a_bad_value_in_the_same_words_wherever_it_is_given(
+        field: str, value: float, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mockserver.cli import main
+    from mockserver.fixtures import FixtureError, load_fixture_file
+    from mockserver.turns import Pacing, PacingError
+
+    with pytest.raises(PacingError) as made:
+        Pacing(**{field: value})
+    reason = made.value.reason
+    with pytest.raises(ValueError) as header:
+        parse_pacing_header(f"{field}={value}")
+    assert str(header.value) == f"X-Mock-Pacing: {field} {reason}"
+    fixture = tmp_path / "paced.json"
+    fixture.write_text(json.dumps({"conversation": [{"role": "user", "content": "hi"},
+                                                    {"role": "assistant", "content": "hello"}],
+                                   "stream": {field: value}}))
+    with pytest.raises(FixtureError) as loaded:
+        load_fixture_file(fixture)
+    assert str(loaded.value).endswith(f"stream.{field} {reason}")
+    flag = "--" + field.replace("_", "-")
+    with pytest.raises(SystemExit) as exited:
+        main([flag, str(value), "--port", "0"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == f"mockserver: {flag} {reason}"
