@@ -40,7 +40,7 @@ from . import faults as fault_plans
 from .faults import DISCONNECT, Disconnect, FaultPlan, Write, error_body
 from .fixtures import (PYTHON_SOURCE, Fixture, FixtureError, check_fixture_messages, fixture_from_dict,
                        load_fixtures)
-from .honour import Refusal, request_problem, shape_for_modalities, turn_mismatch, wants_audio
+from .request_rules import Refusal, request_problem, shape_for_modalities, turn_mismatch, wants_audio
 from .matching import FixtureIndex, Match
 from .state import MockStore, Store
 from .request_body import BodyProblem, journal_body, parse_request_json

@@ -26,7 +26,7 @@ from contract.sse import SSEEvent
 
 from .audio import synthesize_wav
 from .fixtures import FINISH_REASONS, USAGE_DETAIL_KEYS
-from .honour import shape_for_modalities
+from .request_rules import shape_for_modalities
 from .stream import ReplyIdentity, render_chunks
 from .tokenize import count_tokens
 from .turns import MAX_TOKENS_PER_SECOND, MIN_TOKENS_PER_SECOND, AssistantTurn, AudioReply

@@ -21,8 +21,8 @@ from typing import Any
 
 from contract.semantics import asks_for_json_schema, requested_json_schema
 
-from .honour import Refusal, request_problem
-from .instances import Hints, SchemaProblem, SchemaTooLarge, build_instance, words_of_name
+from .request_rules import Refusal, request_problem
+from .schema_instances import Hints, SchemaProblem, SchemaTooLarge, build_instance, words_of_name
 from .turns import AssistantTurn
 
 __all__ = ["fallback_turn"]
@@ -35,7 +35,7 @@ def fallback_turn(body: dict[str, Any], seed: int) -> AssistantTurn | Refusal:
     """A made-up reply that honours ``body`` (already valid against the request schema), or the refusal.
 
     Deterministic: the same ``(body, seed)`` always gives the same turn. Audio for ``modalities`` is
-    added afterwards by :func:`mockserver.honour.shape_for_modalities`, as for fixture replies.
+    added afterwards by :func:`mockserver.request_rules.shape_for_modalities`, as for fixture replies.
     """
     rng = Random(f"fallback:{seed}:{_digest(body)}")
     refusal = request_problem(body)

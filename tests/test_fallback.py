@@ -20,8 +20,8 @@ from contract.spec import load_spec
 from contract.sse import SSEEvent, parse_stream
 from mockserver.app import create_app
 from mockserver.fallback import fallback_turn
-from mockserver.honour import Refusal, shape_for_modalities, turn_mismatch
-from mockserver.instances import Hints, SchemaProblem, build_instance
+from mockserver.request_rules import Refusal, shape_for_modalities, turn_mismatch
+from mockserver.schema_instances import Hints, SchemaProblem, build_instance
 from mockserver.serve import ServerThread
 from mockserver.turns import AssistantTurn
 

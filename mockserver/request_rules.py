@@ -18,7 +18,7 @@ import jsonschema
 from contract.semantics import requested_json_schema
 
 from .audio import AUDIO_FORMATS, synthesize_wav
-from .instances import schema_problem
+from .schema_instances import schema_problem
 from .tokenize import count_tokens
 from .turns import AssistantTurn, AudioReply
 
