@@ -134,7 +134,6 @@ class _LintContext:
         self.raw = spec.raw
         self.legacy = spec.version.startswith("3.0")
         self.refusers = dict(refusers or {})
-        self._inlined: dict[str, Any] = {}
         self._validator: ContractValidator | None = None
 
     @property
@@ -168,11 +167,6 @@ class _LintContext:
             return self.spec.inline(convert_schema(schema, self.legacy))
         except SpecError:
             return None
-
-    def plain_at(self, pointer: str) -> Any:
-        if pointer not in self._inlined:
-            self._inlined[pointer] = self.plain(_raw_lookup(self.raw, pointer))
-        return self._inlined[pointer]
 
     def follow(self, node: Any, pointer: str) -> tuple[Any, str]:
         """Follow $ref chains in the document as written (cycles and dangling refs stop it)."""

@@ -98,10 +98,6 @@ class Spec:
                 return op
         raise SpecError(f"{self.source}: no operation {method.upper()} {path}")
 
-    def ref(self, pointer: str) -> dict[str, Any]:
-        """A schema that refers to ``pointer``; validators resolve it through the registry."""
-        return {"$ref": f"{DOCUMENT_URI}{pointer}"}
-
     def inline(self, schema: dict[str, Any], max_depth: int = 3) -> dict[str, Any]:
         """The schema with every ``$ref`` replaced by its target (for hypothesis-jsonschema).
 

@@ -342,10 +342,6 @@ class FixtureIndex:
         for fixture in fixtures:
             self.add(fixture)
 
-    @property
-    def fixtures(self) -> list[Fixture]:
-        return list(self._fixtures)
-
     def __len__(self) -> int:
         return len(self._fixtures)
 
