@@ -1,0 +1,36 @@
+"""A mock streaming chat-completion server that replays fixture conversations.
+
+``create_app(folder)`` builds the ASGI app the command line serves, and
+``ServerThread(app)`` serves one on a loopback port inside a process (tests,
+notebooks). Each name is imported on first use, so that ``mockserver --version``,
+a mistyped flag and the pytest plugin's start-up stay cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import Settings, create_app
+    from .fixtures import Fixture, FixtureError, fixture_from_dict, load_fixtures
+    from .pytest_plugin import MockServer
+    from .serve import ServerThread, free_port
+    from .turns import AssistantTurn, Pacing, PacingError
+
+_HOMES = {
+    "create_app": ".app", "Settings": ".app",
+    "Fixture": ".fixtures", "FixtureError": ".fixtures", "fixture_from_dict": ".fixtures",
+    "load_fixtures": ".fixtures",
+    "MockServer": ".pytest_plugin",
+    "ServerThread": ".serve", "free_port": ".serve",
+    "AssistantTurn": ".turns", "Pacing": ".turns", "PacingError": ".turns",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mockserver' has no attribute {name!r}")
+    return getattr(import_module(home, __name__), name)

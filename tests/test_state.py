@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from mockserver.fixtures import Fixture, fixture_from_dict
 from mockserver.matching import Match
 from mockserver.state import MockStore
@@ -56,3 +60,16 @@ def test_a_conversation_written_to_the_folder_survives_the_reset() -> None:
     store.reset()
     assert [f.name for f in store.fixtures] == ["recorded", "hello"]
     assert (answer(store, "Hi?"), answer(store, "New?")) == ("Re-recorded.", "Recorded.")
+
+
+def test_the_packages_export_their_public_names_and_ship_type_information() -> None:
+    """What the docs name is importable from each package's top level, and both say they are typed (PEP 561)."""
+    import contract
+    import mockserver
+
+    for package in (contract, mockserver):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, f"{package.__name__}.{name}"
+        assert (Path(package.__file__).parent / "py.typed").is_file()
+    with pytest.raises(AttributeError):
+        mockserver.no_such_name  # noqa: B018
