@@ -69,15 +69,22 @@ def bundled_fixtures_dir() -> Path:
     raise FixtureError("the bundled fixtures folder is missing from this installation")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
+    """How a mock serves: everything the command line's flags set, in one value the app and its routes share.
+
+    ``fallback=None`` answers unmatched requests with a made-up reply only when serving the bundled
+    fixtures, so a new user sees a stream at once while a project's own fixtures stay strict.
+    """
+
     seed: int = 0
     pacing: Pacing = field(default_factory=Pacing)
     no_delay: bool = False
     max_body: int = 1_000_000
     fault_rate: float = 0.0
     fault_types: tuple[str, ...] = fault_plans.FAULT_TYPES
-    fallback: bool = False
+    fallback: bool | None = None
+    journal_size: int = 100
 
 
 class ClientGone(Exception):
@@ -113,13 +120,13 @@ class MockState:
     recorder: Any = None  # set by mockserver.recording.record_missing: unmatched requests go upstream
 
     def __init__(self, fixtures: list[Fixture], validator: ContractValidator, settings: Settings,
-                 journal_size: int, folder: Path | None = None, watcher: FixtureWatcher | None = None,
+                 folder: Path | None = None, watcher: FixtureWatcher | None = None,
                  store: Store | None = None) -> None:
         self.validator = validator
         self.settings = settings
         self.folder = folder
         self.watcher = watcher
-        self.store: Store = store if store is not None else MockStore(fixtures, journal_size)
+        self.store: Store = store if store is not None else MockStore(fixtures, settings.journal_size)
 
     @property
     def index(self) -> FixtureIndex:
@@ -266,16 +273,12 @@ def load_checked_fixtures(folder: Path, validator: ContractValidator, seed: int)
 
 # -- the app --------------------------------------------------------------------------------------
 
-def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing: Pacing = Pacing(),
-               no_delay: bool = False, max_body: int = 1_000_000, fault_rate: float = 0.0,
-               fault_types: Sequence[str] = fault_plans.FAULT_TYPES, journal_size: int = 100,
-               fallback: bool | None = None, spec_path: Path | str | None = None, watch: bool = False,
-               watch_interval: float = DEFAULT_INTERVAL, state_file: Path | str | None = None) -> Starlette:
-    """Load and check the fixtures, then build the app; a bad fixture raises FixtureError.
+def create_app(fixtures_dir: Path | str | None = None, settings: Settings = Settings(), *,
+               spec_path: Path | str | None = None, watch: bool = False, watch_interval: float = DEFAULT_INTERVAL,
+               state_file: Path | str | None = None) -> Starlette:
+    """Load and check the fixtures (the bundled ones when ``fixtures_dir`` is None), then build the app.
 
-    ``fallback=None`` answers unmatched requests with a made-up reply only when
-    serving the bundled fixtures, so a new user sees a stream at once while a
-    project's own fixtures stay strict. ``watch`` reloads the folder when a file
+    A bad fixture raises FixtureError. ``watch`` reloads the folder when a file
     in it changes, polling every ``watch_interval`` seconds, until the app's
     lifespan ends. ``state_file`` is the SQLite file that ``--workers`` processes
     share (``shared_store``); without it the state stays in this process's memory,
@@ -283,9 +286,10 @@ def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing:
     """
     validator = ContractValidator(load_spec(spec_path))
     bundled = fixtures_dir is None
-    folder = bundled_fixtures_dir() if bundled else Path(fixtures_dir)  # type: ignore[arg-type]
-    settings = Settings(seed=seed, pacing=pacing, no_delay=no_delay, max_body=max_body, fault_rate=fault_rate,
-                        fault_types=tuple(fault_types), fallback=bundled if fallback is None else fallback)
+    folder = bundled_fixtures_dir() if fixtures_dir is None else Path(fixtures_dir)
+    if settings.fallback is None:
+        settings = dataclasses.replace(settings, fallback=bundled)
+    seed = settings.seed
     watcher = None
     if watch:
         watcher = FixtureWatcher(folder, functools.partial(check_fixture, validator=validator, seed=seed),
@@ -297,8 +301,8 @@ def create_app(fixtures_dir: Path | str | None = None, *, seed: int = 0, pacing:
     if state_file is not None:
         from .shared_store import SharedStore  # only worker processes need it
 
-        store = SharedStore(state_file, fixtures, journal_size)
-    state = MockState(fixtures, validator, settings, journal_size, folder, watcher, store)
+        store = SharedStore(state_file, fixtures, settings.journal_size)
+    state = MockState(fixtures, validator, settings, folder, watcher, store)
     routes = [
         Route("/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
         Route("/v1/chat/completions", _guarded(state, chat_completions), methods=["POST"]),

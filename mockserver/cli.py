@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from contract.about import VersionAction
 
@@ -22,6 +22,9 @@ from .faults import FAULT_TYPES, parse_fault_types
 from .protocol import HeadDeadlineProtocol
 from .upstream import API_KEY_VARIABLE, Upstream, upstream_headers
 from .turns import Pacing, PacingError
+
+if TYPE_CHECKING:
+    from .app import Settings
 
 EXIT_USAGE = 2
 
@@ -97,16 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                      else f"--fixtures: {args.fixtures} does not exist")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
 
-    from .app import create_app, settle_heap  # after the arguments are known good: importing loads the contract
+    from .app import Settings, create_app, settle_heap  # after the arguments are known good: it loads the contract
     from .fixtures import FixtureError
     from contract.spec import SpecError
 
     pacing = Pacing(ttft_ms=args.ttft_ms, tokens_per_second=args.tokens_per_second, jitter=args.jitter)
-    options = dict(fixtures_dir=args.fixtures, seed=args.seed, pacing=pacing, no_delay=args.no_delay,
-                   max_body=args.max_body, fault_rate=args.fault_rate, fault_types=fault_types,
-                   journal_size=args.journal_size, fallback=args.fallback)
+    settings = Settings(seed=args.seed, pacing=pacing, no_delay=args.no_delay, max_body=args.max_body,
+                        fault_rate=args.fault_rate, fault_types=fault_types, fallback=args.fallback,
+                        journal_size=args.journal_size)
     try:  # with --workers too: the fixtures are checked here, once, so a bad one is one line and exit 2
-        app = create_app(**options, watch=args.watch)
+        app = create_app(args.fixtures, settings, watch=args.watch)
     except (FixtureError, SpecError) as exc:
         return _fail(str(exc))
     # An empty folder is most often a wrong path or a missing checkout step; a server that answers
@@ -126,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sock, str):
         return _fail(sock)
     settle_heap()
-    return _serve(app, sock, args, options)
+    return _serve(app, sock, args, settings)
 
 
 def _base_url(sock: socket.socket) -> str:
@@ -203,7 +206,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(app: object, sock: socket.socket, args: argparse.Namespace, options: dict[str, Any]) -> int:
+def _serve(app: object, sock: socket.socket, args: argparse.Namespace, settings: Settings) -> int:
     state = app.state.mock  # type: ignore[attr-defined]
     where = str(args.fixtures) if args.fixtures is not None else "bundled fixtures"
     print(f"mockserver: {_base_url(sock)}  {state.fixture_count} fixtures from {where}  "
@@ -215,7 +218,7 @@ def _serve(app: object, sock: socket.socket, args: argparse.Namespace, options: 
     if args.workers > 1:
         from .workers import serve_workers
 
-        return serve_workers(options, args.workers, sock, args.log_level)
+        return serve_workers(args.fixtures, settings, args.workers, sock, args.log_level)
     return _run_uvicorn(app, sock, args.log_level, lifespan="off")
 
 

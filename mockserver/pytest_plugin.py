@@ -121,11 +121,13 @@ class MockServer:
 class _RunningServer:
     """A mock server in this process: the app, its thread, and the handle tests use."""
 
-    def __init__(self, folder: Path | None, **settings: Any) -> None:
-        from .app import create_app
+    def __init__(self, folder: Path | None, watch: bool = False, watch_interval: float = 0.5,
+                 **settings: Any) -> None:
+        from .app import Settings, create_app
         from .serve import ServerThread
 
-        self.thread = ServerThread(create_app(folder, **settings)).start()
+        app = create_app(folder, Settings(**settings), watch=watch, watch_interval=watch_interval)
+        self.thread = ServerThread(app).start()
         self.handle = MockServer(self.thread.url)
 
     def stop(self) -> None:

@@ -18,18 +18,19 @@ import os
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 
+from .app import Settings
 from .protocol import HeadDeadlineProtocol
 from .turns import Pacing
 
-SETTINGS_VARIABLE = "MOCKSERVER_WORKER_SETTINGS"  # JSON: create_app's options, the state file, the log level
+SETTINGS_VARIABLE = "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level
 
 
-def serve_workers(options: dict[str, Any], workers: int, sock: socket.socket, log_level: str) -> int:
-    """Serve ``create_app(**options)`` from ``workers`` processes on ``sock`` until Ctrl-C; exit code 0."""
+def serve_workers(fixtures_dir: Path | None, settings: Settings, workers: int, sock: socket.socket,
+                  log_level: str) -> int:
+    """Serve ``create_app(fixtures_dir, settings)`` from ``workers`` processes on ``sock`` until Ctrl-C; exit 0."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -37,8 +38,9 @@ def serve_workers(options: dict[str, Any], workers: int, sock: socket.socket, lo
 
     with tempfile.TemporaryDirectory(prefix="mockserver-state-") as folder:
         state_file = create_state_file(Path(folder) / "state.sqlite3")
-        os.environ[SETTINGS_VARIABLE] = json.dumps({**_as_json(options), "state_file": str(state_file),
-                                                    "log_level": log_level})
+        os.environ[SETTINGS_VARIABLE] = json.dumps({
+            "fixtures_dir": str(fixtures_dir.resolve()) if fixtures_dir is not None else None,
+            "settings": dataclasses.asdict(settings), "state_file": str(state_file), "log_level": log_level})
         config = uvicorn.Config(f"{__name__}:app_from_environment", factory=True, workers=workers,
                                 http=HeadDeadlineProtocol, log_level=log_level, lifespan="off",
                                 timeout_graceful_shutdown=1)
@@ -47,23 +49,13 @@ def serve_workers(options: dict[str, Any], workers: int, sock: socket.socket, lo
 
 
 def app_from_environment() -> Starlette:
-    """The app of one worker process, from the options the supervisor left in the environment."""
+    """The app of one worker process, from what the supervisor left in the environment."""
     from .app import create_app, settle_heap
 
-    options = json.loads(os.environ[SETTINGS_VARIABLE])
-    log_level = options.pop("log_level")
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
-    options["pacing"] = Pacing(**options["pacing"])
-    app = create_app(**options)
+    given = json.loads(os.environ[SETTINGS_VARIABLE])
+    logging.basicConfig(level=given["log_level"].upper(), format="%(levelname)s: %(name)s: %(message)s")
+    fields = given["settings"]
+    settings = Settings(**{**fields, "pacing": Pacing(**fields["pacing"]), "fault_types": tuple(fields["fault_types"])})
+    app = create_app(given["fixtures_dir"], settings, state_file=given["state_file"])
     settle_heap()
     return app
-
-
-def _as_json(options: dict[str, Any]) -> dict[str, Any]:
-    """create_app's options in JSON types: a path as a string, the pacing as its fields."""
-    converted = dict(options)
-    converted["pacing"] = dataclasses.asdict(options["pacing"])
-    if converted.get("fixtures_dir") is not None:
-        converted["fixtures_dir"] = str(Path(converted["fixtures_dir"]).resolve())
-    converted["fault_types"] = list(options["fault_types"])
-    return converted

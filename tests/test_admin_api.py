@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 
 from mock_helpers import ask, write_conversations
@@ -26,7 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     (folder / "nested").mkdir()
     (folder / "nested" / "deep.yaml").write_text(
         "conversation:\n  - {role: user, content: \"Deep?\"}\n  - {role: assistant, content: \"Deep.\"}\n", encoding="utf-8")
-    with ServerThread(create_app(folder, no_delay=True)) as running:
+    with ServerThread(create_app(folder, Settings(no_delay=True))) as running:
         yield running
 
 

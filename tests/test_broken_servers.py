@@ -140,9 +140,9 @@ def test_an_unreachable_server_is_a_usage_error() -> None:
 
 
 def test_the_project_mock_server_passes() -> None:
-    from mockserver.app import create_app
+    from mockserver.app import Settings, create_app
 
-    with ServerThread(create_app(no_delay=True)) as server:
+    with ServerThread(create_app(None, Settings(no_delay=True))) as server:
         result = run(server.url, max_examples=8, seed=SEED, timeout=5.0)
     assert result.ok, [(f.check, f.message) for f in result.failures]
     assert not result.document_defects and result.requests_sent >= 24

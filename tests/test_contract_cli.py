@@ -109,9 +109,9 @@ def test_version(command: str) -> None:
 
 def test_a_wrong_base_url_exits_1_with_the_diagnosis_on_top(tmp_path: Path) -> None:
     """Every valid request gets the mock's documented 404: that proves nothing, so it is not a pass."""
-    from mockserver.app import create_app
+    from mockserver.app import Settings, create_app
 
-    with ServerThread(create_app(no_delay=True)) as server:
+    with ServerThread(create_app(None, Settings(no_delay=True))) as server:
         done = contract_check(server.url + "/v2", *FAST, "--junit", str(tmp_path / "r.xml"),
                               "--json", str(tmp_path / "r.json"))
     assert done.returncode == 1, done.stdout + done.stderr

@@ -18,7 +18,7 @@ from hypothesis_jsonschema import from_schema
 
 from contract.spec import load_spec
 from contract.sse import SSEEvent, parse_stream
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.fallback import fallback_turn
 from mockserver.request_rules import Refusal, shape_for_modalities, turn_mismatch
 from mockserver.schema_instances import Hints, SchemaProblem, build_instance
@@ -388,7 +388,7 @@ def test_realistic_requests_are_honoured_or_refused(body, seed, validator):
 @pytest.fixture(scope="module")
 def fallback_server(tmp_path_factory):
     empty = tmp_path_factory.mktemp("no-fixtures")
-    with ServerThread(create_app(Path(empty), seed=3, no_delay=True, fallback=True)) as server:
+    with ServerThread(create_app(Path(empty), Settings(seed=3, no_delay=True, fallback=True))) as server:
         yield server
 
 

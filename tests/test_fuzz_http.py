@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 
 PATHS = ["/chat/completions", "/v1/chat/completions", "/health", "/__mock/requests", "/__mock/fixtures",
@@ -66,7 +66,7 @@ BODIES = st.one_of(
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[str]:
-    with ServerThread(create_app(no_delay=True, max_body=200_000), log_level="critical") as server:
+    with ServerThread(create_app(None, Settings(no_delay=True, max_body=200_000)), log_level="critical") as server:
         yield server.url
 
 

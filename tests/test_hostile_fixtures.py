@@ -23,6 +23,7 @@ from mock_helpers import stop_cli
 
 from mockserver.app import (
     CONDENSE_AT,
+    Settings,
     check_fixture,
     condensed,
     create_app,
@@ -226,7 +227,7 @@ def test_deep_json_inside_tool_call_arguments(tmp_path: Path) -> None:
 def test_a_20kb_word_of_content_is_served(tmp_path: Path) -> None:
     write(tmp_path, "word.yaml", HEAD + "a" * 20_000 + "\n")
     started = time.monotonic()
-    app = create_app(tmp_path, no_delay=True)
+    app = create_app(tmp_path, Settings(no_delay=True))
     assert time.monotonic() - started < 5
     with ServerThread(app) as server:
         reply = httpx.post(f"{server.url}/v1/chat/completions", timeout=10,
@@ -320,7 +321,7 @@ def test_a_reply_that_breaks_the_contract_still_fails_at_start_up(tmp_path: Path
 
 def test_posting_a_900kb_conversation_is_quick_and_leaves_the_loop_free(tmp_path: Path) -> None:
     write(tmp_path, "one.yaml", HEAD + "hello\n")
-    app = create_app(tmp_path, no_delay=True)
+    app = create_app(tmp_path, Settings(no_delay=True))
     body = {"name": "big", "conversation": [{"role": "user", "content": "long one"},
                                             {"role": "assistant", "content": _long_text(900_000)}]}
     with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 
 from mock_helpers import write_conversations
@@ -31,7 +31,7 @@ BAD_BODIES = {
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, no_delay=True), log_level="critical") as server, \
+    with ServerThread(create_app(folder, Settings(no_delay=True)), log_level="critical") as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
 
@@ -93,7 +93,7 @@ def test_a_stall_of_old_is_answered_fast_while_a_paced_stream_keeps_its_pace(tmp
 
     path, body = STALLS[name]
     folder = write_conversations(tmp_path)
-    with ServerThread(create_app(folder, max_body=2_000_000, fallback=served), log_level="critical") as server, \
+    with ServerThread(create_app(folder, Settings(max_body=2_000_000, fallback=served)), log_level="critical") as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         paced: dict[str, object] = {}
 

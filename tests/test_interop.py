@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 
 pytest.importorskip("schemathesis")
@@ -38,7 +38,7 @@ EXCLUDED_CHECKS = "positive_data_acceptance"
 @pytest.fixture(scope="module")
 def mock() -> Iterator[ServerThread]:
     """The bundled fixtures (with the fallback for any other request) and no pacing."""
-    app = create_app(no_delay=True, seed=0, journal_size=100_000)
+    app = create_app(None, Settings(no_delay=True, seed=0, journal_size=100_000))
     with ServerThread(app) as server:
         yield server
 

@@ -21,7 +21,7 @@ from contract.spec import load_spec
 from contract.sse import SSEEvent, parse_stream
 from contract.strategies import schema_requests
 from contract.validate import JSON, ContractValidator
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 
 from conftest import ROOT
@@ -36,7 +36,7 @@ def _listed_refusals() -> set[tuple[str | None, str | None]]:
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[httpx.Client]:
-    with ServerThread(create_app(no_delay=True, seed=7)) as server, \
+    with ServerThread(create_app(None, Settings(no_delay=True, seed=7))) as server, \
             httpx.Client(base_url=server.url + "/v1", timeout=30) as client:
         yield client
 

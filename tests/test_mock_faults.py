@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.faults import FaultPlan, parse_fault, parse_fault_header
 from mockserver.serve import ServerThread
 
@@ -21,7 +21,7 @@ URL = "/v1/chat/completions"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, no_delay=True)) as running:
+    with ServerThread(create_app(folder, Settings(no_delay=True))) as running:
         yield running
 
 
@@ -159,7 +159,7 @@ def test_split_utf8_needs_a_multibyte_character(client: httpx.Client, validator:
 
 
 def _statuses(folder: Path, seed: int) -> list[tuple[int, str]]:
-    app = create_app(folder, no_delay=True, seed=seed, fault_rate=0.5, fault_types=("http_error", "keepalive"))
+    app = create_app(folder, Settings(no_delay=True, seed=seed, fault_rate=0.5, fault_types=("http_error", "keepalive")))
     seen = []
     with ServerThread(app) as running, httpx.Client(base_url=running.url, timeout=10) as http:
         for _ in range(12):

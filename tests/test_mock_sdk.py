@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 from openai import BadRequestError, OpenAI
 
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 
 from mock_helpers import CITY_SCHEMA, WEATHER_TOOL, write_conversations
@@ -23,7 +23,7 @@ PARIS = [{"role": "system", "content": "You are a weather assistant."},
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, no_delay=True, seed=3)) as running:
+    with ServerThread(create_app(folder, Settings(no_delay=True, seed=3))) as running:
         yield running
 
 

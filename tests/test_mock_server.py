@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.fixtures import FixtureError
 from mockserver.serve import ServerThread
 from mockserver.tokenize import count_tokens
@@ -22,7 +22,7 @@ MAX_BODY = 4096
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, no_delay=True, max_body=MAX_BODY, seed=11)) as running:
+    with ServerThread(create_app(folder, Settings(no_delay=True, max_body=MAX_BODY, seed=11))) as running:
         yield running
 
 
@@ -98,7 +98,7 @@ def test_same_seed_replays_the_same_ids(tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "c")
     ids = []
     for _ in range(2):
-        with ServerThread(create_app(folder, no_delay=True, seed=5)) as running, httpx.Client() as http:
+        with ServerThread(create_app(folder, Settings(no_delay=True, seed=5))) as running, httpx.Client() as http:
             ids.append([http.post(running.url + "/chat/completions", json=ask("Say hello.", stream=False)).json()["id"]
                         for _ in range(2)])
     assert ids[0] == ids[1] and ids[0][0] != ids[0][1]
@@ -285,7 +285,7 @@ def test_unexpected_failure_is_a_500_and_the_server_keeps_serving(server: Server
 def test_a_reply_that_cannot_be_sent_stops_the_start(tmp_path: Path, turn: str, expected: str) -> None:
     (tmp_path / "broken.yaml").write_text(f"conversation:\n  - {{role: user, content: Hi}}\n  - {turn}\n")
     with pytest.raises(FixtureError) as caught:
-        create_app(tmp_path, no_delay=True)
+        create_app(tmp_path, Settings(no_delay=True))
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'broken.yaml'}:3: ") and expected in message
     assert "\n" not in message
@@ -318,7 +318,7 @@ def test_jitter_is_seeded(tmp_path: Path) -> None:
     pacing = {"X-Mock-Pacing": "ttft_ms=20, tokens_per_second=50, jitter=0.5"}
     runs = []
     for _ in range(2):
-        app = create_app(folder, seed=9)
+        app = create_app(folder, Settings(seed=9))
         with ServerThread(app) as running, httpx.Client(base_url=running.url, timeout=10) as http:
             stream = read_stream(http, "/chat/completions", ask("Count to ten in words."), headers=pacing)
             runs.append([b - a for a, b in zip(stream.arrivals[1:], stream.arrivals[2:-3])])
@@ -332,7 +332,7 @@ def test_jitter_is_seeded(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def default_server() -> Iterator[ServerThread]:
-    with ServerThread(create_app(no_delay=True)) as running:
+    with ServerThread(create_app(None, Settings(no_delay=True))) as running:
         yield running
 
 
@@ -378,7 +378,7 @@ def test_connections_that_never_finish_a_request_head_are_closed(monkeypatch: py
 
     monkeypatch.setattr(mockserver.serve, "HeadDeadlineProtocol", protocol)
     monkeypatch.setattr(protocol, "head_timeout", 1.0)
-    with ServerThread(create_app(write_conversations(tmp_path), no_delay=True)) as running:
+    with ServerThread(create_app(write_conversations(tmp_path), Settings(no_delay=True))) as running:
         silent = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(50)]
         trickling = socket.create_connection(("127.0.0.1", running.port))
         started = time.monotonic()

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from contract.semantics import assemble_stream
-from mockserver.app import check_fixture, create_app
+from mockserver.app import Settings, check_fixture, create_app
 from mockserver.fixtures import load_fixtures
 from mockserver.recording import Upstream, create_recorder_app, record_missing
 from mockserver.serve import ServerThread, free_port
@@ -199,7 +199,7 @@ def _sdk_calls(base_url: str) -> dict[str, Any]:
 def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any) -> None:
     upstream_dir = _write(tmp_path / "upstream", UPSTREAM_FIXTURES)
     recorded = tmp_path / "recorded"
-    with ServerThread(create_app(upstream_dir, pacing=PACING)) as upstream, \
+    with ServerThread(create_app(upstream_dir, Settings(pacing=PACING))) as upstream, \
             ServerThread(create_recorder_app(Upstream.parse(upstream.url), recorded)) as recorder, \
             httpx.Client(timeout=10) as http:
         direct = observe(http, f"{upstream.url}/v1/chat/completions", REQUESTS["sea"])
@@ -261,8 +261,8 @@ def test_the_client_gets_the_upstreams_bytes(tmp_path: Path) -> None:
     upstream_dir = _write(tmp_path / "upstream", UPSTREAM_FIXTURES)
     bodies = [REQUESTS["sea"], REQUESTS["weather"], REQUESTS["speak"], {**REQUESTS["sea"], "stream": False},
               REQUESTS["rate-limit"], REQUESTS["refusal"]]
-    with ServerThread(create_app(upstream_dir, no_delay=True, seed=11)) as direct, \
-            ServerThread(create_app(upstream_dir, no_delay=True, seed=11)) as behind, \
+    with ServerThread(create_app(upstream_dir, Settings(no_delay=True, seed=11))) as direct, \
+            ServerThread(create_app(upstream_dir, Settings(no_delay=True, seed=11))) as behind, \
             ServerThread(create_recorder_app(Upstream.parse(behind.url + "/v1"), tmp_path / "recorded")) as recorder, \
             httpx.Client(timeout=10) as http:
         for body in bodies:
@@ -286,8 +286,8 @@ conversation:
   - {role: assistant, content: "The capital of France is Paris."}
 """})
     capital = [{"role": "user", "content": "What is the capital of France?"}]
-    with ServerThread(create_app(upstream_dir, no_delay=True)) as upstream, httpx.Client(timeout=10) as http:
-        app = create_app(local, no_delay=True)
+    with ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream, httpx.Client(timeout=10) as http:
+        app = create_app(local, Settings(no_delay=True))
         record_missing(app, Upstream.parse(upstream.url), local)
 
         def upstream_requests() -> int:
@@ -307,7 +307,7 @@ conversation:
             assert upstream_requests() == 1, "once recorded, the conversation is replayed, not forwarded"
             journal = http.get(f"{mock.url}/__mock/requests").json()["requests"]
             assert [entry["fixture"] for entry in journal][1] == "upstream" and journal[1]["status"] == 200
-    with ServerThread(create_app(local, no_delay=True)) as fresh, httpx.Client(timeout=10) as http:
+    with ServerThread(create_app(local, Settings(no_delay=True))) as fresh, httpx.Client(timeout=10) as http:
         reply = http.post(f"{fresh.url}/v1/chat/completions", json={"model": "gpt-4o", "messages": capital,
                                                                      "stream": False})
         assert reply.json()["choices"][0]["message"]["content"] == "The capital of France is Paris."
@@ -330,13 +330,13 @@ conversation:
             reply = sdk.chat.completions.create(model="gpt-4o", messages=messages, stream=False)
             return reply.choices[0].message.content
 
-    with ServerThread(create_app(upstream_dir, no_delay=True)) as upstream, \
+    with ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream, \
             ServerThread(create_recorder_app(Upstream.parse(upstream.url), recorded)) as recorder:
         assert ask_with_retries(recorder.url + "/v1") == "Not any more: here is your answer."
     (fixture,) = load_fixtures(recorded)
     assert [step.turn.fault for step in fixture.scenarios[1].steps] == [
         {"type": "http_error", "status": 429, "retry_after": 1}, None]
-    with ServerThread(create_app(recorded, no_delay=True)) as replay, httpx.Client(timeout=10) as http:
+    with ServerThread(create_app(recorded, Settings(no_delay=True))) as replay, httpx.Client(timeout=10) as http:
         assert ask_with_retries(replay.url + "/v1") == "Not any more: here is your answer."
         statuses = [entry["status"] for entry in http.get(f"{replay.url}/__mock/requests").json()["requests"]]
     assert statuses == [429, 200]

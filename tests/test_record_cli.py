@@ -13,7 +13,7 @@ import pytest
 
 from contract.semantics import assemble_stream
 from contract.sse import SSEEvent, parse_stream
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.fixtures import load_fixtures
 from mockserver.serve import ServerThread, free_port
 
@@ -76,7 +76,7 @@ def test_record_then_record_what_is_missing(tmp_path: Path) -> None:
     upstream_dir = write_conversations(tmp_path / "upstream")
     recorded = tmp_path / "recorded"
     key = "sk-cli-SECRET-4242424242"
-    with ServerThread(create_app(upstream_dir, no_delay=True)) as upstream:
+    with ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream:
         port = free_port()
         process, banner = _start(["record", "--upstream", upstream.url, "--fixtures", str(recorded)],
                                  {"OPENAI_API_KEY": key}, port)

@@ -12,7 +12,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from mockserver.app import create_app
+from mockserver.app import Settings, create_app
 from mockserver.fixtures import FixtureError, fixture_from_dict, load_fixture_file
 from mockserver.scenario import CYCLE, Scenario, Step
 from mockserver.serve import ServerThread
@@ -90,7 +90,7 @@ def write_scenarios(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     folder = write_scenarios(tmp_path_factory.mktemp("scenarios"))
-    with ServerThread(create_app(folder, no_delay=True)) as running:
+    with ServerThread(create_app(folder, Settings(no_delay=True))) as running:
         yield running
 
 
@@ -309,7 +309,7 @@ def test_a_dropped_stream_is_caught_and_asked_again(server: ServerThread, http: 
 
 
 def test_the_bundled_rate_limit_scenario_with_the_sdk() -> None:
-    with ServerThread(create_app(None, no_delay=True)) as running, \
+    with ServerThread(create_app(None, Settings(no_delay=True))) as running, \
             httpx.Client(base_url=running.url, timeout=10) as http:
         started = time.monotonic()
         reply = sdk(running).chat.completions.create(model="gpt-4o", stream=False, messages=[
