@@ -715,6 +715,11 @@ class WireResponse(StreamingResponse):
     else a short reply needs, and a thousand paced streams each keep one.
     """
 
+    def __init__(self, writes: AsyncIterator[bytes | Disconnect], status_code: int = 200,
+                 headers: Mapping[str, str] | None = None, media_type: str | None = None) -> None:
+        super().__init__((), status_code=status_code, headers=headers, media_type=media_type)
+        self.writes = writes
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streaming = asyncio.ensure_future(self.stream_response(send))
         watching = asyncio.ensure_future(_until_disconnect(receive))
@@ -724,14 +729,14 @@ class WireResponse(StreamingResponse):
             for task in (streaming, watching):
                 task.cancel()
             await asyncio.gather(streaming, watching, return_exceptions=True)
-        if not streaming.cancelled() and isinstance(streaming.exception(), Exception) \
-                and not isinstance(streaming.exception(), OSError):  # a write to a client that left: no error
-            raise streaming.exception()  # type: ignore[misc]
+        failure = None if streaming.cancelled() else streaming.exception()
+        if failure is not None and not isinstance(failure, OSError):  # a write to a client that left: no error
+            raise failure
 
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        async for piece in self.body_iterator:
-            if piece is DISCONNECT:
+        async for piece in self.writes:
+            if isinstance(piece, Disconnect):
                 logger.info("fault: dropping the connection mid-response")
                 return  # the server closes the connection: the client sees an incomplete body
             await send({"type": "http.response.body", "body": piece, "more_body": True})

@@ -309,7 +309,9 @@ def _wav(parts: list[str], request: dict[str, Any]) -> bytes | None:
         return None
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return data
-    audio = request.get("audio") if isinstance(request.get("audio"), dict) else {}
+    audio = request.get("audio")
+    if not isinstance(audio, dict):
+        audio = {}
     if audio.get("format") in _COMPRESSED_AUDIO or len(data) < 2:
         return None
     out = io.BytesIO()

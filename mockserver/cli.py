@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from contract.about import VersionAction
 
@@ -138,7 +138,7 @@ def _base_url(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
 
 
-def _run_uvicorn(app: Any, sock: socket.socket, log_level: str, lifespan: str) -> int:
+def _run_uvicorn(app: Any, sock: socket.socket, log_level: str, lifespan: Literal["auto", "on", "off"]) -> int:
     """Serve on the bound socket until Ctrl-C, with a deadline for every request head; exit code 0."""
     import uvicorn
 

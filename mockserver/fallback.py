@@ -120,7 +120,7 @@ def _tools_to_call(body: dict[str, Any], tools: list[_Tool], messages: list[dict
         return rng.sample(unique, count)
     if choice == "auto" and tools and messages and messages[-1].get("role") == "user":
         wanted = {_stem(w) for w in hints.words}
-        scored = []
+        scored: list[tuple[int, Any]] = []
         for tool in tools:
             name_words = {_stem(w) for w in words_of_name(tool.name)} - _GENERIC_NAME_WORDS
             overlap = len(name_words & wanted)

@@ -212,7 +212,7 @@ def stream_writes(events: Sequence[bytes], delays: Sequence[float], plan: FaultP
         else:
             writes.append(Write(pending_delay + delay, data))
         pending_delay = 0.0
-        if kind == "keepalive" and (count + 1) % plan.every_chunks == 0:  # type: ignore[union-attr]
+        if plan is not None and kind == "keepalive" and (count + 1) % plan.every_chunks == 0:
             writes.append(Write(0.0, b": ping\n\n"))
     if plan and plan.after_chunks >= len(events) and kind in ("disconnect", "stall", "malformed_chunk"):
         if kind == "disconnect":

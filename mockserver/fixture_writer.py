@@ -213,7 +213,9 @@ class ConversationStore:
                     or not description.startswith(RECORDED_BY) or not isinstance(conversation, list) \
                     or not all(isinstance(m, dict) for m in conversation):
                 continue
-            match = data.get("match") if isinstance(data.get("match"), dict) else {}
+            match = data.get("match")
+            if not isinstance(match, dict):
+                match = {}
             model = match.get("model") if isinstance(match.get("model"), str) else None
             found = _MEASURED.search(description)
             measured = int(found.group(1)) if found else (1 if data.get("stream") else 0)
@@ -230,7 +232,7 @@ def _answer_again(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, dict[s
     replies = old.get("replies") if isinstance(old.get("replies"), list) else [_reply(old)]
     if not replies or not isinstance(replies[-1], dict) or "fault" not in replies[-1]:
         return "replaced", new
-    merged = {key: old[key] for key in ("role", "name") if key in old}
+    merged: dict[str, Any] = {key: old[key] for key in ("role", "name") if key in old}
     merged["replies"] = [*replies, _reply(new)]
     if "then" in old:
         merged["then"] = old["then"]
@@ -291,7 +293,9 @@ def _file_message(message: Any) -> dict[str, Any]:
 def _sent_call(call: Any) -> Any:
     if not isinstance(call, dict):
         return call
-    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    function = call.get("function")
+    if not isinstance(function, dict):
+        function = {}
     out = {key: call[key] for key in ("id", "type") if call.get(key) is not None}
     out["function"] = {key: function[key] for key in ("name", "arguments") if key in function}
     return out

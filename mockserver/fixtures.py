@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NoReturn
+from typing import Any, Iterable, Iterator, NoReturn, cast
 
 import yaml
 from yaml.composer import Composer
@@ -236,7 +236,7 @@ def matcher_of(message: dict[str, Any]) -> dict[str, str] | None:
 # composer stays PyYAML's Python one, so the bounds below are checked as each node is composed.
 _LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
 if _LIBYAML:
-    from yaml.cyaml import CParser as _CParser
+    from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
     _EVENT_SOURCE: tuple[type, ...] = (_CParser,)
 else:
     _EVENT_SOURCE = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
@@ -275,7 +275,7 @@ class _FixtureLoader(Composer, SafeConstructor, Resolver, *_EVENT_SOURCE):  # ty
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open_anchors:
                 self._refuse(line, f"alias *{event.anchor} refers to a collection it is inside of")
-            node = Composer.compose_node(self, parent, index)
+            node = cast(Node, Composer.compose_node(self, parent, index))  # an alias names a composed node
             self._alias_nodes += self._expanded_size(node)
             if self._alias_nodes > MAX_ALIAS_NODES:
                 self._refuse(line, f"YAML aliases (*{event.anchor} and those before it) expand to more than "
@@ -285,15 +285,15 @@ class _FixtureLoader(Composer, SafeConstructor, Resolver, *_EVENT_SOURCE):  # ty
         if self._depth > MAX_DEPTH:
             self._refuse(line, f"nested more than {MAX_DEPTH} levels deep")
         anchor = getattr(event, "anchor", None)
-        opened = anchor is not None and isinstance(event, yaml.CollectionStartEvent)
-        if opened:
-            self._open_anchors.add(anchor)
+        opened = anchor if isinstance(anchor, str) and isinstance(event, yaml.CollectionStartEvent) else None
+        if opened is not None:
+            self._open_anchors.add(opened)
         try:
-            return Composer.compose_node(self, parent, index)
+            return cast(Node, Composer.compose_node(self, parent, index))  # the parser checked a node is here
         finally:
             self._depth -= 1
-            if opened:
-                self._open_anchors.discard(anchor)
+            if opened is not None:
+                self._open_anchors.discard(opened)
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
         digits = sum(ch.isdigit() for ch in node.value)

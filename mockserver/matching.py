@@ -128,7 +128,7 @@ def _assistant_content(content: Any) -> Canon:
     return _content(content)
 
 
-def _part(part: Any, json_aware: bool) -> Canon:
+def _part(part: Any, json_aware: bool) -> tuple[Hashable, ...]:
     if isinstance(part, str):
         return _text(part, json_aware)
     if not isinstance(part, dict):
@@ -141,7 +141,9 @@ def _part(part: Any, json_aware: bool) -> Canon:
         url = image.get("url") if isinstance(image, dict) else image
         return ("image", _url_key(url))
     if kind == "input_audio":
-        audio = part.get("input_audio") if isinstance(part.get("input_audio"), dict) else {}
+        audio = part.get("input_audio")
+        if not isinstance(audio, dict):
+            audio = {}
         return ("audio", _scalar(audio.get("format")), _data_key(audio.get("data")))
     return ("part", _dump(part))
 
@@ -169,17 +171,19 @@ def _data_key(data: Any) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _tool_calls(calls: Any) -> Canon:
+def _tool_calls(calls: Any) -> tuple[Hashable, ...]:
     if not calls:
         return ()
     if not isinstance(calls, list):
         return ("value", _dump(calls))
-    out = []
+    out: list[tuple[Hashable, ...]] = []
     for call in calls:
         if not isinstance(call, dict):
             out.append(("value", _dump(call)))
             continue
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = call.get("function")
+        if not isinstance(function, dict):
+            function = {}
         out.append((_scalar(call.get("id")), _scalar(function.get("name")), _arguments(function.get("arguments"))))
     return tuple(out)
 
@@ -697,7 +701,7 @@ def _tool_call_difference(expected: list[Any], got: list[Any]) -> str:
         mine, theirs = _tool_calls([a])[0], _tool_calls([b])[0]
         if mine == theirs:
             continue
-        if len(theirs) == 3 and mine[0] != theirs[0]:
+        if isinstance(mine, tuple) and isinstance(theirs, tuple) and len(theirs) == 3 and mine[0] != theirs[0]:
             return f"tool call {n + 1}: expected id {_word(mine[0])}, got {_word(theirs[0])}"
         return f"tool call {n + 1}: expected {_call_text(a)}, got {_call_text(b)}"
     return "the tool calls differ"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from contract import fastjson
 
@@ -45,7 +45,7 @@ def prepared(turn: AssistantTurn) -> PreparedTurn:
     cached = turn.rendered.get("prepared")
     if cached is None:
         cached = turn.rendered["prepared"] = _prepare(turn)
-    return cached  # type: ignore[no-any-return]
+    return cast(PreparedTurn, cached)
 
 
 def _prepare(turn: AssistantTurn) -> PreparedTurn:

@@ -41,7 +41,7 @@ class _HeadDeadline:
     transport: asyncio.Transport
     cycle: Any
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._await_head()
 

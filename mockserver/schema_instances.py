@@ -115,7 +115,7 @@ def schema_problem(schema: Any) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-            validator_class.check_schema(schema)
+            validator_class.check_schema(schema)  # type: ignore[arg-type]  # a boolean is a schema too
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path)
         return f"{exc.message}" + (f" (at {where})" if where else "")
@@ -454,7 +454,9 @@ class _Builder:
     # -- objects and arrays -------------------------------------------------
 
     def _object(self, schema: dict[str, Any], resolver: Any, depth: int) -> dict[str, Any]:
-        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            properties = {}
         required = [r for r in schema.get("required", []) if isinstance(r, str)] if isinstance(
             schema.get("required"), list) else []
         extra_schema = schema.get("additionalProperties", True)
@@ -497,7 +499,9 @@ class _Builder:
         if low > high:
             raise _CannotBuild
         wanted = low if depth >= MAX_DEPTH else min(max(low, self.rng.randint(1, 3)), high)
-        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+        prefix = schema.get("prefixItems")
+        if not isinstance(prefix, list):
+            prefix = []
         items = schema.get("items", {})
         if isinstance(items, list):  # the older tuple form
             prefix, items = items, schema.get("additionalItems", {})

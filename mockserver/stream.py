@@ -98,7 +98,7 @@ def completion_tokens(turn: AssistantTurn) -> int:
     cached = turn.rendered.get("completion_tokens")
     if cached is None:
         cached = turn.rendered["completion_tokens"] = _count_completion_tokens(turn)
-    return cached  # type: ignore[no-any-return]
+    return int(cached)
 
 
 def _count_completion_tokens(turn: AssistantTurn) -> int:
