@@ -126,7 +126,8 @@ _COSTLY_MARKERS = ("timed out", "deadline", "exceeded", "grew past", "stayed ope
 
 
 def is_costly(exchange: Exchange) -> bool:
-    return bool(exchange.transport_error) and any(m in exchange.transport_error for m in _COSTLY_MARKERS)
+    error = exchange.transport_error or ""
+    return any(marker in error for marker in _COSTLY_MARKERS)
 
 
 def send(client: httpx.Client, request: PreparedRequest, *, timeout: Timeout = Timeout(),

@@ -112,7 +112,7 @@ def _locating(cls: type[KeywordValidator]) -> type[KeywordValidator]:
 
     def __call__(self: Any, *args: Any, **kwargs: Any) -> Iterator[ValidationError]:
         where = next((arg for arg in args if isinstance(arg, SchemaPath)), None)
-        for error in super(located, self).__call__(*args, **kwargs):
+        for error in super(located, self).__call__(*args, **kwargs):  # type: ignore[arg-type]  # made below
             if where is not None and not hasattr(error, _WHERE):
                 if isinstance(self, ValueValidator):
                     setattr(error, _WHERE, ((*where.parts, "default", *error.absolute_path), True))
@@ -178,7 +178,8 @@ def _extra_properties(error: ValidationError) -> list[str]:
     schema = error.schema if isinstance(error.schema, dict) else {}
     known = schema.get("properties") or {}
     patterns = list(schema.get("patternProperties") or {})
-    return [key for key in error.instance if key not in known and not any(re.search(p, key) for p in patterns)]
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    return [key for key in instance if key not in known and not any(re.search(p, key) for p in patterns)]
 
 
 def _object_name(error: ValidationError, definitions: dict[int, str]) -> str | None:

@@ -123,7 +123,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     suite = ContractSuite.from_parent(session, name="contract", nodeid="contract")
     new_items = [ContractItem.from_parent(suite, name=name) for name in [CONCLUSIVE_ITEM, *select_checks(None, None)]]
     # Report the collection like any other, so "collected N items" and reporting plugins count them.
-    config.hook.pytest_collectreport(report=pytest.CollectReport(suite.nodeid, "passed", None, new_items))
+    collected: list[pytest.Item | pytest.Collector] = list(new_items)
+    config.hook.pytest_collectreport(report=pytest.CollectReport(suite.nodeid, "passed", None, collected))
     items.extend(new_items)
 
 

@@ -192,11 +192,11 @@ class _Session:
         started = time.monotonic()
         self.url = operation_url(self.base, self.operation)
         self.validator = ContractValidator(self.spec)
-        self.context_fields = dict(spec=self.spec, validator=self.validator, operation=self.operation,
-                                   findings=_lint_findings(self.spec), max_ttft_ms=self.max_ttft_ms,
-                                   accept_valid=self.accept_valid)
+        self.context_fields: dict[str, Any] = dict(
+            spec=self.spec, validator=self.validator, operation=self.operation, findings=_lint_findings(self.spec),
+            max_ttft_ms=self.max_ttft_ms, accept_valid=self.accept_valid)
         self.make_context = CheckContext
-        plain = CheckContext(**self.context_fields)  # type: ignore[arg-type]
+        plain = CheckContext(**self.context_fields)
         self.stream_default = stream_default(plain)
         self.terminator = stream_terminator(plain)
         self.result = RunResult(url=self.base, spec_source=self.spec.source, seed=self.seed,
@@ -364,6 +364,7 @@ class _Session:
         from .checks import judge
 
         counterpart_request = _counterpart(request, self.stream_default) if with_counterpart else None
+        counterpart: Exchange | None
         if counterpart_request is not None and self.workers > 1:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 first = pool.submit(self._send, request)

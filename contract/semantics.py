@@ -174,7 +174,7 @@ def assemble_message(body: Any) -> AssembledReply:
             target.refusal = message.get("refusal") if isinstance(message.get("refusal"), str) else None
             for call_position, call in enumerate(_list(message.get("tool_calls"))):
                 if isinstance(call, dict):
-                    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+                    function = _dict(call.get("function"))
                     arguments = function.get("arguments")
                     target.tool_calls[call_position] = AssembledToolCall(
                         call_position, _str(call.get("id")), _str(call.get("type")), _str(function.get("name")),
@@ -183,8 +183,7 @@ def assemble_message(body: Any) -> AssembledReply:
             if isinstance(audio, dict):
                 target.audio = AssembledAudio(_str(audio.get("id")),
                                               [audio["data"]] if isinstance(audio.get("data"), str) else [],
-                                              audio.get("transcript") if isinstance(audio.get("transcript"), str)
-                                              else "", audio.get("expires_at") if isinstance(
+                                              _str(audio.get("transcript")) or "", audio.get("expires_at") if isinstance(
                                                   audio.get("expires_at"), int) else None)
         target.finish_reason = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
     return reply
@@ -269,13 +268,13 @@ def _merge_delta(reply: AssembledReply, target: AssembledChoice, delta: dict[str
             call.id = call.id or fragment_id
         if isinstance(fragment.get("type"), str):
             call.type = fragment["type"]
-        function = fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
-        name = function.get("name")
-        if isinstance(name, str) and name:
-            if call.name is not None and call.name != name:
+        function = _dict(fragment.get("function"))
+        fragment_name = function.get("name")
+        if isinstance(fragment_name, str) and fragment_name:
+            if call.name is not None and call.name != fragment_name:
                 reply.problems.append(f"event {event_index}: tool call {index} changes name from "
-                                      f"{call.name!r} to {name!r}")
-            call.name = call.name or name
+                                      f"{call.name!r} to {fragment_name!r}")
+            call.name = call.name or fragment_name
         if isinstance(function.get("arguments"), str):
             call.arguments += function["arguments"]
     audio = delta.get("audio")
@@ -298,6 +297,10 @@ def _note_id(reply: AssembledReply, body: dict[str, Any]) -> None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str | None:

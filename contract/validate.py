@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import jsonschema
 from jsonschema.exceptions import ValidationError as _SchemaError
@@ -164,13 +164,14 @@ class ContractValidator:
         if kind in ("oneOf", "anyOf"):
             return self._branch_message(error, root_pointer)
         if kind == "additionalProperties":
-            extra = sorted(set(instance) - set(error.schema.get("properties", {}))) if isinstance(instance, dict) else []
+            schema = error.schema if isinstance(error.schema, Mapping) else {}
+            extra = sorted(set(instance) - set(schema.get("properties", {}))) if isinstance(instance, dict) else []
             return f"unexpected properties {', '.join(map(repr, extra))}" if extra else error.message
         text = error.message
         return text if len(text) <= 200 else text[:199] + "…"
 
     def _branch_message(self, error: _SchemaError, root_pointer: str) -> str:
-        branches = error.validator_value
+        branches = error.validator_value if isinstance(error.validator_value, list) else []
         names = [_branch_name(b, i) for i, b in enumerate(branches)]
         if not error.context:  # oneOf: more than one branch matched
             keyword = self._schema_location(root_pointer, list(error.schema_path))

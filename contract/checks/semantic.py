@@ -124,7 +124,9 @@ def audio_present(ctx: CheckContext, exchange: Exchange) -> Verdict:
     answers = [c for c in answering_choices(reply) if c.kind not in ("tool_calls", "refusal")]
     if not answers:
         return None  # a tool call or a refusal owes no audio
-    audio_request = request.get("audio") if isinstance(request.get("audio"), dict) else {}
+    audio_request = request.get("audio")
+    if not isinstance(audio_request, dict):
+        audio_request = {}
     wants_wav = audio_request.get("format") == "wav"
     failures = []
     for choice in answers:
