@@ -44,6 +44,7 @@ SCHEMATHESIS = "schemathesis"
 
 # -- the server -------------------------------------------------------------------------------
 
+
 def counting_app(app: Callable[..., Any]) -> Callable[..., Any]:
     """``app`` behind an ASGI wrapper that counts HTTP requests and reports the count at COUNT_PATH."""
     counted = 0
@@ -52,8 +53,9 @@ def counting_app(app: Callable[..., Any]) -> Callable[..., Any]:
         nonlocal counted
         if scope["type"] == "http" and scope["path"] == COUNT_PATH:
             body = json.dumps({"requests": counted}).encode()
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+            )
             await send({"type": "http.response.body", "body": body})
             return
         if scope["type"] == "http":
@@ -71,8 +73,7 @@ def serve(port: int) -> None:
     sys.path.insert(0, str(ROOT))
     from brokenservers import reference_app
 
-    uvicorn.run(counting_app(reference_app()), host="127.0.0.1", port=port, log_level="warning",
-                access_log=False)
+    uvicorn.run(counting_app(reference_app()), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def free_port() -> int:
@@ -101,6 +102,7 @@ def wait_until_serving(base: str, server: subprocess.Popen[bytes], seconds: floa
 
 # -- one measured run ----------------------------------------------------------------------------
 
+
 def measure(command: list[str], cwd: str) -> None:
     """The wrapper process: run ``command``, then print its wall time, peak RSS and exit code as JSON.
 
@@ -110,8 +112,16 @@ def measure(command: list[str], cwd: str) -> None:
     done = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kilobytes on Linux
-    print(json.dumps({"seconds": seconds, "peak_kb": peak_kb, "returncode": done.returncode,
-                      "tail": done.stdout.decode("utf-8", "replace")[-3000:]}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_kb": peak_kb,
+                "returncode": done.returncode,
+                "tail": done.stdout.decode("utf-8", "replace")[-3000:],
+            }
+        )
+    )
 
 
 @dataclass
@@ -131,15 +141,18 @@ class Run:
 
 def timed_run(tool: str, round_number: int, command: list[str], base: str, workdir: str) -> Run:
     before = requests_served(base)
-    wrapper = subprocess.run([sys.executable, __file__, "--measure", workdir, "--", *command],
-                             capture_output=True, text=True, check=True)
+    wrapper = subprocess.run(
+        [sys.executable, __file__, "--measure", workdir, "--", *command], capture_output=True, text=True, check=True
+    )
     report = json.loads(wrapper.stdout)
     served = requests_served(base) - before
-    return Run(tool, round_number, served, report["seconds"], report["peak_kb"] / 1024.0, report["returncode"],
-               report["tail"])
+    return Run(
+        tool, round_number, served, report["seconds"], report["peak_kb"] / 1024.0, report["returncode"], report["tail"]
+    )
 
 
 # -- the tools ---------------------------------------------------------------------------------
+
 
 def checker_command(base: str, seed: int) -> list[str]:
     return [sys.executable, "-m", "contract.cli", base, "--seed", str(seed)]
@@ -153,22 +166,38 @@ def schemathesis_command(document: Path, base: str, seed: int) -> list[str] | No
         st = [shutil.which("st") or "st"]
     else:
         return None
-    return [*st, "run", str(document), "--url", base, "--checks", "all", "--seed", str(seed),
-            "--generation-database", "none", "--no-color"]
+    return [
+        *st,
+        "run",
+        str(document),
+        "--url",
+        base,
+        "--checks",
+        "all",
+        "--seed",
+        str(seed),
+        "--generation-database",
+        "none",
+        "--no-color",
+    ]
 
 
 def export_contract(target: Path) -> None:
-    subprocess.run([sys.executable, "-m", "contract.cli", "--export-spec", "3.2", "-o", str(target)],
-                   cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "contract.cli", "--export-spec", "3.2", "-o", str(target)], cwd=ROOT, check=True
+    )
 
 
 # -- the report ----------------------------------------------------------------------------------
 
+
 def print_runs(runs: list[Run]) -> None:
     print(f"{'round':>5}  {'tool':<15}{'requests':>9}{'seconds':>9}{'req/s':>8}{'peak RSS MB':>13}{'exit':>6}")
     for run in runs:
-        print(f"{run.round:>5}  {run.tool:<15}{run.requests:>9}{run.seconds:>9.2f}{run.per_second:>8.1f}"
-              f"{run.peak_mb:>13.1f}{run.returncode:>6}")
+        print(
+            f"{run.round:>5}  {run.tool:<15}{run.requests:>9}{run.seconds:>9.2f}{run.per_second:>8.1f}"
+            f"{run.peak_mb:>13.1f}{run.returncode:>6}"
+        )
 
 
 def print_ratios(runs: list[Run]) -> None:
@@ -181,14 +210,20 @@ def print_ratios(runs: list[Run]) -> None:
     memory = [checker[r].peak_mb / rival[r].peak_mb for r in rounds if rival[r].peak_mb]
     print()
     print(f"{'':<34}{'contract-check':>16}{'schemathesis':>14}{'ratio':>12}")
-    print(f"{'requests/s (median of rounds)':<34}{statistics.median(checker[r].per_second for r in rounds):>16.1f}"
-          f"{statistics.median(rival[r].per_second for r in rounds):>14.1f}{_spread(speed):>12}")
-    print(f"{'peak RSS MB (median of rounds)':<34}{statistics.median(checker[r].peak_mb for r in rounds):>16.1f}"
-          f"{statistics.median(rival[r].peak_mb for r in rounds):>14.1f}{_spread(memory):>12}")
-    print(f"\nrequests/s ratio per round (contract-check / schemathesis): "
-          f"{', '.join(f'{value:.2f}' for value in speed)}")
-    print(f"peak RSS ratio per round (contract-check / schemathesis):   "
-          f"{', '.join(f'{value:.2f}' for value in memory)}")
+    print(
+        f"{'requests/s (median of rounds)':<34}{statistics.median(checker[r].per_second for r in rounds):>16.1f}"
+        f"{statistics.median(rival[r].per_second for r in rounds):>14.1f}{_spread(speed):>12}"
+    )
+    print(
+        f"{'peak RSS MB (median of rounds)':<34}{statistics.median(checker[r].peak_mb for r in rounds):>16.1f}"
+        f"{statistics.median(rival[r].peak_mb for r in rounds):>14.1f}{_spread(memory):>12}"
+    )
+    print(
+        f"\nrequests/s ratio per round (contract-check / schemathesis): {', '.join(f'{value:.2f}' for value in speed)}"
+    )
+    print(
+        f"peak RSS ratio per round (contract-check / schemathesis):   {', '.join(f'{value:.2f}' for value in memory)}"
+    )
 
 
 def _spread(values: list[float]) -> str:
@@ -215,8 +250,7 @@ def main() -> int:
             document = Path(workdir) / "openapi-3.2.yaml"
             export_contract(document)
             rival = schemathesis_command(document, base, seed)
-            print(f"seed {seed}; server reference_app() at {base}; {args.rounds} round(s); "
-                  f"{os.cpu_count()} CPU(s)")
+            print(f"seed {seed}; server reference_app() at {base}; {args.rounds} round(s); {os.cpu_count()} CPU(s)")
             print(f"contract-check: {' '.join(checker_command(base, seed)[1:])}")
             print(f"schemathesis:   {' '.join(rival[1:]) if rival else 'not installed (pip install -e .[bench])'}")
             print("each tool runs once unmeasured first, to warm its caches\n")

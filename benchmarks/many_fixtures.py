@@ -2,9 +2,9 @@
 
 Two ``mockserver --no-delay`` processes load folders of 10 and of 10,000 conversations (one file each; one
 in ten matches its question with ``{contains: ...}`` instead of the literal text, so both lookups are
-exercised; ``--matcher-every``). ``wrk -t1 -c50`` then sends JSON requests spread over a hundred of the loaded conversations, to
-each server in turn, for ``--rounds`` interleaved rounds. Start-up time (process start to the first answer
-of ``/health``) and resident memory after start-up are reported for both.
+exercised; ``--matcher-every``). ``wrk -t1 -c50`` then sends JSON requests spread over a hundred of the
+loaded conversations, to each server in turn, for ``--rounds`` interleaved rounds. Start-up time (process
+start to the first answer of ``/health``) and resident memory after start-up are reported for both.
 
     python benchmarks/many_fixtures.py [--large 10000] [--seconds 2] [--rounds 8]
 """
@@ -46,15 +46,30 @@ def write_fixtures(folder: Path, count: int, matcher_every: int) -> None:
         if matcher_every and number % matcher_every == matcher_every - 1:  # a lookup that is no dictionary hit
             user["content"] = {"contains": f"Request {number}: tell me"}
         reply = f"Here is what I know about {TOPICS[number % len(TOPICS)]} in city {number}: it is lovely."
-        (folder / f"c{number:05d}.json").write_text(json.dumps({"conversation": [
-            user, {"role": "assistant", "content": reply}]}))
+        (folder / f"c{number:05d}.json").write_text(
+            json.dumps({"conversation": [user, {"role": "assistant", "content": reply}]})
+        )
 
 
 def start(folder: Path) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "--fixtures", str(folder), "--no-delay",
-                                "--port", str(port), "--log-level", "error"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver.cli",
+            "--fixtures",
+            str(folder),
+            "--no-delay",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     while True:
         if process.poll() is not None:
@@ -76,19 +91,27 @@ def rss_mb(pid: int) -> float:
 def wrk_script(count: int, path: Path) -> Path:
     """A wrk script that cycles through requests for a hundred conversations spread over ``count``."""
     numbers = sorted({round(i * (count - 1) / 99) for i in range(100)})
-    bodies = [json.dumps({"model": "gpt-4o", "stream": False, "messages": [{"role": "user", "content": question(n)}]})
-              for n in numbers]
-    lua = ["bodies = {" + ",".join(json.dumps(body) for body in bodies) + "}", "counter = 0",
-           "request = function()", "  counter = counter + 1",
-           '  return wrk.format("POST", "/v1/chat/completions", {["Content-Type"] = "application/json"}, '
-           "bodies[(counter % #bodies) + 1])", "end"]
+    bodies = [
+        json.dumps({"model": "gpt-4o", "stream": False, "messages": [{"role": "user", "content": question(n)}]})
+        for n in numbers
+    ]
+    lua = [
+        "bodies = {" + ",".join(json.dumps(body) for body in bodies) + "}",
+        "counter = 0",
+        "request = function()",
+        "  counter = counter + 1",
+        '  return wrk.format("POST", "/v1/chat/completions", {["Content-Type"] = "application/json"}, '
+        "bodies[(counter % #bodies) + 1])",
+        "end",
+    ]
     path.write_text("\n".join(lua) + "\n")
     return path
 
 
 def wrk(url: str, script: Path, seconds: int) -> float:
-    out = subprocess.run(["wrk", "-t1", "-c50", f"-d{seconds}s", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", "-c50", f"-d{seconds}s", "-s", str(script), url], capture_output=True, text=True, check=True
+    ).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         sys.exit(f"{url}: {errors.group(1)} error responses under load")
@@ -117,16 +140,22 @@ def main() -> None:
             for name in sizes:
                 rates[name].append(wrk(servers[name][1] + "/v1/chat/completions", scripts[name], args.seconds))
         share = f"one in {args.matcher_every}" if args.matcher_every else "none"
-        print(f"wrk -t1 -c50 -d{args.seconds}s, {args.rounds} interleaved rounds, JSON replies spread over 100 "
-              f"conversations, {share} matched by {{contains: ...}}")
+        print(
+            f"wrk -t1 -c50 -d{args.seconds}s, {args.rounds} interleaved rounds, JSON replies spread over 100 "
+            f"conversations, {share} matched by {{contains: ...}}"
+        )
         print(f"{'fixtures':>9} {'start-up s':>11} {'RSS MB':>8} {'req/s':>16}")
         for name, count in sizes.items():
             process, _, startup = servers[name]
-            print(f"{count:>9,} {startup:>11.2f} {rss_mb(process.pid):>8.0f} "
-                  f"{min(rates[name]):>7,.0f}–{max(rates[name]):,.0f}")
+            print(
+                f"{count:>9,} {startup:>11.2f} {rss_mb(process.pid):>8.0f} "
+                f"{min(rates[name]):>7,.0f}–{max(rates[name]):,.0f}"
+            )
         costs = sorted(small / large for large, small in zip(rates["large"], rates["small"]))
-        print(f"per-request cost, {args.large:,} against 10 fixtures: median {statistics.median(costs):.2f}×, "
-              f"rounds {costs[0]:.2f}–{costs[-1]:.2f}× (1.00 = no growth)")
+        print(
+            f"per-request cost, {args.large:,} against 10 fixtures: median {statistics.median(costs):.2f}×, "
+            f"rounds {costs[0]:.2f}–{costs[-1]:.2f}× (1.00 = no growth)"
+        )
     finally:
         for process, _, _ in servers.values():
             process.terminate()

@@ -26,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 FIXTURE = """\
 conversation:
   - {role: user, content: "Tell me about the weather."}
-  - {role: assistant, content: "It is sunny and warm in Paris today, with a light breeze from the west and a few clouds."}
+  - role: assistant
+    content: "It is sunny and warm in Paris today, with a light breeze from the west and a few clouds."
 """
 ASK = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Tell me about the weather."}]}
 
@@ -58,10 +59,13 @@ def capture(url: str) -> dict[str, object]:
 
 def wrk(url: str, body: dict[str, object], seconds: int) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                     f"wrk.body = {json.dumps(json.dumps(body))}\n")
-    out = subprocess.run(["wrk", "-t1", "-c50", f"-d{seconds}s", "-s", script.name, url],
-                         capture_output=True, text=True, check=True).stdout
+        script.write(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        )
+    out = subprocess.run(
+        ["wrk", "-t1", "-c50", f"-d{seconds}s", "-s", script.name, url], capture_output=True, text=True, check=True
+    ).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         sys.exit(f"{url}: {errors.group(1)} error responses under load")
@@ -79,20 +83,34 @@ def main() -> None:
     (work / "fixtures").mkdir()
     (work / "fixtures" / "weather.yaml").write_text(FIXTURE)
     mock_port, bare_port = free_port(), free_port()
-    mock = subprocess.Popen(["mockserver", "--fixtures", str(work / "fixtures"), "--no-delay", "--port",
-                             str(mock_port), "--log-level", "error"], stderr=subprocess.DEVNULL)
+    mock = subprocess.Popen(
+        [
+            "mockserver",
+            "--fixtures",
+            str(work / "fixtures"),
+            "--no-delay",
+            "--port",
+            str(mock_port),
+            "--log-level",
+            "error",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
     servers = [mock]
     try:
         mock_url = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
         wait_up(mock_url, mock)
         (work / "payloads.json").write_text(json.dumps(capture(mock_url)))
-        bare = subprocess.Popen([sys.executable, str(HERE / "bare_app.py"), str(work / "payloads.json"),
-                                 str(bare_port)])
+        bare = subprocess.Popen(
+            [sys.executable, str(HERE / "bare_app.py"), str(work / "payloads.json"), str(bare_port)]
+        )
         servers.append(bare)
         bare_url = f"http://127.0.0.1:{bare_port}/v1/chat/completions"
         wait_up(bare_url, bare)
-        results: dict[str, dict[str, list[float]]] = {"json": {"bare": [], "mock": []},
-                                                      "stream": {"bare": [], "mock": []}}
+        results: dict[str, dict[str, list[float]]] = {
+            "json": {"bare": [], "mock": []},
+            "stream": {"bare": [], "mock": []},
+        }
         for _ in range(args.rounds):
             for kind, stream in (("json", False), ("stream", True)):
                 for name, url in (("bare", bare_url), ("mock", mock_url)):
@@ -101,8 +119,11 @@ def main() -> None:
         print(f"{'':8} {'bare req/s':>22} {'mock req/s':>22} {'ratio':>12}")
         for kind, by in results.items():
             ratios = [m / b for m, b in zip(by["mock"], by["bare"])]
-            print(f"{kind:8} {_span(by['bare']):>22} {_span(by['mock']):>22} "
-                  f"{min(ratios):.2f}–{max(ratios):.2f}".rjust(12))
+            print(
+                f"{kind:8} {_span(by['bare']):>22} {_span(by['mock']):>22} {min(ratios):.2f}–{max(ratios):.2f}".rjust(
+                    12
+                )
+            )
     finally:
         for server in servers:
             server.terminate()

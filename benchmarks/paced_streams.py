@@ -39,10 +39,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-REPLY = ("The forecast for Paris this week is mostly sunny, with a light breeze from the west and temperatures "
-         "between eighteen and twenty-four degrees. Mornings start cool and clear; afternoons bring a few "
-         "high clouds, and there is a small chance of a shower on Thursday evening. Carry a light jacket for "
-         "the evenings, and sunglasses for the afternoons by the river.")
+REPLY = (
+    "The forecast for Paris this week is mostly sunny, with a light breeze from the west and temperatures "
+    "between eighteen and twenty-four degrees. Mornings start cool and clear; afternoons bring a few "
+    "high clouds, and there is a small chance of a shower on Thursday evening. Carry a light jacket for "
+    "the evenings, and sunglasses for the afternoons by the river."
+)
 QUESTION = "What is the weather in Paris this week?"
 TTFT_S, RATE = 0.250, 40.0
 
@@ -90,8 +92,10 @@ class StreamClient(asyncio.Protocol):
 
 async def run_streams(port: int, count: int, ramp_s: float, start_at: float) -> list[tuple[float, list[float], bytes]]:
     body = json.dumps({"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": QUESTION}]})
-    request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}").encode()
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}"
+    ).encode()
     loop = asyncio.get_running_loop()
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))  # all client processes start together
 
@@ -128,7 +132,7 @@ def dechunk(raw: bytes) -> tuple[int, bytes]:
         if size == 0:
             break
         body += rest[:size]
-        rest = rest[size + 2:]
+        rest = rest[size + 2 :]
     return status, bytes(body)
 
 
@@ -175,19 +179,41 @@ def percentile(values: list[float], fraction: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=1,
-                        help="client processes sharing the streams (1: on two cores, one for the server, one for them)")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=1,
+        help="client processes sharing the streams (1: on two cores, one for the server, one for them)",
+    )
     parser.add_argument("--ramp-ms", type=float, default=0.0, help="spread the stream starts over this time")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     (work / "fixtures").mkdir()
-    (work / "fixtures" / "forecast.yaml").write_text(json.dumps({"conversation": [
-        {"role": "user", "content": QUESTION}, {"role": "assistant", "content": REPLY}]}))
+    (work / "fixtures" / "forecast.yaml").write_text(
+        json.dumps({"conversation": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": REPLY}]})
+    )
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "--fixtures", str(work / "fixtures"),
-                               "--port", str(port), "--ttft-ms", str(TTFT_S * 1000), "--tokens-per-second",
-                               str(RATE), "--jitter", "0", "--log-level", "error"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver.cli",
+            "--fixtures",
+            str(work / "fixtures"),
+            "--port",
+            str(port),
+            "--ttft-ms",
+            str(TTFT_S * 1000),
+            "--tokens-per-second",
+            str(RATE),
+            "--jitter",
+            "0",
+            "--log-level",
+            "error",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             try:
@@ -198,12 +224,15 @@ def main() -> None:
         offsets = plan_offsets()
         cpu_before = cpu_seconds(server.pid)
         start_at = time.monotonic() + 0.5
-        shares = [args.streams // args.clients + (1 if i < args.streams % args.clients else 0)
-                  for i in range(args.clients)]
+        shares = [
+            args.streams // args.clients + (1 if i < args.streams % args.clients else 0) for i in range(args.clients)
+        ]
         outputs = [str(work / f"client{i}.json") for i in range(args.clients)]
         context = multiprocessing.get_context("fork")
-        processes = [context.Process(target=client_process, args=(port, share, args.ramp_ms / 1000, start_at, out))
-                     for share, out in zip(shares, outputs)]
+        processes = [
+            context.Process(target=client_process, args=(port, share, args.ramp_ms / 1000, start_at, out))
+            for share, out in zip(shares, outputs)
+        ]
         for process in processes:
             process.start()
         for process in processes:
@@ -211,27 +240,42 @@ def main() -> None:
         wall = time.monotonic() - start_at
         cpu = cpu_seconds(server.pid) - cpu_before
         rss = peak_rss_mb(server.pid)
-        results = [(sent, arrivals, raw.encode("latin-1")) for out in outputs
-                   for sent, arrivals, raw in json.loads(Path(out).read_text())]
+        results = [
+            (sent, arrivals, raw.encode("latin-1"))
+            for out in outputs
+            for sent, arrivals, raw in json.loads(Path(out).read_text())
+        ]
     finally:
         server.terminate()
         server.wait(timeout=10)
-    lateness = [(arrival - (arrivals[0] + offset)) * 1000 for _, arrivals, _ in results
-                for arrival, offset in zip(arrivals[1:], offsets[1:])]
+    lateness = [
+        (arrival - (arrivals[0] + offset)) * 1000
+        for _, arrivals, _ in results
+        for arrival, offset in zip(arrivals[1:], offsets[1:])
+    ]
     first_byte = [(arrivals[0] - sent) * 1000 for sent, arrivals, _ in results if arrivals]
     first_token = [(arrivals[1] - sent - TTFT_S) * 1000 for sent, arrivals, _ in results if len(arrivals) > 1]
     incomplete = sum(1 for _, arrivals, _ in results if len(arrivals) != len(offsets))
     problems = check_streams(results)
-    print(f"{args.streams} streams on one mock process, {len(offsets) - 4} tokens each, ttft {TTFT_S * 1000:.0f} ms, "
-          f"{RATE:g} tokens/s, jitter 0, {args.clients} client processes, ramp {args.ramp_ms:g} ms")
+    print(
+        f"{args.streams} streams on one mock process, {len(offsets) - 4} tokens each, ttft {TTFT_S * 1000:.0f} ms, "
+        f"{RATE:g} tokens/s, jitter 0, {args.clients} client processes, ramp {args.ramp_ms:g} ms"
+    )
     print(f"{'chunks timed':24} {len(lateness):,} ({incomplete} streams incomplete)")
-    for label, values in (("pacing lateness ms", lateness), ("time to first byte ms", first_byte),
-                          ("first-token lateness ms", first_token)):
-        print(f"{label:24} p50 {percentile(values, 0.5):6.1f}  p99 {percentile(values, 0.99):6.1f}  "
-              f"max {max(values):6.1f}  mean {statistics.fmean(values):6.1f}")
+    for label, values in (
+        ("pacing lateness ms", lateness),
+        ("time to first byte ms", first_byte),
+        ("first-token lateness ms", first_token),
+    ):
+        print(
+            f"{label:24} p50 {percentile(values, 0.5):6.1f}  p99 {percentile(values, 0.99):6.1f}  "
+            f"max {max(values):6.1f}  mean {statistics.fmean(values):6.1f}"
+        )
     print(f"{'server CPU':24} {cpu:.2f} s over {wall:.2f} s wall ({cpu / wall:.0%} of one core)")
     print(f"{'server peak RSS':24} {rss:.0f} MB")
-    print(f"{'valid streams':24} {len(results) - len(problems) if not problems else 'problems: ' + '; '.join(problems)}")
+    print(
+        f"{'valid streams':24} {len(results) - len(problems) if not problems else 'problems: ' + '; '.join(problems)}"
+    )
 
 
 if __name__ == "__main__":

@@ -39,9 +39,21 @@ def main() -> None:
         for count in WORKER_COUNTS:
             port = free_port()
             servers[count] = subprocess.Popen(
-                ["mockserver", "--fixtures", str(work / "fixtures"), "--no-delay", "--port", str(port),
-                 "--workers", str(count), "--log-level", "error"], stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
+                [
+                    "mockserver",
+                    "--fixtures",
+                    str(work / "fixtures"),
+                    "--no-delay",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(count),
+                    "--log-level",
+                    "error",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             urls[count] = f"http://127.0.0.1:{port}/v1/chat/completions"
             wait_up(urls[count], servers[count])
         results = {kind: {count: [] for count in WORKER_COUNTS} for kind in ("json", "stream")}
@@ -53,8 +65,7 @@ def main() -> None:
         print(f"{'':8} {'--workers 1 req/s':>22} {'--workers 2 req/s':>22} {'ratio 2/1':>12}")
         for kind, by in results.items():
             ratios = [two / one for one, two in zip(by[1], by[2])]
-            print(f"{kind:8} {_span(by[1]):>22} {_span(by[2]):>22} "
-                  f"{min(ratios):.2f}–{max(ratios):.2f}".rjust(12))
+            print(f"{kind:8} {_span(by[1]):>22} {_span(by[2]):>22} {min(ratios):.2f}–{max(ratios):.2f}".rjust(12))
     finally:
         for server in servers.values():
             server.terminate()

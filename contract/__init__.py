@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from .runner import run
 
 _HOMES = {
-    "run": ".runner", "RunResult": ".results",
-    "check": ".checks", "unregister": ".checks", "CheckContext": ".checks",
-    "Exchange": ".exchange", "Failure": ".exchange",
+    "run": ".runner",
+    "RunResult": ".results",
+    "check": ".checks",
+    "unregister": ".checks",
+    "CheckContext": ".checks",
+    "Exchange": ".exchange",
+    "Failure": ".exchange",
 }
 __all__ = ["CheckContext", "Exchange", "Failure", "RunResult", "check", "run", "unregister"]
 

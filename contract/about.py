@@ -64,12 +64,23 @@ def package_version() -> str:
 class VersionAction(argparse.Action):
     """``--version``: the version line as one line (argparse's own action wraps it to the terminal width)."""
 
-    def __init__(self, option_strings: list[str], program: str, dest: str = argparse.SUPPRESS,
-                 default: str = argparse.SUPPRESS, help: str = "print the version and exit") -> None:
+    def __init__(
+        self,
+        option_strings: list[str],
+        program: str,
+        dest: str = argparse.SUPPRESS,
+        default: str = argparse.SUPPRESS,
+        help: str = "print the version and exit",
+    ) -> None:
         super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
         self.program = program
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         sys.stdout.write(version_line(self.program) + "\n")
         parser.exit(0)

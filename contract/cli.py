@@ -10,8 +10,9 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 from .about import VersionAction
 from .errors import UsageError
@@ -30,28 +31,69 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("url", nargs="?", help="base URL of the server under test (http://host:port or .../v1)")
     parser.add_argument("--spec", default=None, help="OpenAPI document (default: the bundled openapi.yaml)")
     parser.add_argument("--lint", action="store_true", help="report defects of the document itself and exit")
-    parser.add_argument("--export-spec", default=None, metavar="VERSION",
-                        help="write the document in OpenAPI VERSION form (3.2: streams by itemSchema) and exit")
-    parser.add_argument("-o", "--output", default=None, metavar="FILE",
-                        help="where --export-spec writes (default: standard output)")
+    parser.add_argument(
+        "--export-spec",
+        default=None,
+        metavar="VERSION",
+        help="write the document in OpenAPI VERSION form (3.2: streams by itemSchema) and exit",
+    )
+    parser.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="where --export-spec writes (default: standard output)"
+    )
     run = parser.add_argument_group("checking a server (URL mode)")
-    run.add_argument("--max-examples", type=_positive_int, default=50, metavar="N",
-                     help="requests generated per phase before shrinking (default 50)")
-    run.add_argument("--seed", type=int, default=None, metavar="N", help="repeat a run exactly (default: random, printed)")
-    run.add_argument("--workers", type=_positive_int, default=1, metavar="N",
-                     help="run the phases side by side and send stream/non-stream pairs at once (default 1)")
-    run.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S",
-                     help="overall deadline per request in seconds (default 10)")
-    run.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
-                     help="send this header with every request (repeatable); secrets are redacted in reports")
+    run.add_argument(
+        "--max-examples",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="requests generated per phase before shrinking (default 50)",
+    )
+    run.add_argument(
+        "--seed", type=int, default=None, metavar="N", help="repeat a run exactly (default: random, printed)"
+    )
+    run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run the phases side by side and send stream/non-stream pairs at once (default 1)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="overall deadline per request in seconds (default 10)",
+    )
+    run.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="send this header with every request (repeatable); secrets are redacted in reports",
+    )
     run.add_argument("--checks", default=None, metavar="A,B", help="run only these checks")
     run.add_argument("--exclude-checks", default=None, metavar="C,D", help="skip these checks")
-    run.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                     help="import MODULE first, so the checks it adds with @contract.check run too (repeatable)")
-    run.add_argument("--accept-valid", action="store_true",
-                     help="also fail schema-valid requests refused with a 4xx (check valid_request_accepted)")
-    run.add_argument("--max-ttft-ms", type=_positive_float, default=None, metavar="X",
-                     help="fail a response whose first token takes longer than X ms (check ttft_within_limit)")
+    run.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, so the checks it adds with @contract.check run too (repeatable)",
+    )
+    run.add_argument(
+        "--accept-valid",
+        action="store_true",
+        help="also fail schema-valid requests refused with a 4xx (check valid_request_accepted)",
+    )
+    run.add_argument(
+        "--max-ttft-ms",
+        type=_positive_float,
+        default=None,
+        metavar="X",
+        help="fail a response whose first token takes longer than X ms (check ttft_within_limit)",
+    )
     run.add_argument("--junit", default=None, metavar="PATH", help="write a JUnit XML report")
     run.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON")
     return parser
@@ -148,10 +190,20 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
         for option, path in (("--junit", args.junit), ("--json", args.json)):
             if path and not Path(path).resolve().parent.is_dir():
                 raise UsageError(f"cannot write report {option} {path}: no such directory")
-        result = run(args.url, spec=args.spec, max_examples=args.max_examples, seed=args.seed,
-                     workers=args.workers, timeout=args.timeout, headers=headers,
-                     checks=_split(args.checks), exclude_checks=_split(args.exclude_checks),
-                     accept_valid=args.accept_valid, max_ttft_ms=args.max_ttft_ms, progress=progress)
+        result = run(
+            args.url,
+            spec=args.spec,
+            max_examples=args.max_examples,
+            seed=args.seed,
+            workers=args.workers,
+            timeout=args.timeout,
+            headers=headers,
+            checks=_split(args.checks),
+            exclude_checks=_split(args.exclude_checks),
+            accept_valid=args.accept_valid,
+            max_ttft_ms=args.max_ttft_ms,
+            progress=progress,
+        )
     except (UsageError, SpecError) as exc:
         sys.stderr.write(f"contract-check: error: {exc}\n")
         return 2
@@ -167,8 +219,7 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
         if args.json:
             write_json(result, args.json)
     except OSError as exc:
-        sys.stderr.write(f"contract-check: error: cannot write report: {exc.strerror or exc}: "
-                         f"{exc.filename or ''}\n")
+        sys.stderr.write(f"contract-check: error: cannot write report: {exc.strerror or exc}: {exc.filename or ''}\n")
         return 2
     return 0 if result.ok else 1
 

@@ -83,8 +83,9 @@ class _DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
         return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _time_left(timeout)))
 
     def get_extra_info(self, info: str) -> Any:
@@ -95,13 +96,19 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self._inner = httpcore.SyncBackend()
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_tcp(host, port, _time_left(timeout), local_address,
-                                                       socket_options))
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_tcp(host, port, _time_left(timeout), local_address, socket_options))
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Any = None) -> httpcore.NetworkStream:  # pragma: no cover
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:  # pragma: no cover
         return _DeadlineStream(self._inner.connect_unix_socket(path, _time_left(timeout), socket_options))
 
     def sleep(self, seconds: float) -> None:  # pragma: no cover - used by retries, which the checker never asks
@@ -114,9 +121,13 @@ def http_client(pool_size: int) -> httpx.Client:
     limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
     transport = httpx.HTTPTransport(limits=limits, trust_env=False)
     # httpx takes no network backend, so its pool is rebuilt with one; the rest is httpx as configured.
-    transport._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), max_connections=pool_size,
-                                              max_keepalive_connections=pool_size, keepalive_expiry=5.0,
-                                              network_backend=_DeadlineBackend())
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=pool_size,
+        max_keepalive_connections=pool_size,
+        keepalive_expiry=5.0,
+        network_backend=_DeadlineBackend(),
+    )
     return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
 
 
@@ -130,16 +141,23 @@ def is_costly(exchange: Exchange) -> bool:
     return any(marker in error for marker in _COSTLY_MARKERS)
 
 
-def send(client: httpx.Client, request: PreparedRequest, *, timeout: Timeout = Timeout(),
-         limits: Limits = Limits(), terminator: str | None = "[DONE]") -> Exchange:
+def send(
+    client: httpx.Client,
+    request: PreparedRequest,
+    *,
+    timeout: Timeout = Timeout(),
+    limits: Limits = Limits(),
+    terminator: str | None = "[DONE]",
+) -> Exchange:
     """Send ``request`` and read the whole response within the limits; never raises for the server's faults."""
     exchange = Exchange(request=request)
     started = time.monotonic()
     deadline = started + timeout.total
     _deadline.at = deadline
     try:
-        with client.stream(request.method, request.url, headers=request.headers, content=request.raw_body,
-                           timeout=timeout.for_httpx()) as response:
+        with client.stream(
+            request.method, request.url, headers=request.headers, content=request.raw_body, timeout=timeout.for_httpx()
+        ) as response:
             exchange.status = response.status_code
             exchange.headers = {name.lower(): value for name, value in response.headers.items()}
             exchange.content_type = response.headers.get("content-type", "")
@@ -161,8 +179,7 @@ def send(client: httpx.Client, request: PreparedRequest, *, timeout: Timeout = T
     return exchange
 
 
-def _read_body(response: httpx.Response, exchange: Exchange, started: float, deadline: float,
-               limits: Limits) -> None:
+def _read_body(response: httpx.Response, exchange: Exchange, started: float, deadline: float, limits: Limits) -> None:
     body = bytearray()
     for chunk in response.iter_bytes():
         if not chunk:
@@ -182,8 +199,14 @@ def _read_body(response: httpx.Response, exchange: Exchange, started: float, dea
         exchange.timings.ttft_ms = exchange.timings.ttfb_ms
 
 
-def _read_stream(response: httpx.Response, exchange: Exchange, started: float, deadline: float,
-                 limits: Limits, terminator: str | None) -> None:
+def _read_stream(
+    response: httpx.Response,
+    exchange: Exchange,
+    started: float,
+    deadline: float,
+    limits: Limits,
+    terminator: str | None,
+) -> None:
     parser = SSEParser(terminator)
     since_last_item = 0
     try:
@@ -251,8 +274,12 @@ def _timeout_message(exc: httpx.TimeoutException, timeout: Timeout, exchange: Ex
         if exchange.is_stream:
             return f"the stream was still open at the {timeout.total:g} s deadline"
         return f"the body was still arriving after the {timeout.total:g} s deadline"
-    what = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "waiting for the response",
-            httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}
+    what = {
+        httpx.ConnectTimeout: "connecting",
+        httpx.ReadTimeout: "waiting for the response",
+        httpx.WriteTimeout: "sending the request",
+        httpx.PoolTimeout: "waiting for a connection",
+    }
     doing = what.get(type(exc), "waiting")
     if exchange.status is not None and doing == "waiting for the response":
         doing = "reading the body"
@@ -260,8 +287,12 @@ def _timeout_message(exc: httpx.TimeoutException, timeout: Timeout, exchange: Ex
 
 
 def _transport_message(exc: httpx.HTTPError) -> str:
-    kind = {httpx.RemoteProtocolError: "not valid HTTP", httpx.ReadError: "the connection broke",
-            httpx.ConnectError: "could not connect", httpx.DecodingError: "the body could not be decoded"}
+    kind = {
+        httpx.RemoteProtocolError: "not valid HTTP",
+        httpx.ReadError: "the connection broke",
+        httpx.ConnectError: "could not connect",
+        httpx.DecodingError: "the body could not be decoded",
+    }
     label = next((text for cls, text in kind.items() if isinstance(exc, cls)), type(exc).__name__)
     detail = " ".join(str(exc).split()) or type(exc).__name__
     return f"{label}: {detail[:200]}"

@@ -50,22 +50,29 @@ def all_pairs(factors: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     def key(a: str, va: int, b: str, vb: int) -> tuple[str, int, str, int]:
         return (a, va, b, vb) if position[a] < position[b] else (b, vb, a, va)
 
-    uncovered = {(a, va, b, vb) for a, b in itertools.combinations(names, 2)
-                 for va in range(len(factors[a])) for vb in range(len(factors[b]))}
+    uncovered = {
+        (a, va, b, vb)
+        for a, b in itertools.combinations(names, 2)
+        for va in range(len(factors[a]))
+        for vb in range(len(factors[b]))
+    }
     rows: list[dict[str, Any]] = []
     while uncovered:
         a, va, b, vb = min(uncovered, key=lambda pair: (position[pair[0]], pair[1], position[pair[2]], pair[3]))
         row = {a: va, b: vb}
         for name in names:
             if name not in row:
-                row[name] = max(range(len(factors[name])), key=lambda v: (
-                    sum(key(name, v, other, ov) in uncovered for other, ov in row.items()), -v))
+                row[name] = max(
+                    range(len(factors[name])),
+                    key=lambda v: (sum(key(name, v, other, ov) in uncovered for other, ov in row.items()), -v),
+                )
         uncovered -= {key(x, row[x], y, row[y]) for x, y in itertools.combinations(names, 2)}
         rows.append({name: factors[name][row[name]] for name in names})
     return rows
 
 
 # -- concrete pieces --------------------------------------------------------------------------
+
 
 def _tool(name: str, description: str, properties: dict[str, Any], strict: bool) -> dict[str, Any]:
     parameters: dict[str, Any] = {"type": "object", "properties": properties, "required": list(properties)}
@@ -80,26 +87,52 @@ def _tool(name: str, description: str, properties: dict[str, Any], strict: bool)
 def tools(count: int, strict: bool) -> list[dict[str, Any]]:
     """The first ``count`` of three tools the tool prompt asks for, typed, with enums and numbers."""
     every = [
-        _tool("get_weather", "Current weather for a city",
-              {"city": {"type": "string"}, "units": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, strict),
+        _tool(
+            "get_weather",
+            "Current weather for a city",
+            {"city": {"type": "string"}, "units": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            strict,
+        ),
         _tool("get_local_time", "Local time for a city", {"city": {"type": "string"}}, strict),
-        _tool("convert_currency", "Convert an amount of money",
-              {"amount": {"type": "number"}, "from": {"type": "string", "enum": ["EUR", "USD", "JPY"]},
-               "to": {"type": "string", "enum": ["EUR", "USD", "JPY"]}}, strict),
+        _tool(
+            "convert_currency",
+            "Convert an amount of money",
+            {
+                "amount": {"type": "number"},
+                "from": {"type": "string", "enum": ["EUR", "USD", "JPY"]},
+                "to": {"type": "string", "enum": ["EUR", "USD", "JPY"]},
+            },
+            strict,
+        ),
     ]
     return every[:count]
 
 
 RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "nested-object": {"type": "object", "required": ["city", "weather"], "properties": {
-        "city": {"type": "string"},
-        "weather": {"type": "object", "required": ["temp_c"], "properties": {"temp_c": {"type": "number"}}}}},
-    "array": {"type": "object", "required": ["rivers"], "properties": {
-        "rivers": {"type": "array", "minItems": 1, "items": {"type": "string"}}}},
-    "enum": {"type": "object", "required": ["mood"], "properties": {
-        "mood": {"type": "string", "enum": ["happy", "calm", "tired"]}}},
-    "closed": {"type": "object", "required": ["name", "population"], "additionalProperties": False,
-               "properties": {"name": {"type": "string"}, "population": {"type": "integer", "minimum": 0}}},
+    "nested-object": {
+        "type": "object",
+        "required": ["city", "weather"],
+        "properties": {
+            "city": {"type": "string"},
+            "weather": {"type": "object", "required": ["temp_c"], "properties": {"temp_c": {"type": "number"}}},
+        },
+    },
+    "array": {
+        "type": "object",
+        "required": ["rivers"],
+        "properties": {"rivers": {"type": "array", "minItems": 1, "items": {"type": "string"}}},
+    },
+    "enum": {
+        "type": "object",
+        "required": ["mood"],
+        "properties": {"mood": {"type": "string", "enum": ["happy", "calm", "tired"]}},
+    },
+    "closed": {
+        "type": "object",
+        "required": ["name", "population"],
+        "additionalProperties": False,
+        "properties": {"name": {"type": "string"}, "population": {"type": "integer", "minimum": 0}},
+    },
 }
 
 
@@ -118,12 +151,19 @@ def strict_schema(schema: Any) -> Any:
 
 def _user_turn(kind: str, text: str) -> dict[str, Any]:
     if kind == "image":
-        return {"role": "user", "content": [{"type": "text", "text": text},
-                                            {"type": "image_url", "image_url": IMAGE_URLS[0]}]}
+        return {
+            "role": "user",
+            "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": IMAGE_URLS[0]}],
+        }
     if kind == "audio-input":
         data = base64.b64encode(wav_bytes()).decode("ascii")
-        return {"role": "user", "content": [{"type": "text", "text": text},
-                                            {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}]}
+        return {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": text},
+                {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}},
+            ],
+        }
     return {"role": "user", "content": text}
 
 
@@ -132,11 +172,18 @@ def _conversation(kind: str, text: str) -> list[dict[str, Any]]:
     system = {"role": "system", "content": "You are a helpful assistant. Use the tools when they help."}
     if kind != "tool-result":
         return [system, _user_turn(kind, text)]
-    call = {"id": "call_cov_1", "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city": "Lyon", "units": "celsius"}'}}
-    return [system, {"role": "user", "content": text}, {"role": "assistant", "content": None, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": "call_cov_1", "content": '{"temp_c": 14, "sky": "cloudy"}'},
-            {"role": "user", "content": "Thanks. And the rest?"}]
+    call = {
+        "id": "call_cov_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Lyon", "units": "celsius"}'},
+    }
+    return [
+        system,
+        {"role": "user", "content": text},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_cov_1", "content": '{"temp_c": 14, "sky": "cloudy"}'},
+        {"role": "user", "content": "Thanks. And the rest?"},
+    ]
 
 
 def _with_stream(body: dict[str, Any], mode: str) -> tuple[dict[str, Any], bool]:
@@ -149,20 +196,26 @@ def _with_stream(body: dict[str, Any], mode: str) -> tuple[dict[str, Any], bool]
 
 # -- the cases -------------------------------------------------------------------------------
 
+
 def tool_cases() -> list[CoverageCase]:
-    rows = all_pairs({
-        "tool_choice": ("absent", "none", "auto", "required", "named"),
-        "parallel_tool_calls": ("absent", True, False),
-        "tools": (1, 2, 3),
-        "strict": (False, True),
-        "stream": STREAM_MODES,
-        "conversation": ("plain", "tool-result", "image", "audio-input"),
-    })
+    rows = all_pairs(
+        {
+            "tool_choice": ("absent", "none", "auto", "required", "named"),
+            "parallel_tool_calls": ("absent", True, False),
+            "tools": (1, 2, 3),
+            "strict": (False, True),
+            "stream": STREAM_MODES,
+            "conversation": ("plain", "tool-result", "image", "audio-input"),
+        }
+    )
     cases = []
     for row in rows:
         offered = tools(row["tools"], row["strict"])
-        body: dict[str, Any] = {"model": "gpt-4o", "messages": _conversation(row["conversation"], TOOL_PROMPT),
-                                "tools": offered}
+        body: dict[str, Any] = {
+            "model": "gpt-4o",
+            "messages": _conversation(row["conversation"], TOOL_PROMPT),
+            "tools": offered,
+        }
         if row["tool_choice"] == "named":
             body["tool_choice"] = {"type": "function", "function": {"name": offered[-1]["function"]["name"]}}
         elif row["tool_choice"] != "absent":
@@ -182,20 +235,31 @@ def response_format_cases() -> list[CoverageCase]:
         json_schema: dict[str, Any] = {"name": row["schema"].replace("-", "_"), "schema": schema}
         if row["strict"]:
             json_schema.update(strict=True, schema=strict_schema(schema))
-        body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": _conversation("plain", JSON_PROMPT),
-                                "response_format": {"type": "json_schema", "json_schema": json_schema}}
+        body: dict[str, Any] = {
+            "model": "gpt-4o-mini",
+            "messages": _conversation("plain", JSON_PROMPT),
+            "response_format": {"type": "json_schema", "json_schema": json_schema},
+        }
         body, pair = _with_stream(body, row["stream"])
         cases.append(CoverageCase(body, row, pair))
     return cases
 
 
 def modality_cases() -> list[CoverageCase]:
-    rows = all_pairs({"modalities": ("text", "text+audio"), "voice": ("absent", "alloy", "ash", "coral", "verse"),
-                      "stream": STREAM_MODES})
+    rows = all_pairs(
+        {
+            "modalities": ("text", "text+audio"),
+            "voice": ("absent", "alloy", "ash", "coral", "verse"),
+            "stream": STREAM_MODES,
+        }
+    )
     cases = []
     for row in rows:
-        body: dict[str, Any] = {"model": "gpt-4o-audio-preview", "messages": _conversation("plain", AUDIO_PROMPT),
-                                "modalities": ["text", "audio"] if row["modalities"] == "text+audio" else ["text"]}
+        body: dict[str, Any] = {
+            "model": "gpt-4o-audio-preview",
+            "messages": _conversation("plain", AUDIO_PROMPT),
+            "modalities": ["text", "audio"] if row["modalities"] == "text+audio" else ["text"],
+        }
         if row["voice"] != "absent":
             body["audio"] = {"voice": row["voice"], "format": "wav"}
         body, pair = _with_stream(body, row["stream"])

@@ -38,14 +38,16 @@ def most_common(answers: Mapping[Answer, int], limit: int = 3) -> str:
     return ", ".join(f"{answer} ×{count}" for answer, count in ranked[:limit])
 
 
-def diagnose(base: str, operation_path: str, answers: Counter[Answer], judged: Mapping[str, int],
-             selected: Iterable[str]) -> str | None:
+def diagnose(
+    base: str, operation_path: str, answers: Counter[Answer], judged: Mapping[str, int], selected: Iterable[str]
+) -> str | None:
     """The one-line reason a run proves nothing, or ``None`` when it looked at real replies."""
     total = sum(answers.values())
     if total == 0:
         return "no schema-valid request was sent, so nothing of the contract was checked"
-    successes = sum(count for answer, count in answers.items() if answer.status is not None and
-                    200 <= answer.status < 300)
+    successes = sum(
+        count for answer, count in answers.items() if answer.status is not None and 200 <= answer.status < 300
+    )
     if successes == 0:
         statuses = {answer.status for answer in answers}
         if len(answers) == 1:
@@ -55,15 +57,16 @@ def diagnose(base: str, operation_path: str, answers: Counter[Answer], judged: M
         return f"{seen}; {_likely_fix(base, operation_path, statuses)}"
     unjudged = [name for name in selected if name in CONTRACT_CHECKS and judged.get(name, 0) == 0]
     if unjudged and len(unjudged) == len([name for name in selected if name in CONTRACT_CHECKS]):
-        return (f"{', '.join(unjudged)} judged no reply: {successes} request(s) got a 2xx, but none "
-                "had a body or stream the document describes, so nothing of the contract was checked")
+        return (
+            f"{', '.join(unjudged)} judged no reply: {successes} request(s) got a 2xx, but none "
+            "had a body or stream the document describes, so nothing of the contract was checked"
+        )
     return None
 
 
 def _likely_fix(base: str, operation_path: str, statuses: set[int | None]) -> str:
     if statuses <= {404, 405}:
-        return (f"is the base URL right? the operation is POST {base}{operation_path}; "
-                f"try {suggested_base(base)}")
+        return f"is the base URL right? the operation is POST {base}{operation_path}; try {suggested_base(base)}"
     if statuses <= {401, 403}:
         return "does the server want credentials? pass them with --header 'Authorization: Bearer ...'"
     if statuses == {None}:

@@ -34,8 +34,12 @@ def export_openapi_32(spec: Spec) -> dict[str, Any]:
     document.pop("openapi", None)
     for content in _content_maps(document):
         for media_type, entry in list(content.items()):
-            if media_type_of(media_type) == EVENT_STREAM and isinstance(entry, dict) and "schema" in entry \
-                    and "itemSchema" not in entry:
+            if (
+                media_type_of(media_type) == EVENT_STREAM
+                and isinstance(entry, dict)
+                and "schema" in entry
+                and "itemSchema" not in entry
+            ):
                 content[media_type] = _with_item_schema(entry)
     return {"openapi": OPENAPI_VERSION, **document}
 
@@ -54,8 +58,12 @@ def _with_item_schema(entry: dict[str, Any]) -> dict[str, Any]:
         about += f", or {terminator} to end the stream"
     else:
         data = as_json
-    item = {"description": f"One Server-Sent Event; its data is {about}.",
-            "type": "object", "required": ["data"], "properties": {"data": data}}
+    item = {
+        "description": f"One Server-Sent Event; its data is {about}.",
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": data},
+    }
     converted: dict[str, Any] = {}
     for key, value in entry.items():  # in place of `schema`, so the keys keep their order
         if key == "schema":
@@ -97,8 +105,10 @@ class _Dumper(yaml.SafeDumper):
 
 
 def to_yaml(document: dict[str, Any], source: str) -> str:
-    header = (f"# {Path(source).name} in OpenAPI {document.get('openapi')} form, written by "
-              f"contract-check --export-spec.\n# Derived from that document: change it there, then export again.\n")
+    header = (
+        f"# {Path(source).name} in OpenAPI {document.get('openapi')} form, written by "
+        f"contract-check --export-spec.\n# Derived from that document: change it there, then export again.\n"
+    )
     return header + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 

@@ -118,8 +118,7 @@ def lint_main(spec_path: str | None, out: TextIO) -> int:
         out.write(f"{finding}\n")
     errors = sum(f.level == "error" for f in findings)
     warnings = len(findings) - errors
-    out.write(f"{spec.source}: {errors} error{'s' * (errors != 1)}, "
-              f"{warnings} warning{'s' * (warnings != 1)}\n")
+    out.write(f"{spec.source}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}\n")
     return 1 if errors else 0
 
 
@@ -312,9 +311,12 @@ def build_instance(schema: Any, depth: int = 0, full: int = 0) -> Any:
         properties = schema.get("properties") or {}
         names = list(properties) if full > 0 else [n for n in schema.get("required", []) if n in properties]
         # Arrays keep the level, so a list of choices shows a full choice; nested objects go minimal.
-        out = {name: build_instance(properties[name], depth + 1,
-                                    full if _types(properties[name]) == {"array"} else full - 1)
-               for name in names}
+        out = {
+            name: build_instance(
+                properties[name], depth + 1, full if _types(properties[name]) == {"array"} else full - 1
+            )
+            for name in names
+        }
         for name in schema.get("required", []):
             out.setdefault(name, None)
         return out
@@ -385,8 +387,9 @@ def search(schema: Any, condition: Callable[[Any], bool], max_examples: int = SE
     return search_strategy(lambda: from_schema(schema), condition, max_examples)
 
 
-def search_strategy(strategy: Callable[[], Any], condition: Callable[[Any], bool],
-                    max_examples: int = SEARCH_EXAMPLES) -> list[Any]:
+def search_strategy(
+    strategy: Callable[[], Any], condition: Callable[[Any], bool], max_examples: int = SEARCH_EXAMPLES
+) -> list[Any]:
     """:func:`search` over the values of the strategy ``strategy()`` builds; the shrunk first
     value meeting ``condition``, as ``[value]``, or ``[]``. Drawn without Hypothesis's local
     constants, so the witnesses do not depend on which modules the process has loaded."""
@@ -395,8 +398,13 @@ def search_strategy(strategy: Callable[[], Any], condition: Callable[[Any], bool
 
     from .determinism import without_local_constants
 
-    config = settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
-                      suppress_health_check=list(HealthCheck))
+    config = settings(
+        max_examples=max_examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     try:
         with without_local_constants():
             return [find(strategy(), condition, settings=config)]
@@ -456,12 +464,12 @@ def request_strategy(schema: Any) -> Any:
 
     props = _properties(schema)
     plain_object = _types(schema) == {"object"} and not any(
-        k in schema for k in ("oneOf", "anyOf", "allOf", "not", "if", "$ref"))
+        k in schema for k in ("oneOf", "anyOf", "allOf", "not", "if", "$ref")
+    )
     if not props or not plain_object:
         return from_schema(bounded_schema(schema, 2, 2))
     required = [name for name in schema.get("required", []) if name in props]
-    pinned = {name: st.sampled_from(property_values(props[name]) or [build_instance(props[name])])
-              for name in required}
+    pinned = {name: st.sampled_from(property_values(props[name]) or [build_instance(props[name])]) for name in required}
     drawn = {name: from_schema(bounded_schema(prop, 2, 2)) for name, prop in props.items() if name not in required}
     return st.fixed_dictionaries(pinned, optional=drawn)
 
@@ -524,8 +532,12 @@ def find_overlap(branches: list[Any], context: Any, prefer_full: bool = False) -
     """An instance valid under two branches (and under ``context``, the schema around them)."""
     if any(b is None for b in [*branches, context]):
         return None
-    pairs = [(i, j) for i in range(len(branches)) for j in range(len(branches))
-             if i != j and not provably_disjoint(branches[i], branches[j])]
+    pairs = [
+        (i, j)
+        for i in range(len(branches))
+        for j in range(len(branches))
+        if i != j and not provably_disjoint(branches[i], branches[j])
+    ]
     if prefer_full:  # a full instance of a later shape (a chunk) shows the ambiguity best
         pairs.reverse()
     if not pairs:
@@ -591,9 +603,13 @@ def rule_oneof_overlap(ctx: _LintContext) -> Iterator[Finding]:
         overlap = find_overlap(plain, around)
         if overlap is not None:
             a, b = (_schema_name(branches[k], k) for k in (overlap.first, overlap.second))
-            yield Finding("error", "oneof-overlap", pointer_join(pointer, "oneOf"),
-                          f"the witness is valid under both {a} and {b}, so oneOf rejects it "
-                          "(exactly one branch may match)", overlap.witness)
+            yield Finding(
+                "error",
+                "oneof-overlap",
+                pointer_join(pointer, "oneOf"),
+                f"the witness is valid under both {a} and {b}, so oneOf rejects it (exactly one branch may match)",
+                overlap.witness,
+            )
 
 
 def rule_ambiguous_response(ctx: _LintContext) -> Iterator[Finding]:
@@ -613,11 +629,15 @@ def rule_ambiguous_response(ctx: _LintContext) -> Iterator[Finding]:
                     if overlap is None:
                         continue
                     a, b = (_schema_name(branches[k], k) for k in (overlap.first, overlap.second))
-                    yield Finding("error", "ambiguous-response",
-                                  pointer_join(response_pointer, "content", media_type),
-                                  f"status {status} {media_type} has shapes ({keyword}) that nothing tells apart: "
-                                  f"the witness is both a {a} and a {b}; give each shape its own media type "
-                                  "or a required property with distinct values", overlap.witness)
+                    yield Finding(
+                        "error",
+                        "ambiguous-response",
+                        pointer_join(response_pointer, "content", media_type),
+                        f"status {status} {media_type} has shapes ({keyword}) that nothing tells apart: "
+                        f"the witness is both a {a} and a {b}; give each shape its own media type "
+                        "or a required property with distinct values",
+                        overlap.witness,
+                    )
 
 
 def rule_unsatisfiable(ctx: _LintContext) -> Iterator[Finding]:
@@ -626,17 +646,22 @@ def rule_unsatisfiable(ctx: _LintContext) -> Iterator[Finding]:
         enum = node.get("enum")
         if isinstance(enum, list):
             if not enum:
-                yield Finding("error", "unsatisfiable", pointer_join(pointer, "enum"),
-                              "empty enum: no value is allowed")
+                yield Finding(
+                    "error", "unsatisfiable", pointer_join(pointer, "enum"), "empty enum: no value is allowed"
+                )
             elif "type" in node:
                 nullable = {"nullable": True} if node.get("nullable") else {}
                 plain_type = convert_schema({"type": node["type"], **nullable}, ctx.legacy)
                 dead = [v for v in enum if not _is_valid(plain_type, v)]
                 if dead:
                     level: Level = "error" if len(dead) == len(enum) else "warning"
-                    yield Finding(level, "unsatisfiable", pointer_join(pointer, "enum"),
-                                  f"enum values {compact_json(dead)} contradict type {compact_json(node['type'])}",
-                                  dead[0])
+                    yield Finding(
+                        level,
+                        "unsatisfiable",
+                        pointer_join(pointer, "enum"),
+                        f"enum values {compact_json(dead)} contradict type {compact_json(node['type'])}",
+                        dead[0],
+                    )
         required = node.get("required")
         properties = _properties(node)
         if isinstance(required, list):
@@ -649,8 +674,12 @@ def rule_unsatisfiable(ctx: _LintContext) -> Iterator[Finding]:
                     why = "additionalProperties is false and it is not among the properties"
                 else:
                     continue
-                yield Finding("error", "unsatisfiable", pointer_join(pointer, "required"),
-                              f"property {name!r} is required but {why}")
+                yield Finding(
+                    "error",
+                    "unsatisfiable",
+                    pointer_join(pointer, "required"),
+                    f"property {name!r} is required but {why}",
+                )
     yield from _misnamed_tags(ctx)
 
 
@@ -689,10 +718,15 @@ def _misnamed_tags(ctx: _LintContext) -> Iterator[Finding]:
             if _is_valid(whole, witness):
                 continue
             branch_pointer = targets[index][1]
-            yield Finding("error", "unsatisfiable", pointer_join(branch_pointer, "properties", tag, "enum"),
-                          f"{names[index]} has {tag} {compact_json(values[index])}, not {stems[index]!r} as its "
-                          f"name says, so an instance with {tag} {stems[index]!r} (the witness) matches no branch "
-                          f"of the oneOf at {pointer_join(pointer, 'oneOf')}", witness)
+            yield Finding(
+                "error",
+                "unsatisfiable",
+                pointer_join(branch_pointer, "properties", tag, "enum"),
+                f"{names[index]} has {tag} {compact_json(values[index])}, not {stems[index]!r} as its "
+                f"name says, so an instance with {tag} {stems[index]!r} (the witness) matches no branch "
+                f"of the oneOf at {pointer_join(pointer, 'oneOf')}",
+                witness,
+            )
 
 
 def _name_stems(names: list[str]) -> list[str] | None:
@@ -768,9 +802,14 @@ def rule_single_tool_call(ctx: _LintContext) -> Iterator[Finding]:
             continue
         call = build_instance(ctx.plain(prop), full=2)
         calls = [{**call, "id": f"call_{n}"} if isinstance(call, dict) and "id" in call else call for n in (1, 2)]
-        yield Finding("error", "single-tool-call", pointer_join(pointer, "properties", "tool_calls"),
-                      "tool_calls is one object, so a turn with parallel tool calls (the witness) cannot "
-                      "validate; make it an array of tool calls", calls)
+        yield Finding(
+            "error",
+            "single-tool-call",
+            pointer_join(pointer, "properties", "tool_calls"),
+            "tool_calls is one object, so a turn with parallel tool calls (the witness) cannot "
+            "validate; make it an array of tool calls",
+            calls,
+        )
 
 
 def rule_null_forbidden(ctx: _LintContext) -> Iterator[Finding]:
@@ -800,8 +839,13 @@ def rule_null_forbidden(ctx: _LintContext) -> Iterator[Finding]:
             seen.add(location)
             base = build_instance(ctx.plain(schema))
             witness = {**(base if isinstance(base, dict) else {}), name: None}
-            yield Finding("error", "null-forbidden", location,
-                          f"{name} cannot be null, but real servers send null there; mark it nullable", witness)
+            yield Finding(
+                "error",
+                "null-forbidden",
+                location,
+                f"{name} cannot be null, but real servers send null there; mark it nullable",
+                witness,
+            )
 
 
 def _reached_objects(ctx: _LintContext) -> Iterator[tuple[str, dict[str, Any], str]]:
@@ -855,17 +899,25 @@ def rule_stream_not_documented(ctx: _LintContext) -> Iterator[Finding]:
                         streamable = True
         if not streamable:
             continue
-        streams = [status for status, _, response in ctx.responses(op, op_pointer)
-                   if status.startswith("2") and any(m.lower().startswith("text/event-stream")
-                                                     for m in (response.get("content") or {}))]
+        streams = [
+            status
+            for status, _, response in ctx.responses(op, op_pointer)
+            if status.startswith("2")
+            and any(m.lower().startswith("text/event-stream") for m in (response.get("content") or {}))
+        ]
         if streams:
             continue
         witness = build_instance(request_schema) if request_schema is not None else None
         if isinstance(witness, dict):
             witness["stream"] = True
-        yield Finding("error", "stream-not-documented", pointer_join(op_pointer, "responses"),
-                      "the request can ask for a stream (stream / x-stream), but no 2xx response documents "
-                      "text/event-stream, so no streamed reply can validate", witness)
+        yield Finding(
+            "error",
+            "stream-not-documented",
+            pointer_join(op_pointer, "responses"),
+            "the request can ask for a stream (stream / x-stream), but no 2xx response documents "
+            "text/event-stream, so no streamed reply can validate",
+            witness,
+        )
 
 
 def rule_no_error_responses(ctx: _LintContext) -> Iterator[Finding]:
@@ -875,12 +927,25 @@ def rule_no_error_responses(ctx: _LintContext) -> Iterator[Finding]:
         statuses = [str(s) for s in (op.get("responses") or {})]
         if any(s[:1] in ("4", "5") or s == "default" for s in statuses):
             continue
-        witness = {"status": 400, "body": {"error": {"message": "messages is required",
-                                                     "type": "invalid_request_error",
-                                                     "param": "messages", "code": None}}}
-        yield Finding("error", "no-error-responses", pointer_join(op_pointer, "responses"),
-                      f"only {', '.join(statuses) or 'no'} response(s) documented; an error reply such as "
-                      "the witness cannot be checked", witness)
+        witness = {
+            "status": 400,
+            "body": {
+                "error": {
+                    "message": "messages is required",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": None,
+                }
+            },
+        }
+        yield Finding(
+            "error",
+            "no-error-responses",
+            pointer_join(op_pointer, "responses"),
+            f"only {', '.join(statuses) or 'no'} response(s) documented; an error reply such as "
+            "the witness cannot be checked",
+            witness,
+        )
 
 
 def rule_undocumented_refusal(ctx: _LintContext) -> Iterator[Finding]:
@@ -898,26 +963,43 @@ def rule_undocumented_refusal(ctx: _LintContext) -> Iterator[Finding]:
         schema = ctx.plain(media.schema) if media is not None else None
         if media is None or schema is None:
             continue
-        bad_request = next(((pointer, response) for status, pointer, response
-                            in ctx.responses(_raw_lookup(ctx.raw, op.pointer), op.pointer) if status == "400"), None)
+        bad_request = next(
+            (
+                (pointer, response)
+                for status, pointer, response in ctx.responses(_raw_lookup(ctx.raw, op.pointer), op.pointer)
+                if status == "400"
+            ),
+            None,
+        )
         location = bad_request[0] if bad_request else media.pointer
         probe = RefusalProbe(ctx.refusers, documented_refusals(bad_request[1]) if bad_request else set())
 
         def valid(body: Any, op: Operation = op, media: MediaSchema = media) -> bool:
-            return isinstance(body, dict) and ctx.validator.validate_request(
-                body, op.path, op.method, media.media_type) == []
+            return (
+                isinstance(body, dict)
+                and ctx.validator.validate_request(body, op.path, op.method, media.media_type) == []
+            )
 
         found, failures = _asked(schema, valid, probe)
         for key in sorted(found, key=lambda k: (str(k[0]), str(k[1]))):
             if (location, key) not in reported:
                 reported.add((location, key))
                 refused, body = found[key]
-                yield Finding("warning", "undocumented-refusal", location,
-                              _refusal_message(refused, bad_request is not None), body)
+                yield Finding(
+                    "warning",
+                    "undocumented-refusal",
+                    location,
+                    _refusal_message(refused, bad_request is not None),
+                    body,
+                )
         for failure in failures:
-            yield Finding("warning", "undocumented-refusal", location,
-                          f"refuser {failure.refuser!r} failed on the witness ({failure.reason}); "
-                          "its refusals were not checked", failure.body)
+            yield Finding(
+                "warning",
+                "undocumented-refusal",
+                location,
+                f"refuser {failure.refuser!r} failed on the witness ({failure.reason}); its refusals were not checked",
+                failure.body,
+            )
 
 
 _Found = dict[RefusalKey, tuple[Refused, Any]]
@@ -952,8 +1034,9 @@ def _refusals(schema: Any, valid: Callable[[Any], bool], probe: RefusalProbe) ->
             found[refused.key] = (refused, body)
     strategy = cache(partial(request_strategy, schema))
     for _ in range(SEARCH_ROUNDS):
-        hits = search_strategy(strategy, lambda body: valid(body) and probe.undocumented(body, skip=found) is not None,
-                               SEARCH_REQUESTS)
+        hits = search_strategy(
+            strategy, lambda body: valid(body) and probe.undocumented(body, skip=found) is not None, SEARCH_REQUESTS
+        )
         refused = probe.undocumented(hits[0], skip=found) if hits else None
         if refused is None:
             break
@@ -962,10 +1045,15 @@ def _refusals(schema: Any, valid: Callable[[Any], bool], probe: RefusalProbe) ->
 
 
 def _refusal_message(refused: Refused, has_bad_request: bool) -> str:
-    where = ("add it to this response's x-refusals" if has_bad_request
-             else "document a 400 response that lists it in x-refusals")
-    return (f"{refused.refuser} refuses the schema-valid witness with code {refused.code!r}, "
-            f"param {refused.param!r} ({refused.message}), but the document does not say so; {where}")
+    where = (
+        "add it to this response's x-refusals"
+        if has_bad_request
+        else "document a 400 response that lists it in x-refusals"
+    )
+    return (
+        f"{refused.refuser} refuses the schema-valid witness with code {refused.code!r}, "
+        f"param {refused.param!r} ({refused.message}), but the document does not say so; {where}"
+    )
 
 
 RULES: tuple[Callable[[_LintContext], Iterator[Finding]], ...] = (

@@ -65,8 +65,9 @@ def documented_refusals(response: Any) -> set[RefusalKey]:
     entries = response.get(EXTENSION) if isinstance(response, dict) else None
     if not isinstance(entries, list):
         return set()
-    return {(_text(entry.get("code")), normalise_param(entry.get("param")))
-            for entry in entries if isinstance(entry, dict)}
+    return {
+        (_text(entry.get("code")), normalise_param(entry.get("param"))) for entry in entries if isinstance(entry, dict)
+    }
 
 
 def named_refusers(refusers: Mapping[str, Refuser] | Iterable[Refuser] | None) -> dict[str, Refuser]:
@@ -123,11 +124,13 @@ class RefusalProbe:
             return None
         code, param = getattr(answer, "code", _MISSING), getattr(answer, "param", None)
         if code is _MISSING or not isinstance(code, (str, type(None))):
-            self.failures.append(RefuserFailure(name, f"it answered {_one_line(repr(answer))[:80]}, "
-                                                      "which has no string .code", body))
+            self.failures.append(
+                RefuserFailure(name, f"it answered {_one_line(repr(answer))[:80]}, which has no string .code", body)
+            )
             return None
-        return Refused(name, code, None if param is None else str(param),
-                       _one_line(str(getattr(answer, "message", ""))))
+        return Refused(
+            name, code, None if param is None else str(param), _one_line(str(getattr(answer, "message", "")))
+        )
 
 
 class _Unloadable:

@@ -65,8 +65,9 @@ def structure_problems(raw: dict[str, Any], version: str) -> list[StructureProbl
     except Unresolvable:
         pass
     except Exception as exc:  # the checker's own failure, never the user's traceback
-        raise StructureUnchecked(f"openapi-spec-validator failed on this document ({type(exc).__name__}: "
-                                 f"{_one_line(str(exc))})") from exc
+        raise StructureUnchecked(
+            f"openapi-spec-validator failed on this document ({type(exc).__name__}: {_one_line(str(exc))})"
+        ) from exc
     return _unique(problems)
 
 
@@ -88,8 +89,11 @@ class _Checker:
 
 
 _CHECKERS: dict[str, _Checker] = {}
-_BASES = {"3.0": (OpenAPIV30SpecValidator, schema_v30), "3.1": (OpenAPIV31SpecValidator, schema_v31),
-          "3.2": (OpenAPIV32SpecValidator, schema_v32)}
+_BASES = {
+    "3.0": (OpenAPIV30SpecValidator, schema_v30),
+    "3.1": (OpenAPIV31SpecValidator, schema_v31),
+    "3.2": (OpenAPIV32SpecValidator, schema_v32),
+}
 
 
 def _checker(version: str) -> _Checker:

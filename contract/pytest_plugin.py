@@ -15,8 +15,9 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -41,29 +42,51 @@ class Verdicts:
     not_exercised: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, result: "RunResult") -> "Verdicts":
+    def of(cls, result: RunResult) -> Verdicts:
         from .redaction import Redactor
         from .report import failure_block
 
         redactor = Redactor(result.secrets)
-        failures = {name: "\n\n".join(failure_block(r, redactor) for r in result.failures_for(name))
-                    for name in {f.check for f in result.failures}}
-        return cls(result.seed, None, redactor.text(result.diagnosis) if result.diagnosis else None, failures,
-                   [name for name in result.stats if result.verdict(name) == "not exercised"])
+        failures = {
+            name: "\n\n".join(failure_block(r, redactor) for r in result.failures_for(name))
+            for name in {f.check for f in result.failures}
+        }
+        return cls(
+            result.seed,
+            None,
+            redactor.text(result.diagnosis) if result.diagnosis else None,
+            failures,
+            [name for name in result.stats if result.verdict(name) == "not exercised"],
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chatstream-contract", "check a live chat-completion server against its contract")
-    group.addoption("--contract-url", default=None, metavar="URL",
-                    help="base URL of the server under test; adds one test per contract check")
+    group.addoption(
+        "--contract-url",
+        default=None,
+        metavar="URL",
+        help="base URL of the server under test; adds one test per contract check",
+    )
     group.addoption("--contract-spec", default=None, metavar="PATH", help="OpenAPI document (default: bundled)")
-    group.addoption("--contract-max-examples", type=int, default=50, metavar="N",
-                    help="requests generated per phase (default 50)")
+    group.addoption(
+        "--contract-max-examples", type=int, default=50, metavar="N", help="requests generated per phase (default 50)"
+    )
     group.addoption("--contract-seed", type=int, default=None, metavar="N", help="seed (default: random, printed)")
-    group.addoption("--contract-timeout", type=float, default=10.0, metavar="S",
-                    help="overall deadline per request in seconds (default 10)")
-    group.addoption("--contract-header", action="append", default=[], metavar="'NAME: VALUE'",
-                    help="send this header with every request (repeatable); secrets are redacted in reports")
+    group.addoption(
+        "--contract-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="overall deadline per request in seconds (default 10)",
+    )
+    group.addoption(
+        "--contract-header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="send this header with every request (repeatable); secrets are redacted in reports",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -178,9 +201,14 @@ def _verdicts(config: pytest.Config) -> Verdicts:
         seed = config.stash[_SEED]
         try:
             headers = dict(parse_header(text) for text in config.getoption("contract_header"))
-            result = run(config.getoption("contract_url"), spec=config.getoption("contract_spec"),
-                         max_examples=config.getoption("contract_max_examples"), seed=seed,
-                         timeout=config.getoption("contract_timeout"), headers=headers)
+            result = run(
+                config.getoption("contract_url"),
+                spec=config.getoption("contract_spec"),
+                max_examples=config.getoption("contract_max_examples"),
+                seed=seed,
+                timeout=config.getoption("contract_timeout"),
+                headers=headers,
+            )
         except (UsageError, SpecError) as exc:
             config.stash[_VERDICTS] = Verdicts(seed, error=f"contract-check: error: {exc}")
         else:

@@ -20,10 +20,36 @@ from typing import Any
 REDACTED = "[redacted]"
 # Words that make a header name a credential; matched on the lower-cased name split at "-" and "_",
 # and as substrings for the compound ones (x-apikey, x-auth-token, proxy-authorization, set-cookie).
-_SECRET_WORDS = ("authorization", "auth", "cookie", "token", "key", "apikey", "secret", "password", "passwd",
-                 "pass", "session", "credential", "credentials", "signature")
-_SECRET_PARTS = ("authoriz", "cookie", "token", "apikey", "api-key", "api_key", "secret", "password", "passwd",
-                 "credential", "signature", "session")
+_SECRET_WORDS = (
+    "authorization",
+    "auth",
+    "cookie",
+    "token",
+    "key",
+    "apikey",
+    "secret",
+    "password",
+    "passwd",
+    "pass",
+    "session",
+    "credential",
+    "credentials",
+    "signature",
+)
+_SECRET_PARTS = (
+    "authoriz",
+    "cookie",
+    "token",
+    "apikey",
+    "api-key",
+    "api_key",
+    "secret",
+    "password",
+    "passwd",
+    "credential",
+    "signature",
+    "session",
+)
 _TRUNCATED = re.compile(r"(\S{4,})(…|\.\.\.)")  # the last word before an ellipsis that cut it short
 
 
@@ -58,8 +84,7 @@ class Redactor:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
             if len(secret) > 4:  # an excerpt cut inside a secret ("Bearer sk-li…") still shows its start
-                text = _TRUNCATED.sub(
-                    lambda m: REDACTED + m.group(2) if secret.startswith(m.group(1)) else m.group(0), text)
+                text = _TRUNCATED.sub(functools.partial(_hide_cut_secret, secret), text)
         return text
 
     def value(self, value: Any) -> Any:
@@ -71,3 +96,8 @@ class Redactor:
         if isinstance(value, list):
             return [self.value(item) for item in value]
         return value
+
+
+def _hide_cut_secret(secret: str, match: re.Match[str]) -> str:
+    """An excerpt that ends inside ``secret`` keeps its ellipsis and loses the part of the secret it shows."""
+    return REDACTED + match.group(2) if secret.startswith(match.group(1)) else match.group(0)

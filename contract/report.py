@@ -29,6 +29,7 @@ _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-
 
 # -- pieces of a failure block -------------------------------------------------------------------
 
+
 def curl_line(request: PreparedRequest, redactor: Redactor | None = None) -> str:
     """A shell command that sends the same request and prints the stream as it arrives."""
     redactor = redactor or Redactor()
@@ -53,13 +54,18 @@ def request_json(request: PreparedRequest, redactor: Redactor | None = None) -> 
 def response_excerpt(exchange: Exchange, redactor: Redactor | None = None) -> str:
     """The start of what came back: status line, the first events or body bytes, problems."""
     redactor = redactor or Redactor()
-    lines = [f"HTTP {exchange.status if exchange.status is not None else '-'}"
-             + (f"  content-type: {exchange.content_type}" if exchange.content_type else "")]
+    lines = [
+        f"HTTP {exchange.status if exchange.status is not None else '-'}"
+        + (f"  content-type: {exchange.content_type}" if exchange.content_type else "")
+    ]
     if exchange.is_stream:
         events = exchange.events
         # The start and the end of a long stream: most stream defects show at one or the other.
-        head, tail = (events, []) if len(events) <= _EXCERPT_EVENTS else (
-            events[: _EXCERPT_EVENTS // 2], events[-(_EXCERPT_EVENTS // 2):])
+        head, tail = (
+            (events, [])
+            if len(events) <= _EXCERPT_EVENTS
+            else (events[: _EXCERPT_EVENTS // 2], events[-(_EXCERPT_EVENTS // 2) :])
+        )
         for event in head:
             lines.extend(f"data: {part}" for part in event.data.split("\n"))
         if tail:
@@ -74,9 +80,14 @@ def response_excerpt(exchange: Exchange, redactor: Redactor | None = None) -> st
     if exchange.transport_error:
         lines.append(f"! transport: {exchange.transport_error}")
     timings = exchange.timings
-    lines.append("timings: " + ", ".join(f"{name} {value:.1f} ms" for name, value in
-                                         (("ttfb", timings.ttfb_ms), ("ttft", timings.ttft_ms),
-                                          ("total", timings.total_ms)) if value is not None))
+    lines.append(
+        "timings: "
+        + ", ".join(
+            f"{name} {value:.1f} ms"
+            for name, value in (("ttfb", timings.ttfb_ms), ("ttft", timings.ttft_ms), ("total", timings.total_ms))
+            if value is not None
+        )
+    )
     return redactor.text("\n".join(line[:_EXCERPT_CHARS] for line in lines))
 
 
@@ -84,9 +95,12 @@ def failure_block(record: FailureRecord, redactor: Redactor | None = None) -> st
     """Everything needed to see and reproduce one failure, as plain text."""
     redactor = redactor or Redactor()
     kind = "DOCUMENT DEFECT" if record.blame == "document" else "FAILED"
-    lines = [f"{kind}: {record.check}  ({record.phase} request"
-             + (f", breaks {record.request.broken_rule}" if record.request.broken_rule else "") + ")",
-             f"  {redactor.text(record.message)}"]
+    lines = [
+        f"{kind}: {record.check}  ({record.phase} request"
+        + (f", breaks {record.request.broken_rule}" if record.request.broken_rule else "")
+        + ")",
+        f"  {redactor.text(record.message)}",
+    ]
     if record.expected:
         lines.append(f"  expected: {redactor.text(record.expected)}")
     if record.seen:
@@ -109,6 +123,7 @@ def _indent(text: str, prefix: str = "    ") -> str:
 
 # -- console ----------------------------------------------------------------------------------
 
+
 class ConsoleProgress:
     """A progress callback: one line when each phase starts and ends, and a live count in between.
 
@@ -129,8 +144,10 @@ class ConsoleProgress:
         with self._lock:
             if finished:
                 self._running.pop(phase.name, None)
-                self._write(f"  {phase.name:<10} {phase.requests:>5} requests  {phase.failing_checks} failing "
-                            f"check(s)  {phase.seconds:.1f} s")
+                self._write(
+                    f"  {phase.name:<10} {phase.requests:>5} requests  {phase.failing_checks} failing "
+                    f"check(s)  {phase.seconds:.1f} s"
+                )
             else:
                 self._running[phase.name] = (phase, time.monotonic())
                 self._write(f"  {phase.name:<10} running...")
@@ -153,8 +170,11 @@ class ConsoleProgress:
                 running = list(self._running.values())
                 if not running:
                     continue
-                line = "; ".join(f"{phase.name}: {phase.requests} requests, {phase.failing_checks} failing "
-                                 f"check(s), {time.monotonic() - began:.0f} s" for phase, began in running)
+                line = "; ".join(
+                    f"{phase.name}: {phase.requests} requests, {phase.failing_checks} failing "
+                    f"check(s), {time.monotonic() - began:.0f} s"
+                    for phase, began in running
+                )
                 if self.live:
                     self.stream.write(f"\r\033[K  {line}")
                     self.stream.flush()
@@ -194,18 +214,25 @@ def summary_table(result: RunResult) -> str:
     width = max([len(name) for name in result.stats] + [5])
     lines = [f"{'check':<{width}}  {'judged':>7}  {'passed':>7}  {'failed':>7}  result"]
     for name, stats in result.stats.items():
-        lines.append(f"{name:<{width}}  {stats.judged:>7}  {stats.passed:>7}  {stats.failed:>7}  "
-                     f"{result.verdict(name)}")
-    timing = "  ".join(f"{name.removesuffix('_ms')} p50 {_ms(v['p50'])} p95 {_ms(v['p95'])}"
-                       for name, v in result.timings.items())
+        lines.append(
+            f"{name:<{width}}  {stats.judged:>7}  {stats.passed:>7}  {stats.failed:>7}  {result.verdict(name)}"
+        )
+    timing = "  ".join(
+        f"{name.removesuffix('_ms')} p50 {_ms(v['p50'])} p95 {_ms(v['p95'])}" for name, v in result.timings.items()
+    )
     unexercised = [name for name in result.stats if result.verdict(name) == "not exercised"]
-    lines += ["", f"{result.requests_sent} requests in {result.seconds:.1f} s (workers {result.workers}); "
-                  f"{refusal_line(result)}",
-              f"timings (ms): {timing}"]
+    lines += [
+        "",
+        f"{result.requests_sent} requests in {result.seconds:.1f} s (workers {result.workers}); {refusal_line(result)}",
+        f"timings (ms): {timing}",
+    ]
     if unexercised:
         lines.append(f"not exercised (judged no exchange, so they prove nothing): {', '.join(unexercised)}")
-    verdict = f"INCONCLUSIVE: {result.diagnosis}" if result.diagnosis else (
-        f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s)")
+    verdict = (
+        f"INCONCLUSIVE: {result.diagnosis}"
+        if result.diagnosis
+        else (f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s)")
+    )
     lines.append(f"{verdict}; seed {result.seed} (rerun with --seed {result.seed})")
     return "\n".join(lines)
 
@@ -229,53 +256,87 @@ def write_console(result: RunResult, out: IO[str]) -> None:
 
 # -- JSON -------------------------------------------------------------------------------------
 
+
 def result_dict(result: RunResult) -> dict[str, Any]:
     redactor = Redactor(result.secrets)
     return {
-        "url": result.url, "spec": result.spec_source, "seed": result.seed, "ok": result.ok,
+        "url": result.url,
+        "spec": result.spec_source,
+        "seed": result.seed,
+        "ok": result.ok,
         "diagnosis": result.diagnosis,
-        "checks": result.checks, "requests_sent": result.requests_sent, "refused_valid": result.refused_valid,
-        "refusals": _answer_counts(result.refusals), "valid_answers": _answer_counts(result.valid_answers),
-        "seconds": result.seconds, "workers": result.workers, "aborted": result.aborted,
+        "checks": result.checks,
+        "requests_sent": result.requests_sent,
+        "refused_valid": result.refused_valid,
+        "refusals": _answer_counts(result.refusals),
+        "valid_answers": _answer_counts(result.valid_answers),
+        "seconds": result.seconds,
+        "workers": result.workers,
+        "aborted": result.aborted,
         "timings": result.timings,
         "phases": [vars(phase) for phase in result.phases],
-        "stats": {name: {"judged": stats.judged, "passed": stats.passed, "failed": stats.failed,
-                         "result": result.verdict(name)} for name, stats in result.stats.items()},
+        "stats": {
+            name: {
+                "judged": stats.judged,
+                "passed": stats.passed,
+                "failed": stats.failed,
+                "result": result.verdict(name),
+            }
+            for name, stats in result.stats.items()
+        },
         "failures": [_record_dict(r, redactor) for r in result.failures],
         "document_defects": [_record_dict(r, redactor) for r in result.document_defects],
     }
 
 
 def _answer_counts(answers: Any) -> list[dict[str, Any]]:
-    return [{"status": answer.status, "code": answer.code, "count": count}
-            for answer, count in sorted(answers.items(), key=lambda item: (-item[1], str(item[0])))]
+    return [
+        {"status": answer.status, "code": answer.code, "count": count}
+        for answer, count in sorted(answers.items(), key=lambda item: (-item[1], str(item[0])))
+    ]
 
 
 def _record_dict(record: FailureRecord, redactor: Redactor) -> dict[str, Any]:
     request = record.request
     exchange = record.exchange
     return {
-        "check": record.check, "blame": record.blame, "phase": record.phase,
-        "message": redactor.text(record.message), "expected": redactor.text(record.expected),
-        "seen": redactor.text(record.seen), "witness": redactor.value(record.witness),
-        "request": {"method": request.method, "url": request.url, "headers": redactor.headers(request.headers),
-                    "body": redactor.value(request.body) if request.body is not None else None,
-                    "raw_body": None if request.body is not None else request_json(request, redactor),
-                    "kind": request.kind, "broken_rule": request.broken_rule},
+        "check": record.check,
+        "blame": record.blame,
+        "phase": record.phase,
+        "message": redactor.text(record.message),
+        "expected": redactor.text(record.expected),
+        "seen": redactor.text(record.seen),
+        "witness": redactor.value(record.witness),
+        "request": {
+            "method": request.method,
+            "url": request.url,
+            "headers": redactor.headers(request.headers),
+            "body": redactor.value(request.body) if request.body is not None else None,
+            "raw_body": None if request.body is not None else request_json(request, redactor),
+            "kind": request.kind,
+            "broken_rule": request.broken_rule,
+        },
         "curl": curl_line(request, redactor),
-        "response": {"status": exchange.status, "content_type": exchange.content_type,
-                     "json": None if exchange.json is NOT_JSON else redactor.value(exchange.json),
-                     "events": len(exchange.events), "transport_error": exchange.transport_error,
-                     "excerpt": response_excerpt(exchange, redactor), "timings": vars(exchange.timings)},
+        "response": {
+            "status": exchange.status,
+            "content_type": exchange.content_type,
+            "json": None if exchange.json is NOT_JSON else redactor.value(exchange.json),
+            "events": len(exchange.events),
+            "transport_error": exchange.transport_error,
+            "excerpt": response_excerpt(exchange, redactor),
+            "timings": vars(exchange.timings),
+        },
     }
 
 
 def write_json(result: RunResult, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(result_dict(result), indent=2, ensure_ascii=False, default=str) + "\n",
-                          encoding="utf-8")
+    Path(path).write_text(
+        json.dumps(result_dict(result), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
 
 
 # -- JUnit XML --------------------------------------------------------------------------------
+
 
 def junit_tree(result: RunResult) -> ET.ElementTree:
     """One testsuite, one testcase per check; a failing check carries its block(s) as the failure text."""
@@ -284,25 +345,38 @@ def junit_tree(result: RunResult) -> ET.ElementTree:
     extra = sorted({f.check for f in result.failures} - set(result.stats))  # e.g. a transport failure
     names = list(result.stats) + extra
     unexercised = [name for name in result.stats if result.verdict(name) == "not exercised"]
-    suite = ET.Element("testsuite", name="contract-check", tests=str(len(names) + bool(result.diagnosis)),
-                       failures=str(len(set(failing) | set(extra)) + bool(result.diagnosis)), errors="0",
-                       skipped=str(len(unexercised)), time=f"{result.seconds:.3f}")
+    suite = ET.Element(
+        "testsuite",
+        name="contract-check",
+        tests=str(len(names) + bool(result.diagnosis)),
+        failures=str(len(set(failing) | set(extra)) + bool(result.diagnosis)),
+        errors="0",
+        skipped=str(len(unexercised)),
+        time=f"{result.seconds:.3f}",
+    )
     properties = ET.SubElement(suite, "properties")
-    for key, value in (("url", result.url), ("spec", result.spec_source), ("seed", str(result.seed)),
-                       ("requests_sent", str(result.requests_sent)), ("refused_valid", str(result.refused_valid))):
+    for key, value in (
+        ("url", result.url),
+        ("spec", result.spec_source),
+        ("seed", str(result.seed)),
+        ("requests_sent", str(result.requests_sent)),
+        ("refused_valid", str(result.refused_valid)),
+    ):
         ET.SubElement(properties, "property", name=key, value=redactor.text(value))
     if result.diagnosis:
         case = ET.SubElement(suite, "testcase", classname="contract", name="run_is_conclusive", time="0")
-        ET.SubElement(case, "failure", message=_xml_safe(redactor.text(result.diagnosis)[:500]),
-                      type="inconclusive").text = _xml_safe(redactor.text(result.diagnosis))
+        ET.SubElement(
+            case, "failure", message=_xml_safe(redactor.text(result.diagnosis)[:500]), type="inconclusive"
+        ).text = _xml_safe(redactor.text(result.diagnosis))
     for name in names:
         case = ET.SubElement(suite, "testcase", classname="contract", name=name, time="0")
         if name in unexercised:
             ET.SubElement(case, "skipped", message="not exercised: the check judged no exchange in this run")
         records = result.failures_for(name)
         if records:
-            failure = ET.SubElement(case, "failure", message=_xml_safe(redactor.text(records[0].message)[:500]),
-                                    type=name)
+            failure = ET.SubElement(
+                case, "failure", message=_xml_safe(redactor.text(records[0].message)[:500]), type=name
+            )
             failure.text = _xml_safe("\n\n".join(failure_block(r, redactor) for r in records))
     notes = [failure_block(r, redactor) for r in result.document_defects]
     if result.aborted:

@@ -30,9 +30,18 @@ class FailureRecord:
     exchange: Exchange
 
     @classmethod
-    def of(cls, failure: Failure, phase: str, exchange: Exchange) -> "FailureRecord":
-        return cls(failure.check, failure.message, failure.expected, failure.seen, failure.blame,
-                   failure.witness, phase, exchange.request, exchange)
+    def of(cls, failure: Failure, phase: str, exchange: Exchange) -> FailureRecord:
+        return cls(
+            failure.check,
+            failure.message,
+            failure.expected,
+            failure.seen,
+            failure.blame,
+            failure.witness,
+            phase,
+            exchange.request,
+            exchange,
+        )
 
 
 @dataclass

@@ -21,10 +21,11 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from .client import Limits, Timeout, http_client, is_costly, send
@@ -37,8 +38,19 @@ from .results import CheckStats, FailureRecord, PhaseSummary, RunResult
 from .spec import Operation, Spec, load_spec
 
 # Importable from here as before: the records and errors of a run.
-__all__ = ["PHASES", "CheckStats", "FailureRecord", "PhaseSummary", "RunResult", "Unreachable", "UsageError",
-           "operation_url", "probe", "run", "select_checks"]
+__all__ = [
+    "PHASES",
+    "CheckStats",
+    "FailureRecord",
+    "PhaseSummary",
+    "RunResult",
+    "Unreachable",
+    "UsageError",
+    "operation_url",
+    "probe",
+    "run",
+    "select_checks",
+]
 
 PHASES = ("coverage", "schema", "realistic", "negative")
 TRANSPORT_CHECK = "transport_ok"  # where a reset, a timeout, a cap or garbage bytes are reported
@@ -49,15 +61,29 @@ _ABORT_AFTER_TIMEOUTS = 2  # consecutive timeouts before the run stops sending
 SHRINK_BUDGET_FACTOR = 6
 SHRINK_BUDGET_EXTRA = 40
 
+DEFAULT_LIMITS = Limits()  # how much of each response a run reads, unless told otherwise
+
 
 # -- the run ----------------------------------------------------------------------------------
 
-def run(url: str, *, spec: Spec | str | Path | None = None, max_examples: int = 50, seed: int | None = None,
-        workers: int = 1, timeout: float = 10.0, headers: Mapping[str, str] | None = None,
-        checks: Sequence[str] | None = None, exclude_checks: Sequence[str] | None = None,
-        accept_valid: bool = False, max_ttft_ms: float | None = None,
-        progress: Callable[[PhaseSummary, bool], None] | None = None, limits: Limits = Limits(),
-        phases: Sequence[str] = PHASES) -> RunResult:
+
+def run(
+    url: str,
+    *,
+    spec: Spec | str | Path | None = None,
+    max_examples: int = 50,
+    seed: int | None = None,
+    workers: int = 1,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+    checks: Sequence[str] | None = None,
+    exclude_checks: Sequence[str] | None = None,
+    accept_valid: bool = False,
+    max_ttft_ms: float | None = None,
+    progress: Callable[[PhaseSummary, bool], None] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    phases: Sequence[str] = PHASES,
+) -> RunResult:
     """Check the server at ``url`` against the contract and return what broke.
 
     Raises :class:`UsageError` (one-line message) for a bad URL, an unknown check or
@@ -78,18 +104,34 @@ def run(url: str, *, spec: Spec | str | Path | None = None, max_examples: int = 
         raise UsageError("--timeout must be positive")
     probe(base, timeout)
     chosen_seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
-    session = _Session(base=base, spec=loaded, operation=operation, selected=selected, seed=chosen_seed,
-                       max_examples=max_examples, workers=workers, timeout=Timeout(timeout), limits=limits,
-                       headers=dict(headers or {}), accept_valid=accept_valid, max_ttft_ms=max_ttft_ms,
-                       progress=progress)
+    session = _Session(
+        base=base,
+        spec=loaded,
+        operation=operation,
+        selected=selected,
+        seed=chosen_seed,
+        max_examples=max_examples,
+        workers=workers,
+        timeout=Timeout(timeout),
+        limits=limits,
+        headers=dict(headers or {}),
+        accept_valid=accept_valid,
+        max_ttft_ms=max_ttft_ms,
+        progress=progress,
+    )
     from .strategies import reused_schema_strategies
 
     with without_local_constants(), reused_schema_strategies():
         return session.run(list(phases))
 
 
-def select_checks(checks: Sequence[str] | None, exclude_checks: Sequence[str] | None, *,
-                  accept_valid: bool = False, max_ttft_ms: float | None = None) -> list[str]:
+def select_checks(
+    checks: Sequence[str] | None,
+    exclude_checks: Sequence[str] | None,
+    *,
+    accept_valid: bool = False,
+    max_ttft_ms: float | None = None,
+) -> list[str]:
     """The checks to run: the defaults (or exactly ``checks``), minus ``exclude_checks``, plus opt-ins.
 
     Without ``--max-ttft-ms`` the time-to-first-token check has no limit to hold a server to, so it
@@ -133,7 +175,7 @@ def _check_url(url: str) -> str:
     if not parts.hostname:
         raise UsageError(f"URL {url!r} has no host")
     try:
-        parts.port
+        _ = parts.port  # urllib checks the port only when it is read
     except ValueError:
         raise UsageError(f"URL {url!r} has an invalid port") from None
     if parts.query or parts.fragment:
@@ -142,6 +184,7 @@ def _check_url(url: str) -> str:
 
 
 # -- internals --------------------------------------------------------------------------------
+
 
 class _CheckFailed(Exception):
     """Raised inside a Hypothesis test so it shrinks; one subclass per check (see module doc)."""
@@ -193,16 +236,26 @@ class _Session:
         self.url = operation_url(self.base, self.operation)
         self.validator = ContractValidator(self.spec)
         self.context_fields: dict[str, Any] = dict(
-            spec=self.spec, validator=self.validator, operation=self.operation, findings=_lint_findings(self.spec),
-            max_ttft_ms=self.max_ttft_ms, accept_valid=self.accept_valid)
+            spec=self.spec,
+            validator=self.validator,
+            operation=self.operation,
+            findings=_lint_findings(self.spec),
+            max_ttft_ms=self.max_ttft_ms,
+            accept_valid=self.accept_valid,
+        )
         self.make_context = CheckContext
         plain = CheckContext(**self.context_fields)
         self.stream_default = stream_default(plain)
         self.terminator = stream_terminator(plain)
-        self.result = RunResult(url=self.base, spec_source=self.spec.source, seed=self.seed,
-                                checks=list(self.selected), workers=self.workers,
-                                secrets=secret_values(self.headers),
-                                stats={name: CheckStats() for name in self.selected})
+        self.result = RunResult(
+            url=self.base,
+            spec_source=self.spec.source,
+            seed=self.seed,
+            checks=list(self.selected),
+            workers=self.workers,
+            secrets=secret_values(self.headers),
+            stats={name: CheckStats() for name in self.selected},
+        )
         # Each phase keeps its own minimal failures, so a run with phases side by side finds the
         # same ones as a sequential run; the earliest generated phase's record of a check is the one
         # reported, and the coverage phase's only when no generated phase found that check.
@@ -225,8 +278,12 @@ class _Session:
                     self.result.failures.append(record)
         if not self.result.aborted:
             self.result.diagnosis = diagnose(
-                self.base, self.operation.path, self.result.valid_answers,
-                {name: stats.judged for name, stats in self.result.stats.items()}, self.selected)
+                self.base,
+                self.operation.path,
+                self.result.valid_answers,
+                {name: stats.judged for name, stats in self.result.stats.items()},
+                self.selected,
+            )
         for summary in summaries:
             summary.failing_checks = len({f.check for f in self.result.failures if f.phase == summary.name})
         order = {name: position for position, name in enumerate(self.selected)}
@@ -250,8 +307,9 @@ class _Session:
                 raising = [name for name in self.selected if name not in self.phase_records[phase]]
             if not raising:
                 break
-            found = self._hypothesis_pass(phase, self._strategy(phase), raising, self.seed + 7919 * index + attempt,
-                                          summary)
+            found = self._hypothesis_pass(
+                phase, self._strategy(phase), raising, self.seed + 7919 * index + attempt, summary
+            )
             summary.failing_checks = len(self.phase_records[phase])
             if not found:
                 break
@@ -279,8 +337,7 @@ class _Session:
             with self._lock:
                 for failure in failures:
                     if failure.blame == "server" and failure.check not in self.phase_records["coverage"]:
-                        self.phase_records["coverage"][failure.check] = FailureRecord.of(failure, "coverage",
-                                                                                         exchange)
+                        self.phase_records["coverage"][failure.check] = FailureRecord.of(failure, "coverage", exchange)
                 summary.failing_checks = len(self.phase_records["coverage"])
 
     def _strategy(self, phase: str) -> Any:
@@ -294,8 +351,9 @@ class _Session:
             return st.tuples(strategies.realistic_requests(self.spec), st.booleans())
         return st.tuples(strategies.negative_requests(self.spec, self.operation), st.just(False))
 
-    def _hypothesis_pass(self, phase: str, strategy: Any, raising: list[str], seed: int,
-                         summary: PhaseSummary) -> set[str]:
+    def _hypothesis_pass(
+        self, phase: str, strategy: Any, raising: list[str], seed: int, summary: PhaseSummary
+    ) -> set[str]:
         from hypothesis import HealthCheck, Phase, Verbosity, given, settings
         from hypothesis import seed as seed_decorator
 
@@ -303,9 +361,17 @@ class _Session:
         failed_before: dict[tuple[bytes, bool], _CheckFailed] = {}
 
         @seed_decorator(seed)
-        @settings(max_examples=self.max_examples, derandomize=False, database=None, deadline=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
-                  report_multiple_bugs=True, verbosity=Verbosity.quiet, print_blob=False)
+        @settings(
+            max_examples=self.max_examples,
+            derandomize=False,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.generate, Phase.shrink],
+            report_multiple_bugs=True,
+            verbosity=Verbosity.quiet,
+            print_blob=False,
+        )
         @given(strategy)
         def exercise(drawn: tuple[Any, bool]) -> None:
             if self.result.aborted:
@@ -353,8 +419,15 @@ class _Session:
         headers = {**self.headers}
         if phase == "negative":
             headers["Content-Type"] = payload.content_type
-            return PreparedRequest("POST", self.url, headers, payload.body, payload.raw_body, kind="negative",
-                                   broken_rule=payload.broken_rule)
+            return PreparedRequest(
+                "POST",
+                self.url,
+                headers,
+                payload.body,
+                payload.raw_body,
+                kind="negative",
+                broken_rule=payload.broken_rule,
+            )
         headers["Content-Type"] = "application/json"
         raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         kind = "realistic" if phase == "coverage" else phase
@@ -382,14 +455,18 @@ class _Session:
         exchange = send(self.client, request, timeout=self.timeout, limits=self.limits, terminator=self.terminator)
         with self._lock:
             self.result.requests_sent += 1
-            for name, value in (("ttfb_ms", exchange.timings.ttfb_ms), ("ttft_ms", exchange.timings.ttft_ms),
-                                ("total_ms", exchange.timings.total_ms)):
+            for name, value in (
+                ("ttfb_ms", exchange.timings.ttfb_ms),
+                ("ttft_ms", exchange.timings.ttft_ms),
+                ("total_ms", exchange.timings.total_ms),
+            ):
                 if value is not None:
                     self.samples[name].append(value)
         return exchange
 
-    def _tally(self, phase: str, exchange: Exchange, failures: list[Failure], judged: frozenset[str],
-               context: Any) -> None:
+    def _tally(
+        self, phase: str, exchange: Exchange, failures: list[Failure], judged: frozenset[str], context: Any
+    ) -> None:
         from .checks import is_refusal, request_is_valid
 
         timed_out = is_costly(exchange)
@@ -418,8 +495,10 @@ class _Session:
                 self.timeout_recorded = True
                 self.phase_records[phase][TRANSPORT_CHECK] = FailureRecord.of(transport[0], phase, exchange)
             if self._consecutive_timeouts >= _ABORT_AFTER_TIMEOUTS and not self.result.aborted:
-                self.result.aborted = (f"{self._consecutive_timeouts} requests in a row timed out or hit a limit "
-                                       f"({exchange.transport_error}); stopped sending")
+                self.result.aborted = (
+                    f"{self._consecutive_timeouts} requests in a row timed out or hit a limit "
+                    f"({exchange.transport_error}); stopped sending"
+                )
 
 
 def _answer(exchange: Exchange) -> Answer:

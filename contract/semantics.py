@@ -9,10 +9,10 @@ not fit is recorded in ``problems`` for a check to report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .exchange import NOT_JSON, Exchange, parse_json
 from .sse import SSEEvent
@@ -177,14 +177,20 @@ def assemble_message(body: Any) -> AssembledReply:
                     function = _dict(call.get("function"))
                     arguments = function.get("arguments")
                     target.tool_calls[call_position] = AssembledToolCall(
-                        call_position, _str(call.get("id")), _str(call.get("type")), _str(function.get("name")),
-                        arguments if isinstance(arguments, str) else "")
+                        call_position,
+                        _str(call.get("id")),
+                        _str(call.get("type")),
+                        _str(function.get("name")),
+                        arguments if isinstance(arguments, str) else "",
+                    )
             audio = message.get("audio")
             if isinstance(audio, dict):
-                target.audio = AssembledAudio(_str(audio.get("id")),
-                                              [audio["data"]] if isinstance(audio.get("data"), str) else [],
-                                              _str(audio.get("transcript")) or "", audio.get("expires_at") if isinstance(
-                                                  audio.get("expires_at"), int) else None)
+                target.audio = AssembledAudio(
+                    _str(audio.get("id")),
+                    [audio["data"]] if isinstance(audio.get("data"), str) else [],
+                    _str(audio.get("transcript")) or "",
+                    audio.get("expires_at") if isinstance(audio.get("expires_at"), int) else None,
+                )
         target.finish_reason = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
     return reply
 
@@ -263,8 +269,9 @@ def _merge_delta(reply: AssembledReply, target: AssembledChoice, delta: dict[str
         fragment_id = fragment.get("id")
         if isinstance(fragment_id, str) and fragment_id:
             if call.id is not None and call.id != fragment_id:
-                reply.problems.append(f"event {event_index}: tool call {index} changes id from "
-                                      f"{call.id!r} to {fragment_id!r}")
+                reply.problems.append(
+                    f"event {event_index}: tool call {index} changes id from {call.id!r} to {fragment_id!r}"
+                )
             call.id = call.id or fragment_id
         if isinstance(fragment.get("type"), str):
             call.type = fragment["type"]
@@ -272,8 +279,9 @@ def _merge_delta(reply: AssembledReply, target: AssembledChoice, delta: dict[str
         fragment_name = function.get("name")
         if isinstance(fragment_name, str) and fragment_name:
             if call.name is not None and call.name != fragment_name:
-                reply.problems.append(f"event {event_index}: tool call {index} changes name from "
-                                      f"{call.name!r} to {fragment_name!r}")
+                reply.problems.append(
+                    f"event {event_index}: tool call {index} changes name from {call.name!r} to {fragment_name!r}"
+                )
             call.name = call.name or fragment_name
         if isinstance(function.get("arguments"), str):
             call.arguments += function["arguments"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 from referencing import Registry
@@ -25,9 +26,20 @@ DOCUMENT_URI = "urn:contract:openapi"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 # Keywords whose value is one schema, a list of schemas, or a name -> schema map.
-_SCHEMA_KEYWORDS = ("items", "additionalProperties", "not", "contains", "propertyNames",
-                    "if", "then", "else", "unevaluatedItems", "unevaluatedProperties",
-                    "additionalItems", "contentSchema")
+_SCHEMA_KEYWORDS = (
+    "items",
+    "additionalProperties",
+    "not",
+    "contains",
+    "propertyNames",
+    "if",
+    "then",
+    "else",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "additionalItems",
+    "contentSchema",
+)
 _SCHEMA_LIST_KEYWORDS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SCHEMA_MAP_KEYWORDS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
 _OPENAPI_ONLY_KEYWORDS = ("nullable", "discriminator", "xml", "externalDocs", "example")
@@ -285,9 +297,15 @@ def _operations(spec: Spec) -> Iterator[Operation]:
                 str(status): _response(spec, str(status), response, pointer_join(op_pointer, "responses", status))
                 for status, response in (op.get("responses") or {}).items()
             }
-            yield Operation(path=path, method=method, operation_id=str(op.get("operationId", f"{method} {path}")),
-                            pointer=op_pointer, request_body=body, request_body_required=body_required,
-                            responses=responses)
+            yield Operation(
+                path=path,
+                method=method,
+                operation_id=str(op.get("operationId", f"{method} {path}")),
+                pointer=op_pointer,
+                request_body=body,
+                request_body_required=body_required,
+                responses=responses,
+            )
 
 
 def _follow(spec: Spec, node: Any, pointer: str) -> tuple[Any, str]:
@@ -314,14 +332,16 @@ def _content(spec: Spec, content: Any, pointer: str) -> dict[str, MediaSchema]:
         terminator = entry.get("x-sse-terminator")
         if "itemSchema" in entry:  # OpenAPI 3.2: one schema per streamed item
             schema, schema_pointer, item_terminator = _event_data_schema(
-                entry["itemSchema"], pointer_join(entry_pointer, "itemSchema"))
+                entry["itemSchema"], pointer_join(entry_pointer, "itemSchema")
+            )
             terminator = terminator if isinstance(terminator, str) else item_terminator
         elif "schema" in entry:
             schema, schema_pointer = entry["schema"], pointer_join(entry_pointer, "schema")
         else:
             continue
-        media[media_type] = MediaSchema(media_type, schema_pointer, schema,
-                                        terminator if isinstance(terminator, str) else None)
+        media[media_type] = MediaSchema(
+            media_type, schema_pointer, schema, terminator if isinstance(terminator, str) else None
+        )
         spec.resolve(schema_pointer)  # fail early on a broken pointer
         _check_refs(spec, schema, schema_pointer)
     return media
@@ -346,8 +366,11 @@ def _event_data_schema(item_schema: Any, pointer: str) -> tuple[Any, str, str | 
             if content:
                 index, branch = content[0]
                 ends = [b["const"] for _, b in branches if isinstance(b.get("const"), str)]
-                return (branch["contentSchema"], pointer_join(data_pointer, keyword, index, "contentSchema"),
-                        ends[0] if ends else None)
+                return (
+                    branch["contentSchema"],
+                    pointer_join(data_pointer, keyword, index, "contentSchema"),
+                    ends[0] if ends else None,
+                )
     return item_schema, pointer, None
 
 
@@ -392,9 +415,13 @@ def _response(spec: Spec, status: str, response: Any, pointer: str) -> ResponseS
     headers = {}
     for name, header in (response.get("headers") or {}).items():
         headers[name.lower()], _ = _follow(spec, header, pointer_join(pointer, "headers", name))
-    return ResponseSpec(status=status, description=str(response.get("description", "")),
-                        content=_content(spec, response.get("content"), pointer_join(pointer, "content")),
-                        headers=headers, pointer=pointer)
+    return ResponseSpec(
+        status=status,
+        description=str(response.get("description", "")),
+        content=_content(spec, response.get("content"), pointer_join(pointer, "content")),
+        headers=headers,
+        pointer=pointer,
+    )
 
 
 def _inline(spec: Spec, schema: Any, stack: tuple[str, ...], max_depth: int) -> Any:
@@ -404,7 +431,7 @@ def _inline(spec: Spec, schema: Any, stack: tuple[str, ...], max_depth: int) -> 
         return schema
     ref = schema.get("$ref")
     if isinstance(ref, str):
-        pointer = ref[len(DOCUMENT_URI):] if ref.startswith(DOCUMENT_URI) else ref
+        pointer = ref[len(DOCUMENT_URI) :] if ref.startswith(DOCUMENT_URI) else ref
         if stack.count(pointer) >= max_depth:
             return {}
         target = _inline(spec, spec.resolve(pointer), (*stack, pointer), max_depth)

@@ -94,13 +94,22 @@ class SSEParser:
         self._closed = True
         if self._buffer:
             out.extend(self._line(self._buffer, self._buffer_offset))
-            self.problems.append(SSEProblem("unterminated_line", "the stream ended inside a line "
-                                            f"({self._buffer[:40]!r}) with no line end", self._buffer_offset))
+            self.problems.append(
+                SSEProblem(
+                    "unterminated_line",
+                    f"the stream ended inside a line ({self._buffer[:40]!r}) with no line end",
+                    self._buffer_offset,
+                )
+            )
             self._buffer = ""
         if self._pending.has_data or self._pending.event or self._pending.offset is not None:
-            self.problems.append(SSEProblem(
-                "unterminated_event", "the last event was never terminated by a blank line; "
-                "a conforming client discards it", self._pending.offset or 0))
+            self.problems.append(
+                SSEProblem(
+                    "unterminated_event",
+                    "the last event was never terminated by a blank line; a conforming client discards it",
+                    self._pending.offset or 0,
+                )
+            )
             self._pending = _Pending()
         return out
 
@@ -111,8 +120,13 @@ class SSEParser:
             text = self._decoder.decode(chunk, final=final)
         except UnicodeDecodeError as exc:
             position = start - len(held) + exc.start
-            self.problems.append(SSEProblem("invalid_utf8", f"byte {exc.object[exc.start:exc.start + 1]!r} "
-                                            "is not valid UTF-8 (replaced with U+FFFD)", max(position, 0)))
+            self.problems.append(
+                SSEProblem(
+                    "invalid_utf8",
+                    f"byte {exc.object[exc.start : exc.start + 1]!r} is not valid UTF-8 (replaced with U+FFFD)",
+                    max(position, 0),
+                )
+            )
             # Carry on leniently from here, as a browser would, so later problems still show.
             self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             text = self._decoder.decode(held + chunk, final=final)
@@ -149,14 +163,15 @@ class SSEParser:
             line = self._buffer[:end]
             line_offset = self._buffer_offset
             self._buffer_offset += len(self._buffer[: end + width].encode("utf-8"))
-            self._buffer = self._buffer[end + width:]
+            self._buffer = self._buffer[end + width :]
             out.extend(self._line(line, line_offset))
         return out
 
     def _line(self, line: str, offset: int) -> list[SSEEvent | SSEComment]:
         if self.done and line and not line.startswith(":"):
-            self.problems.append(SSEProblem("after_terminator", f"{line[:60]!r} after the "
-                                            f"{self.terminator} event", offset))
+            self.problems.append(
+                SSEProblem("after_terminator", f"{line[:60]!r} after the {self.terminator} event", offset)
+            )
         if line == "":
             event = self._dispatch()
             return [event] if event else []
@@ -181,8 +196,9 @@ class SSEParser:
             if value.isascii() and value.isdigit():
                 pending.retry = int(value)
             else:
-                self.problems.append(SSEProblem("bad_retry", f"retry {value!r} is not a number of "
-                                                "milliseconds; ignored", offset))
+                self.problems.append(
+                    SSEProblem("bad_retry", f"retry {value!r} is not a number of milliseconds; ignored", offset)
+                )
         else:
             self.problems.append(SSEProblem("unknown_field", f"unknown field {name[:40]!r} is ignored", offset))
         return []
@@ -192,8 +208,13 @@ class SSEParser:
         if not pending.has_data:
             return None  # WHATWG: an empty data buffer dispatches nothing
         data = "\n".join(pending.data)
-        event = SSEEvent(data=data, event=pending.event or "message", id=self.last_event_id,
-                         retry=pending.retry, offset=pending.offset or 0)
+        event = SSEEvent(
+            data=data,
+            event=pending.event or "message",
+            id=self.last_event_id,
+            retry=pending.retry,
+            offset=pending.offset or 0,
+        )
         if self.done:
             return event
         if self.terminator is not None and data == self.terminator:
@@ -213,7 +234,9 @@ def _first_line_end(text: str) -> tuple[int, int] | None:
     return None
 
 
-def parse_stream(data: bytes, terminator: str | None = "[DONE]") -> tuple[list[SSEEvent | SSEComment], list[SSEProblem]]:
+def parse_stream(
+    data: bytes, terminator: str | None = "[DONE]"
+) -> tuple[list[SSEEvent | SSEComment], list[SSEProblem]]:
     """Parse a whole byte string at once (tests, fixtures, recorded streams)."""
     parser = SSEParser(terminator)
     items = parser.feed(data)
@@ -235,4 +258,4 @@ def encode_event(data: str, event: str | None = None, id: str | None = None, ret
 
 
 def encode_comment(text: str) -> bytes:
-    return f": {text}\n\n".encode("utf-8")
+    return f": {text}\n\n".encode()

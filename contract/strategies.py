@@ -21,10 +21,10 @@ import json
 import math
 import threading
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jsonschema
 from hypothesis import strategies as st
@@ -61,8 +61,10 @@ def bounded_schema(schema: Any, max_items: int = 3, max_properties: int = 3) -> 
         return [bounded_schema(item, max_items, max_properties) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: bounded_schema(value, max_items, max_properties) if isinstance(value, (dict, list)) else value
-           for key, value in schema.items()}
+    out = {
+        key: bounded_schema(value, max_items, max_properties) if isinstance(value, (dict, list)) else value
+        for key, value in schema.items()
+    }
     for key in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas"):
         if isinstance(schema.get(key), dict):
             out[key] = {name: bounded_schema(sub, max_items, max_properties) for name, sub in schema[key].items()}
@@ -76,8 +78,9 @@ def bounded_schema(schema: Any, max_items: int = 3, max_properties: int = 3) -> 
     return out
 
 
-def schema_requests(spec: Spec, operation: Operation, max_items: int = 3,
-                    max_properties: int = 3) -> st.SearchStrategy[Any]:
+def schema_requests(
+    spec: Spec, operation: Operation, max_items: int = 3, max_properties: int = 3
+) -> st.SearchStrategy[Any]:
     """Bodies valid against the operation's request schema, from the schema alone (any document)."""
     media = request_media(operation)
     schema = bounded_schema(spec.inline(media.schema), max_items, max_properties)
@@ -109,8 +112,9 @@ class _BuiltStrategies:
         self.by_object: dict[tuple[int, bool, str | None], tuple[Any, tuple[str, bool, str | None]]] = {}
         self.lock = threading.Lock()
 
-    def get(self, schema: Any, alphabet: tuple[bool, str | None],
-            build: Callable[[], st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    def get(
+        self, schema: Any, alphabet: tuple[bool, str | None], build: Callable[[], st.SearchStrategy[Any]]
+    ) -> st.SearchStrategy[Any]:
         seen = self.by_object.get((id(schema), *alphabet))
         if seen is not None and seen[0] is schema and seen[1] in self.by_content:
             return self.by_content[seen[1]]
@@ -163,8 +167,11 @@ def _memoised(build: Callable[..., st.SearchStrategy[Any]]) -> Callable[..., st.
         # Custom formats are the caller's strategies, not comparable by value: never shared.
         if custom_formats is not None or not hasattr(alphabet, "allow_x00") or not hasattr(alphabet, "codec"):
             return build(schema, alphabet=alphabet, custom_formats=custom_formats)
-        return _built.get(schema, (bool(alphabet.allow_x00), alphabet.codec),
-                          lambda: build(schema, alphabet=alphabet, custom_formats=custom_formats))
+        return _built.get(
+            schema,
+            (bool(alphabet.allow_x00), alphabet.codec),
+            lambda: build(schema, alphabet=alphabet, custom_formats=custom_formats),
+        )
 
     return build_once
 
@@ -212,8 +219,10 @@ _ENUM_VALUES = (("celsius", "fahrenheit"), ("low", "normal", "high"), ("EUR", "U
 def wav_bytes(duration_ms: int = 20, rate: int = 8000, frequency: float = 440.0) -> bytes:
     """A tiny mono 16-bit PCM WAV (a sine tone): real audio for ``input_audio`` parts."""
     frames = int(rate * duration_ms / 1000)
-    samples = b"".join(int(8000 * math.sin(2 * math.pi * frequency * i / rate)).to_bytes(2, "little", signed=True)
-                       for i in range(frames))
+    samples = b"".join(
+        int(8000 * math.sin(2 * math.pi * frequency * i / rate)).to_bytes(2, "little", signed=True)
+        for i in range(frames)
+    )
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
@@ -237,14 +246,14 @@ def _image_part() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _audio_part() -> st.SearchStrategy[dict[str, Any]]:
-    return st.builds(lambda data: {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}},
-                     st.sampled_from(_WAV_B64))
+    return st.builds(
+        lambda data: {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}, st.sampled_from(_WAV_B64)
+    )
 
 
 user_messages = st.builds(
     lambda content: {"role": "user", "content": content},
-    st.one_of(short_texts,
-              st.lists(st.one_of(_text_part(), _image_part(), _audio_part()), min_size=1, max_size=3)),
+    st.one_of(short_texts, st.lists(st.one_of(_text_part(), _image_part(), _audio_part()), min_size=1, max_size=3)),
 )
 system_messages = st.builds(lambda text: {"role": "system", "content": text}, st.sampled_from(SYSTEM_PROMPTS))
 
@@ -259,14 +268,16 @@ def json_schemas(draw: st.DrawFn, max_properties: int = 3) -> dict[str, Any]:
     names = draw(st.lists(st.sampled_from(_PROPERTY_NAMES), min_size=1, max_size=max_properties, unique=True))
     properties: dict[str, Any] = {}
     for name in names:
-        properties[name] = draw(st.one_of(
-            st.just({"type": "string"}),
-            st.just({"type": "integer", "minimum": 0}),
-            st.just({"type": "number"}),
-            st.just({"type": "boolean"}),
-            st.sampled_from(_ENUM_VALUES).map(lambda values: {"type": "string", "enum": list(values)}),
-            st.just({"type": "array", "items": {"type": "string"}}),
-        ))
+        properties[name] = draw(
+            st.one_of(
+                st.just({"type": "string"}),
+                st.just({"type": "integer", "minimum": 0}),
+                st.just({"type": "number"}),
+                st.just({"type": "boolean"}),
+                st.sampled_from(_ENUM_VALUES).map(lambda values: {"type": "string", "enum": list(values)}),
+                st.just({"type": "array", "items": {"type": "string"}}),
+            )
+        )
     return {"type": "object", "properties": properties, "required": list(names), "additionalProperties": False}
 
 
@@ -293,8 +304,11 @@ def tool_definitions(draw: st.DrawFn, max_tools: int = 3) -> list[dict[str, Any]
     names = draw(st.lists(st.sampled_from(_FUNCTION_NAMES), min_size=1, max_size=max_tools, unique=True))
     tools = []
     for name in names:
-        function: dict[str, Any] = {"name": name, "description": f"{name.replace('_', ' ').capitalize()}.",
-                                    "parameters": draw(json_schemas())}
+        function: dict[str, Any] = {
+            "name": name,
+            "description": f"{name.replace('_', ' ').capitalize()}.",
+            "parameters": draw(json_schemas()),
+        }
         strict = draw(st.sampled_from((None, True, False)))
         if strict is not None:
             function["strict"] = strict
@@ -310,8 +324,13 @@ def _tool_round(draw: st.DrawFn, tools: list[dict[str, Any]], first_id: int) -> 
     for offset, tool in enumerate(chosen):
         function = tool["function"]
         arguments = draw(instances_of(function["parameters"]))
-        calls.append({"id": f"call_{first_id + offset}", "type": "function",
-                      "function": {"name": function["name"], "arguments": json.dumps(arguments)}})
+        calls.append(
+            {
+                "id": f"call_{first_id + offset}",
+                "type": "function",
+                "function": {"name": function["name"], "arguments": json.dumps(arguments)},
+            }
+        )
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": None, "tool_calls": calls}]
     for call in calls:
         result = draw(st.sampled_from(('{"ok": true}', '{"temp_c": 18}', '"done"', '{"results": []}')))
@@ -320,8 +339,9 @@ def _tool_round(draw: st.DrawFn, tools: list[dict[str, Any]], first_id: int) -> 
 
 
 @st.composite
-def conversations(draw: st.DrawFn, tools: list[dict[str, Any]] | None = None,
-                  max_rounds: int = 2) -> list[dict[str, Any]]:
+def conversations(
+    draw: st.DrawFn, tools: list[dict[str, Any]] | None = None, max_rounds: int = 2
+) -> list[dict[str, Any]]:
     """A conversation that ends where the server must answer (after a user or tool message)."""
     messages: list[dict[str, Any]] = []
     if draw(st.booleans()):
@@ -339,7 +359,8 @@ def conversations(draw: st.DrawFn, tools: list[dict[str, Any]] | None = None,
 
 def _tool_choices(tools: list[dict[str, Any]]) -> st.SearchStrategy[Any]:
     named = st.sampled_from([t["function"]["name"] for t in tools]).map(
-        lambda name: {"type": "function", "function": {"name": name}})
+        lambda name: {"type": "function", "function": {"name": name}}
+    )
     return st.one_of(st.sampled_from(("auto", "none", "required")), named)
 
 
@@ -363,8 +384,10 @@ def conversation_requests(draw: st.DrawFn) -> dict[str, Any]:
         request["parallel_tool_calls"] = draw(_optional(st.booleans()))
     output = draw(st.sampled_from(("text", "json_schema", "audio")))
     if output == "json_schema":
-        request["response_format"] = {"type": "json_schema", "json_schema": {
-            "name": draw(st.sampled_from(("answer", "cat", "event"))), "schema": draw(json_schemas())}}
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": draw(st.sampled_from(("answer", "cat", "event"))), "schema": draw(json_schemas())},
+        }
     elif output == "audio":
         request["modalities"] = ["text", "audio"]
         request["audio"] = {"voice": draw(st.sampled_from(VOICES))}
@@ -397,8 +420,9 @@ def realistic_applies(spec: Spec, operation: Operation | None = None) -> bool:
         pointer = request_media(operation).pointer
     except SpecError:
         return False
-    return ContractValidator(spec).is_valid_at(pointer, {"model": MODELS[0], "messages": [
-        {"role": "user", "content": PHRASES[0]}]})
+    return ContractValidator(spec).is_valid_at(
+        pointer, {"model": MODELS[0], "messages": [{"role": "user", "content": PHRASES[0]}]}
+    )
 
 
 # -- negative data ------------------------------------------------------------------
@@ -418,8 +442,14 @@ class NegativeCase:
         return self.broken_rule.split(":", 1)[0]
 
 
-NEGATIVE_KINDS = ("missing-required", "wrong-type", "outside-enum", "malformed-json", "wrong-content-type",
-                  "empty-body")
+NEGATIVE_KINDS = (
+    "missing-required",
+    "wrong-type",
+    "outside-enum",
+    "malformed-json",
+    "wrong-content-type",
+    "empty-body",
+)
 SCHEMA_KINDS = NEGATIVE_KINDS[:3]
 _OUTSIDE_WORDS = ("robot", "video", "sometimes", "unknown", "xml", "maybe")
 _WRONG_VALUES: tuple[Any, ...] = ("not-a-number", 42, 1.5, True, ["x"], {"x": 1}, None)
@@ -458,12 +488,18 @@ def _walk(schema: Any, instance: Any, path: tuple[str | int, ...], branch: bool 
     wrong = [value for value in _WRONG_VALUES if not _type_allows(kinds, value)] if kinds and not branch else []
     if wrong:
         value = wrong[0]
-        yield Mutation("wrong-type", path, f"{json_type(instance)} replaced by {json_type(value)} "
-                       f"{short_json(value)} (allowed: {', '.join(sorted(kinds))})", _setter(path, value))
+        yield Mutation(
+            "wrong-type",
+            path,
+            f"{json_type(instance)} replaced by {json_type(value)} "
+            f"{short_json(value)} (allowed: {', '.join(sorted(kinds))})",
+            _setter(path, value),
+        )
     if isinstance(schema.get("enum"), list) and all(isinstance(v, str) for v in schema["enum"]):
         word = next(w for w in _OUTSIDE_WORDS if w not in schema["enum"])
-        yield Mutation("outside-enum", path, f"{short_json(word)} is not one of {short_json(schema['enum'])}",
-                       _setter(path, word))
+        yield Mutation(
+            "outside-enum", path, f"{short_json(word)} is not one of {short_json(schema['enum'])}", _setter(path, word)
+        )
     for sub in schema.get("allOf", []) or []:
         yield from _walk(sub, instance, path, branch)
     for keyword in ("oneOf", "anyOf"):
@@ -473,8 +509,7 @@ def _walk(schema: Any, instance: Any, path: tuple[str | int, ...], branch: bool 
     if isinstance(instance, dict):
         for name in schema.get("required", []) or []:
             if name in instance:
-                yield Mutation("missing-required", path, f"required property {name!r} removed",
-                               _remover((*path, name)))
+                yield Mutation("missing-required", path, f"required property {name!r} removed", _remover((*path, name)))
         for name, sub in (schema.get("properties") or {}).items():
             if name in instance:
                 yield from _walk(sub, instance[name], (*path, name))
@@ -580,6 +615,7 @@ def _setter(path: tuple[str | int, ...], value: Any) -> Callable[[Any], Any]:
             parent = parent[step]
         parent[path[-1]] = copy.deepcopy(value)
         return out
+
     return apply
 
 
@@ -591,6 +627,7 @@ def _remover(path: tuple[str | int, ...]) -> Callable[[Any], Any]:
             parent = parent[step]
         del parent[path[-1]]
         return out
+
     return apply
 
 
@@ -620,8 +657,9 @@ def negative_requests(spec: Spec, operation: Operation | None = None) -> st.Sear
     media = request_media(operation)
     validator = ContractValidator(spec)
     inlined = spec.inline(media.schema)
-    base = realistic_requests(spec, operation) if realistic_applies(spec, operation) else schema_requests(
-        spec, operation)
+    base = (
+        realistic_requests(spec, operation) if realistic_applies(spec, operation) else schema_requests(spec, operation)
+    )
     documented = {name.split(";", 1)[0].strip().lower() for name in operation.request_body}
     wrong_types = [t for t in ("text/plain", "application/x-www-form-urlencoded") if t not in documented]
 
@@ -640,12 +678,17 @@ def negative_requests(spec: Spec, operation: Operation | None = None) -> st.Sear
                 mutation = sites.pop(draw(st.sampled_from(range(len(sites)))))
                 broken = mutation.apply(body)
                 if not validator.is_valid_at(media.pointer, broken):
-                    return NegativeCase(broken, _encode(broken), media.media_type,
-                                        f"{mutation.kind}: {mutation.pointer}: {mutation.describe}")
+                    return NegativeCase(
+                        broken,
+                        _encode(broken),
+                        media.media_type,
+                        f"{mutation.kind}: {mutation.pointer}: {mutation.describe}",
+                    )
         if choice == 8 and wrong_types:
             content_type = draw(st.sampled_from(wrong_types))
-            return NegativeCase(body, raw, content_type,
-                                f"wrong-content-type: {content_type} is not a documented request media type")
+            return NegativeCase(
+                body, raw, content_type, f"wrong-content-type: {content_type} is not a documented request media type"
+            )
         if choice == 9 and operation.request_body_required:
             return NegativeCase(None, b"", media.media_type, "empty-body: the request body is required")
         how = draw(st.sampled_from(tuple(_MALFORMATIONS)))

@@ -30,8 +30,9 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise UnreadableFile("a symlink to nothing (its target does not exist)" if os.path.islink(path)
-                             else "no such file") from None
+        raise UnreadableFile(
+            "a symlink to nothing (its target does not exist)" if os.path.islink(path) else "no such file"
+        ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UnreadableFile("a symlink loop (the links point at each other)") from None
@@ -69,9 +70,17 @@ def _check_kind(mode: int) -> None:
         return
     if stat.S_ISDIR(mode):
         raise UnreadableFile("is a folder, not a file")
-    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
-            else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "not a regular file")
+    kind = (
+        "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
     raise UnreadableFile(f"is {kind}, not a file; only regular files are read")
 
 

@@ -9,8 +9,9 @@ kilobyte of JSON attached tells a user nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError as _SchemaError
@@ -75,39 +76,53 @@ class ContractValidator:
         self._compiled: dict[str, Any] = {}
 
     # -- entry points -------------------------------------------------------
-    def validate_request(self, body: Any, path: str = "/chat/completions", method: str = "post",
-                         media_type: str = JSON) -> list[ValidationError]:
+    def validate_request(
+        self, body: Any, path: str = "/chat/completions", method: str = "post", media_type: str = JSON
+    ) -> list[ValidationError]:
         op = self.spec.operation(path, method)
         media = pick_media(op.request_body, media_type)
         if media is None:
-            return [ValidationError("", f"content type {media_type!r} is not documented for the request body "
-                                        f"(documented: {', '.join(op.request_body) or 'none'})",
-                                    pointer_join(op.pointer, "requestBody"))]
+            return [
+                ValidationError(
+                    "",
+                    f"content type {media_type!r} is not documented for the request body "
+                    f"(documented: {', '.join(op.request_body) or 'none'})",
+                    pointer_join(op.pointer, "requestBody"),
+                )
+            ]
         return self.validate_at(media.pointer, body)
 
-    def validate_response(self, status: int, body: Any, media_type: str = JSON,
-                          path: str = "/chat/completions", method: str = "post") -> list[ValidationError]:
+    def validate_response(
+        self, status: int, body: Any, media_type: str = JSON, path: str = "/chat/completions", method: str = "post"
+    ) -> list[ValidationError]:
         op = self.spec.operation(path, method)
         media = self.response_media(op, status, media_type)
         if isinstance(media, ValidationError):
             return [media]
         return self.validate_at(media.pointer, body)
 
-    def validate_event(self, data: Any, path: str = "/chat/completions", method: str = "post",
-                       status: int = 200) -> list[ValidationError]:
+    def validate_event(
+        self, data: Any, path: str = "/chat/completions", method: str = "post", status: int = 200
+    ) -> list[ValidationError]:
         """Validate the parsed ``data`` of one Server-Sent Event against the stream's item schema."""
         return self.validate_response(status, data, EVENT_STREAM, path, method)
 
     def response_media(self, op: Operation, status: int, media_type: str) -> MediaSchema | ValidationError:
         response = op.response_for(status)
         if response is None:
-            return ValidationError("", f"status {status} is not documented (documented: "
-                                       f"{', '.join(op.responses) or 'none'})", pointer_join(op.pointer, "responses"))
+            return ValidationError(
+                "",
+                f"status {status} is not documented (documented: {', '.join(op.responses) or 'none'})",
+                pointer_join(op.pointer, "responses"),
+            )
         media = pick_media(response.content, media_type)
         if media is None:
-            return ValidationError("", f"content type {media_type!r} is not documented for status {status} "
-                                       f"(documented: {', '.join(response.content) or 'none'})",
-                                   pointer_join(response.pointer, "content"))
+            return ValidationError(
+                "",
+                f"content type {media_type!r} is not documented for status {status} "
+                f"(documented: {', '.join(response.content) or 'none'})",
+                pointer_join(response.pointer, "content"),
+            )
         return media
 
     def validate_at(self, pointer: str, instance: Any) -> list[ValidationError]:
@@ -139,7 +154,8 @@ class ContractValidator:
         if pointer not in self._validators:
             self.spec.resolve(pointer)
             self._validators[pointer] = jsonschema.Draft202012Validator(
-                {"$ref": f"{DOCUMENT_URI}{pointer}"}, registry=self.spec.registry)
+                {"$ref": f"{DOCUMENT_URI}{pointer}"}, registry=self.spec.registry
+            )
         return self._validators[pointer]
 
     def _describe(self, error: _SchemaError, root_pointer: str) -> ValidationError:
@@ -175,17 +191,21 @@ class ContractValidator:
         names = [_branch_name(b, i) for i, b in enumerate(branches)]
         if not error.context:  # oneOf: more than one branch matched
             keyword = self._schema_location(root_pointer, list(error.schema_path))
-            matching = [names[i] for i in range(len(branches))
-                        if self.is_valid_at(pointer_join(keyword, i), error.instance)]
-            return (f"{short_json(error.instance)} matches {len(matching)} branches of oneOf "
-                    f"({', '.join(matching)}); exactly one must match")
+            matching = [
+                names[i] for i in range(len(branches)) if self.is_valid_at(pointer_join(keyword, i), error.instance)
+            ]
+            return (
+                f"{short_json(error.instance)} matches {len(matching)} branches of oneOf "
+                f"({', '.join(matching)}); exactly one must match"
+            )
         branch, closest = _closest_branch(error.context)
         # best_match may pick an error nested in an inner oneOf: its path from this instance.
-        where = pointer_join("", *list(closest.absolute_path)[len(error.absolute_path):])
+        where = pointer_join("", *list(closest.absolute_path)[len(error.absolute_path) :])
         detail = self._message(closest, root_pointer)
         inside = f" at {where}" if where else ""
-        return (f"matches no branch of {error.validator} ({', '.join(names)}); "
-                f"closest is {names[branch]}{inside}: {detail}")
+        return (
+            f"matches no branch of {error.validator} ({', '.join(names)}); closest is {names[branch]}{inside}: {detail}"
+        )
 
     def _schema_location(self, root_pointer: str, schema_path: list[Any]) -> str:
         """Walk the error's schema path through the document, following ``$ref`` jumps."""
@@ -269,8 +289,9 @@ def compile_validator(spec: Spec, pointer: str) -> Any:
 
     try:
         spec.resolve(pointer)
-        return jsonschema_rs.Draft202012Validator({"$ref": f"{DOCUMENT_URI}{pointer}"}, retriever=retrieve,
-                                                  validate_formats=False)
+        return jsonschema_rs.Draft202012Validator(
+            {"$ref": f"{DOCUMENT_URI}{pointer}"}, retriever=retrieve, validate_formats=False
+        )
     except (ValueError, SpecError, TypeError):  # a schema it cannot compile: jsonschema judges alone
         return None
 

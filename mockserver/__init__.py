@@ -19,14 +19,33 @@ if TYPE_CHECKING:
     from .turns import AssistantTurn, Pacing, PacingError
 
 _HOMES = {
-    "create_app": ".app", "Settings": ".app",
-    "Fixture": ".fixtures", "FixtureError": ".fixtures", "fixture_from_dict": ".fixtures",
+    "create_app": ".app",
+    "Settings": ".app",
+    "Fixture": ".fixtures",
+    "FixtureError": ".fixtures",
+    "fixture_from_dict": ".fixtures",
     "load_fixtures": ".fixtures",
     "MockServer": ".pytest_plugin",
-    "ServerThread": ".serve", "free_port": ".serve",
-    "AssistantTurn": ".turns", "Pacing": ".turns", "PacingError": ".turns",
+    "ServerThread": ".serve",
+    "free_port": ".serve",
+    "AssistantTurn": ".turns",
+    "Pacing": ".turns",
+    "PacingError": ".turns",
 }
-__all__ = sorted(_HOMES)
+__all__ = [
+    "AssistantTurn",
+    "Fixture",
+    "FixtureError",
+    "MockServer",
+    "Pacing",
+    "PacingError",
+    "ServerThread",
+    "Settings",
+    "create_app",
+    "fixture_from_dict",
+    "free_port",
+    "load_fixtures",
+]
 
 
 def __getattr__(name: str) -> Any:

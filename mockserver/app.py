@@ -20,9 +20,10 @@ import logging
 import random
 import re
 import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,18 +38,28 @@ from contract.spec import load_spec
 from contract.validate import ContractValidator, ValidationError
 
 from . import faults as fault_plans
-from .faults import DISCONNECT, Disconnect, FaultPlan, Write, error_body
-from .fixtures import (PYTHON_SOURCE, Fixture, FixtureError, check_fixture_messages, fixture_from_dict,
-                       load_fixtures)
-from .request_rules import Refusal, request_problem, shape_for_modalities, turn_mismatch, wants_audio
+from .faults import Disconnect, FaultPlan, Write, error_body
+from .fixtures import PYTHON_SOURCE, Fixture, FixtureError, check_fixture_messages, fixture_from_dict, load_fixtures
 from .matching import FixtureIndex, Match
-from .state import MockStore, Store
-from .request_body import BodyProblem, journal_body, parse_request_json
-from .sdk_hints import warn_once_if_sdk_omits_stream
 from .prepared import ReplyBytes
 from .randomness import RequestDraws
-from .stream import (DEFAULT_MODEL, NO_DELAY, Chunk, ReplyIdentity, compute_usage, layer_pacing, pacing_delays,
-                     parse_pacing_header, render_chunks, render_completion, usage_override_problem)
+from .request_body import BodyProblem, journal_body, parse_request_json
+from .request_rules import Refusal, request_problem, shape_for_modalities, turn_mismatch, wants_audio
+from .sdk_hints import warn_once_if_sdk_omits_stream
+from .state import MockStore, Store
+from .stream import (
+    DEFAULT_MODEL,
+    NO_DELAY,
+    Chunk,
+    ReplyIdentity,
+    compute_usage,
+    layer_pacing,
+    pacing_delays,
+    parse_pacing_header,
+    render_chunks,
+    render_completion,
+    usage_override_problem,
+)
 from .turns import AssistantTurn, Pacing
 from .watch import DEFAULT_INTERVAL, FixtureWatcher
 
@@ -94,15 +105,17 @@ class ClientGone(Exception):
 class ApiError(Exception):
     """A refusal that becomes an Error body; raised anywhere on the request path."""
 
-    def __init__(self, status: int, message: str, code: str, param: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str, param: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param = status, message, code, param
         self.headers = headers or {}
 
     def response(self) -> JSONResponse:
-        return JSONResponse(error_body(self.status, self.message, self.code, self.param), self.status,
-                            headers=self.headers)
+        return JSONResponse(
+            error_body(self.status, self.message, self.code, self.param), self.status, headers=self.headers
+        )
 
 
 @dataclass
@@ -119,9 +132,15 @@ class MockState:
 
     recorder: Any = None  # set by mockserver.recording.record_missing: unmatched requests go upstream
 
-    def __init__(self, fixtures: list[Fixture], validator: ContractValidator, settings: Settings,
-                 folder: Path | None = None, watcher: FixtureWatcher | None = None,
-                 store: Store | None = None) -> None:
+    def __init__(
+        self,
+        fixtures: list[Fixture],
+        validator: ContractValidator,
+        settings: Settings,
+        folder: Path | None = None,
+        watcher: FixtureWatcher | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.validator = validator
         self.settings = settings
         self.folder = folder
@@ -152,8 +171,11 @@ class MockState:
         start-up; any other is served until the next reset.
         """
         check_fixture(fixture, self.validator, self.settings.seed)
-        if self.folder is not None and fixture.source.is_file() \
-                and fixture.source.resolve().is_relative_to(self.folder.resolve()):
+        if (
+            self.folder is not None
+            and fixture.source.is_file()
+            and fixture.source.resolve().is_relative_to(self.folder.resolve())
+        ):
             replaced = self.store.find(fixture.name) is not None
             self.store.put_file_fixture(fixture)
             return replaced
@@ -161,6 +183,7 @@ class MockState:
 
 
 # -- start-up checks ------------------------------------------------------------------------------
+
 
 def check_fixture(fixture: Fixture, validator: ContractValidator, seed: int = 0) -> None:
     """Raise FixtureError unless every message and every reply, as it would be sent, meets the contract."""
@@ -203,14 +226,18 @@ def condensed(turn: AssistantTurn) -> AssistantTurn:
     Rendering a 1 MB reply makes 300,000 chunks, seconds of start-up spent on pieces that differ only
     in their words; the cut keeps the first and last pieces and the boundary between kinds of delta.
     """
+
     def cut(text: str | None) -> str | None:
         if text is None or len(text) <= CONDENSE_AT:
             return text
-        return text[: CONDENSE_AT // 2] + text[-(CONDENSE_AT // 2):]
+        return text[: CONDENSE_AT // 2] + text[-(CONDENSE_AT // 2) :]
 
-    calls = tuple({**call, "function": {**call["function"], "arguments": cut(call["function"]["arguments"])}}
-                  if isinstance(call.get("function"), dict) and isinstance(call["function"].get("arguments"), str)
-                  else call for call in turn.tool_calls)
+    calls = tuple(
+        {**call, "function": {**call["function"], "arguments": cut(call["function"]["arguments"])}}
+        if isinstance(call.get("function"), dict) and isinstance(call["function"].get("arguments"), str)
+        else call
+        for call in turn.tool_calls
+    )
     return dataclasses.replace(turn, content=cut(turn.content), refusal=cut(turn.refusal), tool_calls=calls)
 
 
@@ -237,10 +264,16 @@ def _shape(data: Any) -> Any:
     if isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], dict) and len(data) == 6:
         choice = choices[0]
         delta = choice.get("delta")
-        if isinstance(delta, dict) and all(type(text) is str and text for text in delta.values()) \
-                and len(choice) == 4:
-            return ("text", tuple(delta), choice.get("index"), choice.get("logprobs"), choice.get("finish_reason"),
-                    tuple(data), type(data.get("usage")))
+        if isinstance(delta, dict) and all(type(text) is str and text for text in delta.values()) and len(choice) == 4:
+            return (
+                "text",
+                tuple(delta),
+                choice.get("index"),
+                choice.get("logprobs"),
+                choice.get("finish_reason"),
+                tuple(data),
+                type(data.get("usage")),
+            )
     return _deep_shape(data)
 
 
@@ -273,9 +306,16 @@ def load_checked_fixtures(folder: Path, validator: ContractValidator, seed: int)
 
 # -- the app --------------------------------------------------------------------------------------
 
-def create_app(fixtures_dir: Path | str | None = None, settings: Settings = Settings(), *,
-               spec_path: Path | str | None = None, watch: bool = False, watch_interval: float = DEFAULT_INTERVAL,
-               state_file: Path | str | None = None) -> Starlette:
+
+def create_app(
+    fixtures_dir: Path | str | None = None,
+    settings: Settings = Settings(),
+    *,
+    spec_path: Path | str | None = None,
+    watch: bool = False,
+    watch_interval: float = DEFAULT_INTERVAL,
+    state_file: Path | str | None = None,
+) -> Starlette:
     """Load and check the fixtures (the bundled ones when ``fixtures_dir`` is None), then build the app.
 
     A bad fixture raises FixtureError. ``watch`` reloads the folder when a file
@@ -292,8 +332,9 @@ def create_app(fixtures_dir: Path | str | None = None, settings: Settings = Sett
     seed = settings.seed
     watcher = None
     if watch:
-        watcher = FixtureWatcher(folder, functools.partial(check_fixture, validator=validator, seed=seed),
-                                 watch_interval)
+        watcher = FixtureWatcher(
+            folder, functools.partial(check_fixture, validator=validator, seed=seed), watch_interval
+        )
         fixtures = watcher.load()
     else:
         fixtures = load_checked_fixtures(folder, validator, seed)
@@ -363,8 +404,9 @@ def _guarded(state: MockState, handler: Any) -> Any:
             return Response(status_code=400)
         except Exception:
             logger.exception("unexpected error while answering %s %s", request.method, request.url.path)
-            return JSONResponse(error_body(500, "the mock server failed unexpectedly; see its log",
-                                           "internal_error"), 500)
+            return JSONResponse(
+                error_body(500, "the mock server failed unexpectedly; see its log", "internal_error"), 500
+            )
 
     return endpoint
 
@@ -391,8 +433,12 @@ async def models(state: MockState, request: Request) -> Response:
     named = {fixture.match["model"] for fixture in state.store.fixtures if isinstance(fixture.match.get("model"), str)}
     if state.settings.fallback or not named:
         named.add(DEFAULT_MODEL)
-    return JSONResponse({"object": "list", "data": [{"id": name, "object": "model", "created": 0,
-                                                     "owned_by": "mockserver"} for name in sorted(named)]})
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": 0, "owned_by": "mockserver"} for name in sorted(named)],
+        }
+    )
 
 
 async def journal(state: MockState, request: Request) -> Response:
@@ -428,8 +474,9 @@ async def remove_fixture(state: MockState, request: Request) -> Response:
     """Stop serving one conversation, from a file or added, until the next reset."""
     name = request.path_params["name"]
     if not state.store.remove(name):
-        raise ApiError(404, f"no fixture named {name!r} is loaded (GET /__mock/fixtures lists them)",
-                       "fixture_not_found", "name")
+        raise ApiError(
+            404, f"no fixture named {name!r} is loaded (GET /__mock/fixtures lists them)", "fixture_not_found", "name"
+        )
     return JSONResponse({"removed": name, "fixtures": state.fixture_count})
 
 
@@ -443,22 +490,41 @@ def _fixture_summary(state: MockState, fixture: Fixture) -> dict[str, Any]:
     file: str | None = None
     if str(fixture.source) not in (API_SOURCE, PYTHON_SOURCE):
         try:
-            file = fixture.source.resolve().relative_to(state.folder.resolve()).as_posix() if state.folder \
+            file = (
+                fixture.source.resolve().relative_to(state.folder.resolve()).as_posix()
+                if state.folder
                 else str(fixture.source)
+            )
         except ValueError:
             file = str(fixture.source)
-    return {"name": fixture.name, "file": file, "turns": len(fixture.turns),
-            "hits": state.store.hits(fixture.name), "added": state.store.is_added(fixture.name)}
+    return {
+        "name": fixture.name,
+        "file": file,
+        "turns": len(fixture.turns),
+        "hits": state.store.hits(fixture.name),
+        "added": state.store.is_added(fixture.name),
+    }
 
 
 # -- POST /chat/completions -----------------------------------------------------------------------
 
+
 async def chat_completions(state: MockState, request: Request) -> Response:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.scope["headers"]}
-    entry: dict[str, Any] = {"time": time.time(), "method": request.method, "path": request.scope["path"],
-                             "headers": _redacted(headers.items()), "body": None, "status": None,
-                             "fixture": None, "turn": None, "play": None, "near_misses": [], "fault": None,
-                             "error": None}
+    entry: dict[str, Any] = {
+        "time": time.time(),
+        "method": request.method,
+        "path": request.scope["path"],
+        "headers": _redacted(headers.items()),
+        "body": None,
+        "status": None,
+        "fixture": None,
+        "turn": None,
+        "play": None,
+        "near_misses": [],
+        "fault": None,
+        "error": None,
+    }
     try:
         response = await _answer(state, request, headers, entry)
         entry["status"] = response.status_code
@@ -487,8 +553,9 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
     errors = state.validator.validate_request(body)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ApiError(400, f"the request breaks the contract: {errors[0]}{more}", "invalid_request",
-                       pointer_to_param(errors[0]))
+        raise ApiError(
+            400, f"the request breaks the contract: {errors[0]}{more}", "invalid_request", pointer_to_param(errors[0])
+        )
     warn_once_if_sdk_omits_stream(request, headers.get("user-agent", ""), body)
     header_pacing = _header(headers, "x-mock-pacing", parse_pacing_header)
     header_fault = _header(headers, "x-mock-fault", fault_plans.parse_fault_header)
@@ -555,8 +622,12 @@ async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, A
         entry["fixture"] = "fallback"
         return Reply(made_up, "fallback")
     closest = "".join(f"\n  - {miss}" for miss in near) if near else " no fixture comes close"
-    raise ApiError(400, f"no fixture matches this request ({state.fixture_count} loaded); closest:{closest}",
-                   "no_fixture_match", "messages")
+    raise ApiError(
+        400,
+        f"no fixture matches this request ({state.fixture_count} loaded); closest:{closest}",
+        "no_fixture_match",
+        "messages",
+    )
 
 
 def _in_folder(state: MockState, text: str) -> str:
@@ -589,8 +660,9 @@ def _spend_header_fault(state: MockState, header: FaultPlan | None, body: dict[s
     return header if state.store.take_header_fault(key) < header.times else None
 
 
-def _fault_plan(state: MockState, reply: Reply, header: FaultPlan | None, rendered: ReplyBytes,
-                draws: RequestDraws) -> FaultPlan | None:
+def _fault_plan(
+    state: MockState, reply: Reply, header: FaultPlan | None, rendered: ReplyBytes, draws: RequestDraws
+) -> FaultPlan | None:
     """The request header wins, then the fixture turn, then the seeded random rate."""
     plan = header
     if plan is None and reply.turn.fault is not None:
@@ -607,12 +679,16 @@ def _fault_plan(state: MockState, reply: Reply, header: FaultPlan | None, render
 
 # -- request reading ------------------------------------------------------------------------------
 
+
 def _check_content_type(headers: Mapping[str, str]) -> None:
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != JSON_MEDIA:
         seen = repr(media) if media else "no Content-Type"
-        raise ApiError(400, f"the body must be application/json (the only request type the contract documents), "
-                            f"got {seen}", "unsupported_content_type")
+        raise ApiError(
+            400,
+            f"the body must be application/json (the only request type the contract documents), got {seen}",
+            "unsupported_content_type",
+        )
 
 
 async def _read_body(state: MockState, request: Request, headers: Mapping[str, str]) -> bytes:
@@ -680,6 +756,7 @@ def _redacted(headers: Sequence[tuple[str, str]] | Any) -> dict[str, str]:
 
 # -- the wire -------------------------------------------------------------------------------------
 
+
 async def _play(writes: list[Write | Disconnect]) -> AsyncIterator[bytes | Disconnect]:
     """Yield each write at its planned time; waits are measured from the start, so they do not drift.
 
@@ -715,8 +792,13 @@ class WireResponse(StreamingResponse):
     else a short reply needs, and a thousand paced streams each keep one.
     """
 
-    def __init__(self, writes: AsyncIterator[bytes | Disconnect], status_code: int = 200,
-                 headers: Mapping[str, str] | None = None, media_type: str | None = None) -> None:
+    def __init__(
+        self,
+        writes: AsyncIterator[bytes | Disconnect],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
         super().__init__((), status_code=status_code, headers=headers, media_type=media_type)
         self.writes = writes
 

@@ -106,8 +106,9 @@ def encode_audio(wav: bytes, audio_format: str) -> bytes:
         width, channels, frames = reader.getsampwidth(), reader.getnchannels(), reader.readframes(reader.getnframes())
     samples = _as_16_bit(frames, width)
     if channels > 1:
-        samples = array.array("h", (sum(samples[i:i + channels]) // channels
-                                    for i in range(0, len(samples) - channels + 1, channels)))
+        samples = array.array(
+            "h", (sum(samples[i : i + channels]) // channels for i in range(0, len(samples) - channels + 1, channels))
+        )
     if sys.byteorder == "big":
         samples.byteswap()
     return samples.tobytes()
@@ -123,5 +124,10 @@ def _as_16_bit(frames: bytes, width: int) -> array.array[int]:
             samples.byteswap()
         return samples
     # 24 and 32 bits: keep the two most significant bytes of each little-endian sample.
-    return array.array("h", (int.from_bytes(frames[i + width - 2:i + width], "little", signed=True)
-                             for i in range(0, len(frames) - width + 1, width)))
+    return array.array(
+        "h",
+        (
+            int.from_bytes(frames[i + width - 2 : i + width], "little", signed=True)
+            for i in range(0, len(frames) - width + 1, width)
+        ),
+    )

@@ -18,8 +18,9 @@ import math
 import statistics
 import time
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from contract.semantics import AssembledChoice, AssembledReply, assemble_message, assemble_stream
 from contract.sse import SSEEvent
@@ -51,8 +52,15 @@ class MeasuredPacing:
     jitter: float | None = None
 
     def as_stream(self) -> dict[str, float]:
-        return {key: value for key, value in (("ttft_ms", self.ttft_ms), ("tokens_per_second",
-                                              self.tokens_per_second), ("jitter", self.jitter)) if value is not None}
+        return {
+            key: value
+            for key, value in (
+                ("ttft_ms", self.ttft_ms),
+                ("tokens_per_second", self.tokens_per_second),
+                ("jitter", self.jitter),
+            )
+            if value is not None
+        }
 
 
 @dataclass
@@ -99,6 +107,7 @@ def recorded_turn(capture: Capture) -> RecordedTurn:
 
 # -- faults ---------------------------------------------------------------------------------------
 
+
 def error_fault(status: int, headers: dict[str, str], now: float | None = None) -> dict[str, Any]:
     """An upstream error status as the mock's ``http_error`` fault, with the ``Retry-After`` it sent."""
     fault: dict[str, Any] = {"type": "http_error", "status": documented_status(status)}
@@ -137,6 +146,7 @@ def retry_after_seconds(headers: dict[str, str], now: float | None = None) -> in
 
 
 # -- streams --------------------------------------------------------------------------------------
+
 
 def _stream_turn(capture: Capture) -> RecordedTurn:
     events = [event for _, event in capture.arrivals]
@@ -214,8 +224,10 @@ def merge_pacing(previous: dict[str, Any] | None, count: int, new: MeasuredPacin
 
 # -- the assistant message ------------------------------------------------------------------------
 
-def _turn_message(request: dict[str, Any], choice: AssembledChoice, reply: AssembledReply,
-                  complete: bool) -> tuple[dict[str, Any], bytes | None, AssistantTurn]:
+
+def _turn_message(
+    request: dict[str, Any], choice: AssembledChoice, reply: AssembledReply, complete: bool
+) -> tuple[dict[str, Any], bytes | None, AssistantTurn]:
     """The message for the file, its WAV, and the same turn as the mock plays it (to count its chunks)."""
     message: dict[str, Any] = {"role": "assistant"}
     content = choice.content if choice.content and choice.content.strip() else None
@@ -248,8 +260,12 @@ def _turn_message(request: dict[str, Any], choice: AssembledChoice, reply: Assem
     usage = clean_usage(reply.usage) if complete else None
     if usage:
         message["usage"] = usage
-    turn = AssistantTurn(content=content, refusal=message.get("refusal"), audio=audio_reply,
-                         tool_calls=tuple(_plain(call) for call in calls))
+    turn = AssistantTurn(
+        content=content,
+        refusal=message.get("refusal"),
+        audio=audio_reply,
+        tool_calls=tuple(_plain(call) for call in calls),
+    )
     return message, wav, shape_for_modalities(turn, request, 0)
 
 
@@ -301,6 +317,7 @@ def _is_count(value: Any) -> bool:
 
 
 # -- audio ----------------------------------------------------------------------------------------
+
 
 def _wav(parts: list[str], request: dict[str, Any]) -> bytes | None:
     """WAV bytes of the reply's audio: kept as sent when it is a WAV, wrapped when it is raw ``pcm16``."""

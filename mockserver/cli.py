@@ -13,15 +13,16 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from contract.about import VersionAction
 
 from .faults import FAULT_TYPES, parse_fault_types
 from .protocol import HeadDeadlineProtocol
-from .upstream import API_KEY_VARIABLE, Upstream, upstream_headers
 from .turns import Pacing, PacingError
+from .upstream import API_KEY_VARIABLE, Upstream, upstream_headers
 
 if TYPE_CHECKING:
     from .app import Settings
@@ -35,14 +36,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mockserver", description="Replay fixture conversations as an OpenAI-compatible "
-                                                    "streaming chat-completion server.",
-                     epilog="mockserver record --upstream URL: record fixtures from a live server "
-                            "(mockserver record --help).")
+    parser = _Parser(
+        prog="mockserver",
+        description="Replay fixture conversations as an OpenAI-compatible streaming chat-completion server.",
+        epilog="mockserver record --upstream URL: record fixtures from a live server (mockserver record --help).",
+    )
     parser.add_argument("--version", action=VersionAction, program="mockserver")
-    parser.add_argument("--fixtures", type=Path, metavar="DIR",
-                        help="folder of fixture conversations (YAML or JSON, sub-folders too); "
-                             "default: the bundled conversations, with a fallback for any other request")
+    parser.add_argument(
+        "--fixtures",
+        type=Path,
+        metavar="DIR",
+        help="folder of fixture conversations (YAML or JSON, sub-folders too); "
+        "default: the bundled conversations, with a fallback for any other request",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any free one (default 8000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice: ids, jitter, faults")
@@ -50,33 +56,72 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens-per-second", type=float, metavar="N", help="token rate (default 40)")
     parser.add_argument("--jitter", type=float, metavar="X", help="relative spread of each delay (default 0.2)")
     parser.add_argument("--no-delay", action="store_true", help="send every chunk at once (fast tests)")
-    parser.add_argument("--max-body", type=int, default=1_000_000, metavar="BYTES",
-                        help="largest request body accepted (default 1000000)")
-    parser.add_argument("--fault-rate", type=float, default=0.0, metavar="P",
-                        help="inject a fault into this fraction of replies, drawn from the seed (default 0)")
-    parser.add_argument("--fault-types", default=",".join(FAULT_TYPES), metavar="LIST",
-                        help=f"comma-separated faults for --fault-rate (default all: {','.join(FAULT_TYPES)})")
-    parser.add_argument("--journal-size", type=int, default=100, metavar="N",
-                        help="requests kept at GET /__mock/requests (default 100)")
-    parser.add_argument("--fallback", action=argparse.BooleanOptionalAction, default=None,
-                        help="answer unmatched requests with a made-up reply (default: only with the bundled fixtures)")
-    parser.add_argument("--allow-empty", action="store_true",
-                        help="start even when --fixtures holds no fixture file (conversations can be added with "
-                             "POST /__mock/fixtures); without it an empty folder is an error")
-    parser.add_argument("--watch", action="store_true",
-                        help="reload the fixtures when a file in the folder is edited, added or removed; "
-                             "a broken edit is logged and the previous set keeps serving")
-    parser.add_argument("--workers", type=_worker_count, default=1, metavar="N",
-                        help="serve from N processes on one socket; the journal, scenarios and added "
-                             "conversations are shared through a temporary SQLite file (default 1: one "
-                             "process, state in memory)")
-    parser.add_argument("--upstream", metavar="URL",
-                        help="with --record-missing: the live server that answers what no fixture matches")
-    parser.add_argument("--record-missing", action="store_true",
-                        help="forward requests no fixture matches to --upstream, and record them into --fixtures")
-    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help=f"with --upstream: a header added to each forwarded request, e.g. the API key "
-                             f"(default: Authorization from ${API_KEY_VARIABLE})")
+    parser.add_argument(
+        "--max-body",
+        type=int,
+        default=1_000_000,
+        metavar="BYTES",
+        help="largest request body accepted (default 1000000)",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="inject a fault into this fraction of replies, drawn from the seed (default 0)",
+    )
+    parser.add_argument(
+        "--fault-types",
+        default=",".join(FAULT_TYPES),
+        metavar="LIST",
+        help=f"comma-separated faults for --fault-rate (default all: {','.join(FAULT_TYPES)})",
+    )
+    parser.add_argument(
+        "--journal-size", type=int, default=100, metavar="N", help="requests kept at GET /__mock/requests (default 100)"
+    )
+    parser.add_argument(
+        "--fallback",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="answer unmatched requests with a made-up reply (default: only with the bundled fixtures)",
+    )
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="start even when --fixtures holds no fixture file (conversations can be added with "
+        "POST /__mock/fixtures); without it an empty folder is an error",
+    )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the fixtures when a file in the folder is edited, added or removed; "
+        "a broken edit is logged and the previous set keeps serving",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="serve from N processes on one socket; the journal, scenarios and added "
+        "conversations are shared through a temporary SQLite file (default 1: one "
+        "process, state in memory)",
+    )
+    parser.add_argument(
+        "--upstream", metavar="URL", help="with --record-missing: the live server that answers what no fixture matches"
+    )
+    parser.add_argument(
+        "--record-missing",
+        action="store_true",
+        help="forward requests no fixture matches to --upstream, and record them into --fixtures",
+    )
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help=f"with --upstream: a header added to each forwarded request, e.g. the API key "
+        f"(default: Authorization from ${API_KEY_VARIABLE})",
+    )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
@@ -96,28 +141,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(problem)
     upstream = _upstream(parser, args) if args.record_missing else None
     if args.fixtures is not None and not args.fixtures.is_dir():
-        return _fail(f"--fixtures: {args.fixtures} is not a folder" if args.fixtures.exists()
-                     else f"--fixtures: {args.fixtures} does not exist")
+        return _fail(
+            f"--fixtures: {args.fixtures} is not a folder"
+            if args.fixtures.exists()
+            else f"--fixtures: {args.fixtures} does not exist"
+        )
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
+
+    from contract.spec import SpecError
 
     from .app import Settings, create_app, settle_heap  # after the arguments are known good: it loads the contract
     from .fixtures import FixtureError
-    from contract.spec import SpecError
 
     pacing = Pacing(ttft_ms=args.ttft_ms, tokens_per_second=args.tokens_per_second, jitter=args.jitter)
-    settings = Settings(seed=args.seed, pacing=pacing, no_delay=args.no_delay, max_body=args.max_body,
-                        fault_rate=args.fault_rate, fault_types=fault_types, fallback=args.fallback,
-                        journal_size=args.journal_size)
+    settings = Settings(
+        seed=args.seed,
+        pacing=pacing,
+        no_delay=args.no_delay,
+        max_body=args.max_body,
+        fault_rate=args.fault_rate,
+        fault_types=fault_types,
+        fallback=args.fallback,
+        journal_size=args.journal_size,
+    )
     try:  # with --workers too: the fixtures are checked here, once, so a bad one is one line and exit 2
         app = create_app(args.fixtures, settings, watch=args.watch)
     except (FixtureError, SpecError) as exc:
         return _fail(str(exc))
     # An empty folder is most often a wrong path or a missing checkout step; a server that answers
     # nothing would surface it only as "no fixture matches" in every test. Recording fills the folder.
-    if app.state.mock.fixture_count == 0 and args.fixtures is not None and not (args.allow_empty
-                                                                                or args.record_missing):
-        return _fail(f"--fixtures: {args.fixtures} holds no fixture file (.yaml, .yml or .json); "
-                     "add one, or pass --allow-empty to start with none")
+    if (
+        app.state.mock.fixture_count == 0
+        and args.fixtures is not None
+        and not (args.allow_empty or args.record_missing)
+    ):
+        return _fail(
+            f"--fixtures: {args.fixtures} holds no fixture file (.yaml, .yml or .json); "
+            "add one, or pass --allow-empty to start with none"
+        )
     if upstream is not None:
         from .recording import record_missing
 
@@ -142,8 +203,9 @@ def _run_uvicorn(app: Any, sock: socket.socket, log_level: str, lifespan: Litera
     """Serve on the bound socket until Ctrl-C, with a deadline for every request head; exit code 0."""
     import uvicorn
 
-    config = uvicorn.Config(app, http=HeadDeadlineProtocol, log_level=log_level, lifespan=lifespan,
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app, http=HeadDeadlineProtocol, log_level=log_level, lifespan=lifespan, timeout_graceful_shutdown=1
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
@@ -174,8 +236,10 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         return f"--journal-size must be at least 1, got {args.journal_size}"
     if args.workers > 1 and (args.watch or args.record_missing):
         # Both change the conversations from files inside one process, which the other workers never see.
-        return f"{'--watch' if args.watch else '--record-missing'} works in one process; it cannot be " \
-               f"combined with --workers {args.workers}"
+        return (
+            f"{'--watch' if args.watch else '--record-missing'} works in one process; it cannot be "
+            f"combined with --workers {args.workers}"
+        )
     return None
 
 
@@ -209,12 +273,16 @@ def _bind(host: str, port: int) -> socket.socket:
 def _serve(app: object, sock: socket.socket, args: argparse.Namespace, settings: Settings) -> int:
     state = app.state.mock  # type: ignore[attr-defined]
     where = str(args.fixtures) if args.fixtures is not None else "bundled fixtures"
-    print(f"mockserver: {_base_url(sock)}  {state.fixture_count} fixtures from {where}  "
-          f"seed {args.seed}" + ("  no delay" if args.no_delay else "")
-          + (f"  fault rate {args.fault_rate:g}" if args.fault_rate else "")
-          + (f"  recording what is missing from {state.recorder.upstream.display}" if state.recorder else "")
-          + ("  watching for changes" if args.watch else "")
-          + (f"  {args.workers} workers" if args.workers > 1 else ""), flush=True)
+    print(
+        f"mockserver: {_base_url(sock)}  {state.fixture_count} fixtures from {where}  "
+        f"seed {args.seed}"
+        + ("  no delay" if args.no_delay else "")
+        + (f"  fault rate {args.fault_rate:g}" if args.fault_rate else "")
+        + (f"  recording what is missing from {state.recorder.upstream.display}" if state.recorder else "")
+        + ("  watching for changes" if args.watch else "")
+        + (f"  {args.workers} workers" if args.workers > 1 else ""),
+        flush=True,
+    )
     if args.workers > 1:
         from .workers import serve_workers
 
@@ -224,17 +292,34 @@ def _serve(app: object, sock: socket.socket, args: argparse.Namespace, settings:
 
 # -- mockserver record, and --record-missing --------------------------------------------------------
 
+
 def build_record_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mockserver record",
-                     description="A recording proxy: forward each request to a live server, stream its answer "
-                                 "back, and write the exchange as a fixture that mockserver replays.")
-    parser.add_argument("--upstream", required=True, metavar="URL",
-                        help="the live server's API base: http://HOST:PORT (taken as .../v1) or https://HOST/v1")
-    parser.add_argument("--fixtures", type=Path, default=Path("fixtures"), metavar="DIR",
-                        help="folder the conversations are written into, created if missing (default ./fixtures)")
-    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help=f"a header added to each forwarded request, e.g. 'Authorization: Bearer $KEY' "
-                             f"(default: Authorization from ${API_KEY_VARIABLE}); never written to disk")
+    parser = _Parser(
+        prog="mockserver record",
+        description="A recording proxy: forward each request to a live server, stream its answer "
+        "back, and write the exchange as a fixture that mockserver replays.",
+    )
+    parser.add_argument(
+        "--upstream",
+        required=True,
+        metavar="URL",
+        help="the live server's API base: http://HOST:PORT (taken as .../v1) or https://HOST/v1",
+    )
+    parser.add_argument(
+        "--fixtures",
+        type=Path,
+        default=Path("fixtures"),
+        metavar="DIR",
+        help="folder the conversations are written into, created if missing (default ./fixtures)",
+    )
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help=f"a header added to each forwarded request, e.g. 'Authorization: Bearer $KEY' "
+        f"(default: Authorization from ${API_KEY_VARIABLE}); never written to disk",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any free one (default 8000)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -253,8 +338,9 @@ def record_main(argv: Sequence[str]) -> int:
         return _fail(problem)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
 
-    from .recording import create_recorder_app  # after the arguments are known good: importing loads the contract
     from contract.spec import SpecError
+
+    from .recording import create_recorder_app  # after the arguments are known good: importing loads the contract
 
     try:
         app = create_recorder_app(upstream, args.fixtures)
@@ -266,8 +352,11 @@ def record_main(argv: Sequence[str]) -> int:
     if isinstance(sock, str):
         return _fail(sock)
     store = app.state.recorder.store
-    print(f"mockserver record: {_base_url(sock)}  forwarding to {upstream.display}  "
-          f"writing into {args.fixtures} ({store.count} recorded conversations there)", flush=True)
+    print(
+        f"mockserver record: {_base_url(sock)}  forwarding to {upstream.display}  "
+        f"writing into {args.fixtures} ({store.count} recorded conversations there)",
+        flush=True,
+    )
     return _run_uvicorn(app, sock, args.log_level, lifespan="on")
 
 

@@ -72,8 +72,9 @@ def _digest(body: dict[str, Any]) -> str:
 
     ``stream`` is left out: the same request streamed or not gets the same reply, as from a real model.
     """
-    canonical = json.dumps({k: v for k, v in body.items() if k != "stream"}, sort_keys=True, ensure_ascii=True,
-                           default=repr)
+    canonical = json.dumps(
+        {k: v for k, v in body.items() if k != "stream"}, sort_keys=True, ensure_ascii=True, default=repr
+    )
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
 
 
@@ -95,26 +96,66 @@ def _callable_tools(body: dict[str, Any]) -> list[_Tool]:
 # Tool calls
 
 
-_GENERIC_NAME_WORDS = {"get", "set", "fetch", "list", "find", "make", "do", "run", "call", "use", "the", "a",
-                       "an", "to", "of", "by", "for", "and", "or", "info", "data", "tool", "function", "api",
-                       "current", "new", "all", "my", "v1", "v2"}
+_GENERIC_NAME_WORDS = {
+    "get",
+    "set",
+    "fetch",
+    "list",
+    "find",
+    "make",
+    "do",
+    "run",
+    "call",
+    "use",
+    "the",
+    "a",
+    "an",
+    "to",
+    "of",
+    "by",
+    "for",
+    "and",
+    "or",
+    "info",
+    "data",
+    "tool",
+    "function",
+    "api",
+    "current",
+    "new",
+    "all",
+    "my",
+    "v1",
+    "v2",
+}
 
 
-def _tools_to_call(body: dict[str, Any], tools: list[_Tool], messages: list[dict[str, Any]], hints: Hints,
-                   rng: Random) -> list[_Tool]:
+def _tools_to_call(
+    body: dict[str, Any], tools: list[_Tool], messages: list[dict[str, Any]], hints: Hints, rng: Random
+) -> list[_Tool]:
     choice = body.get("tool_choice", "auto")
     parallel = body.get("parallel_tool_calls", True) is not False
     if isinstance(choice, dict):
         name = choice["function"]["name"]  # offered: checked by request_problem
         named = [t for t in tools if t.name == name]
         if not named:  # offered only by a tool with an empty name, which no call can carry
-            raise _Refused(Refusal(f"tool_choice names the function {name!r}, but no offered tool has that "
-                                   f"name to call", "invalid_tool_choice", "tool_choice"))
+            raise _Refused(
+                Refusal(
+                    f"tool_choice names the function {name!r}, but no offered tool has that name to call",
+                    "invalid_tool_choice",
+                    "tool_choice",
+                )
+            )
         return named[:1]
     if choice == "required":
         if not tools:  # tools are offered (request_problem checked), but none with a name to call
-            raise _Refused(Refusal("tool_choice is 'required' but no offered tool has a function name to call",
-                                   "invalid_tool_choice", "tool_choice"))
+            raise _Refused(
+                Refusal(
+                    "tool_choice is 'required' but no offered tool has a function name to call",
+                    "invalid_tool_choice",
+                    "tool_choice",
+                )
+            )
         unique = list({t.name: t for t in reversed(tools)}.values())[::-1]  # first tool of each name
         count = rng.randint(1, min(_MAX_PARALLEL_CALLS, len(unique))) if parallel else 1
         return rng.sample(unique, count)
@@ -138,13 +179,19 @@ def _tool_call(tool: _Tool, hints: Hints, rng: Random) -> dict[str, Any]:
         try:
             arguments = build_instance(tool.parameters, rng.getrandbits(32), hints, want_object=True)
         except SchemaProblem as exc:
-            why = "tool parameters ask for a value larger than the mock builds" if isinstance(exc, SchemaTooLarge) \
+            why = (
+                "tool parameters ask for a value larger than the mock builds"
+                if isinstance(exc, SchemaTooLarge)
                 else "Invalid schema"
-            raise _Refused(Refusal(f"{why} for function {tool.name!r}: {exc}",
-                                   code="invalid_function_parameters",
-                                   param=f"tools[{tool.index}].function.parameters")) from None
-    return {"id": call_id, "type": "function",
-            "function": {"name": tool.name, "arguments": _compact_json(arguments)}}
+            )
+            raise _Refused(
+                Refusal(
+                    f"{why} for function {tool.name!r}: {exc}",
+                    code="invalid_function_parameters",
+                    param=f"tools[{tool.index}].function.parameters",
+                )
+            ) from None
+    return {"id": call_id, "type": "function", "function": {"name": tool.name, "arguments": _compact_json(arguments)}}
 
 
 def _compact_json(value: Any) -> str:
@@ -164,14 +211,20 @@ def _text(body: dict[str, Any], messages: list[dict[str, Any]], hints: Hints, rn
         try:
             return _compact_json(build_instance(schema, rng.getrandbits(32), hints))
         except SchemaProblem as exc:
-            raise _Refused(Refusal(f"response_format.json_schema.schema cannot be honoured: {exc}",
-                                   code="invalid_json_schema", param="response_format.json_schema.schema")) from None
+            raise _Refused(
+                Refusal(
+                    f"response_format.json_schema.schema cannot be honoured: {exc}",
+                    code="invalid_json_schema",
+                    param="response_format.json_schema.schema",
+                )
+            ) from None
     if messages and messages[-1].get("role") == "tool":
         return _answer_from_tool_results(messages, rng)
     return _answer(messages, hints, rng)
 
 
-_STOPWORDS = set("""
+_STOPWORDS = set(
+    """
 a about above after again all also am an and any are as at be because been before being below between both but by
 can could did do does doing down during each few for from further had has have having he her here hers him his how i
 if in into is it its itself just let me more most my no nor not now of off on once only or other our out over own
@@ -181,7 +234,8 @@ thanks thank give show need want know like get make could can't don't i'm it's w
 say said good best better great nice way ways write explain describe help think use find see look work new old bit lot
 something thing things really much many one two today tomorrow quick quickly simple simply briefly short long sure
 summarise summarize recommend suggest compare calculate translate
-""".split())
+""".split()
+)
 
 _OPENERS = (
     "Here's a quick take on {a}.",
@@ -230,9 +284,13 @@ def _answer(messages: list[dict[str, Any]], hints: Hints, rng: Random) -> str:
 
 def _answer_from_tool_results(messages: list[dict[str, Any]], rng: Random) -> str:
     """A short answer built on the content of the trailing tool messages, as after a real tool call."""
-    names = {call.get("id"): (call.get("function") or {}).get("name")
-             for m in messages if m.get("role") == "assistant"
-             for call in (m.get("tool_calls") or []) if isinstance(call, dict)}
+    names = {
+        call.get("id"): (call.get("function") or {}).get("name")
+        for m in messages
+        if m.get("role") == "assistant"
+        for call in (m.get("tool_calls") or [])
+        if isinstance(call, dict)
+    }
     trailing = []
     for message in reversed(messages):
         if message.get("role") != "tool":
@@ -244,12 +302,24 @@ def _answer_from_tool_results(messages: list[dict[str, Any]], rng: Random) -> st
         content = message.get("content")
         text = content if isinstance(content, str) else " ".join(c for c in content or [] if isinstance(c, str))
         facts.append((name if isinstance(name, str) and name else "the tool", _facts(text)))
-    lead = rng.choice(("Based on the result from {tool}, {facts}.", "According to {tool}, {facts}.",
-                       "The {tool} result shows that {facts}."))
-    answer = " ".join(lead.format(tool=tool, facts=fact) if i == 0 else f"Also, {tool} reports that {fact}."
-                      for i, (tool, fact) in enumerate(facts))
-    return answer + " " + rng.choice(("Let me know if you need anything else.",
-                                      "Anything else you'd like me to check?", "Hope that helps!"))
+    lead = rng.choice(
+        (
+            "Based on the result from {tool}, {facts}.",
+            "According to {tool}, {facts}.",
+            "The {tool} result shows that {facts}.",
+        )
+    )
+    answer = " ".join(
+        lead.format(tool=tool, facts=fact) if i == 0 else f"Also, {tool} reports that {fact}."
+        for i, (tool, fact) in enumerate(facts)
+    )
+    return (
+        answer
+        + " "
+        + rng.choice(
+            ("Let me know if you need anything else.", "Anything else you'd like me to check?", "Hope that helps!")
+        )
+    )
 
 
 def _facts(text: str) -> str:
@@ -278,8 +348,11 @@ def _non_text_parts(messages: list[dict[str, Any]]) -> list[str]:
     user = _last_user(messages)
     content = user.get("content") if user else None
     kinds = [p.get("type") for p in content if isinstance(p, dict)] if isinstance(content, list) else []
-    return [label for kind, label in (("image_url", "the image you shared"), ("input_audio", "your audio message"))
-            if kind in kinds]
+    return [
+        label
+        for kind, label in (("image_url", "the image you shared"), ("input_audio", "your audio message"))
+        if kind in kinds
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -296,8 +369,14 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") if isinstance(p, dict) and isinstance(p.get("text"), str) else
-                        p if isinstance(p, str) else "" for p in content)
+        return " ".join(
+            p.get("text", "")
+            if isinstance(p, dict) and isinstance(p.get("text"), str)
+            else p
+            if isinstance(p, str)
+            else ""
+            for p in content
+        )
     return ""
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .stream import DONE
 
@@ -29,9 +30,14 @@ _KEYS: dict[str, tuple[str, ...]] = {
 FAULT_TYPES = tuple(_KEYS)  # every fault a fixture, a header or --fault-types can name
 COMMON_KEYS = ("times",)  # the first N matching requests get the fault, later ones the reply
 DEFAULT_RETRY_AFTER = 2  # seconds, on a 429 that names no wait
-_ERROR_KINDS = {400: ("invalid_request_error", "invalid_request"), 401: ("invalid_request_error", "invalid_api_key"),
-                404: ("invalid_request_error", "not_found"), 429: ("rate_limit_error", "rate_limit_exceeded"),
-                500: ("server_error", "internal_error"), 503: ("server_error", "service_unavailable")}
+_ERROR_KINDS = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "not_found"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+    500: ("server_error", "internal_error"),
+    503: ("server_error", "service_unavailable"),
+}
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,10 @@ def parse_fault(spec: Any) -> FaultPlan:
     if plan.retry_after is not None and plan.retry_after_ms is not None:
         raise ValueError(f"fault {kind}: give retry_after (seconds) or retry_after_ms, not both")
     if kind == "http_error" and plan.status not in ERROR_STATUSES:
-        raise ValueError(f"fault http_error: status {plan.status} is not a documented error status "
-                         f"({', '.join(map(str, ERROR_STATUSES))})")
+        raise ValueError(
+            f"fault http_error: status {plan.status} is not a documented error status "
+            f"({', '.join(map(str, ERROR_STATUSES))})"
+        )
     if kind == "keepalive" and plan.every_chunks < 1:
         raise ValueError("fault keepalive: every_chunks must be at least 1")
     return plan
@@ -176,8 +184,10 @@ def injected_error(plan: FaultPlan) -> tuple[int, dict[str, Any], dict[str, str]
     headers: dict[str, str] = {}
     wait = ""
     if plan.retry_after_ms is not None:
-        headers = {"Retry-After": str(math.ceil(plan.retry_after_ms / 1000)),
-                   "retry-after-ms": str(plan.retry_after_ms)}
+        headers = {
+            "Retry-After": str(math.ceil(plan.retry_after_ms / 1000)),
+            "retry-after-ms": str(plan.retry_after_ms),
+        }
         wait = f"; retry after {plan.retry_after_ms} ms"
     elif plan.retry_after is not None or plan.status == 429:
         seconds = DEFAULT_RETRY_AFTER if plan.retry_after is None else plan.retry_after
@@ -186,8 +196,9 @@ def injected_error(plan: FaultPlan) -> tuple[int, dict[str, Any], dict[str, str]
     return plan.status, error_body(plan.status, f"injected fault: HTTP {plan.status}{wait}"), headers
 
 
-def stream_writes(events: Sequence[bytes], delays: Sequence[float], plan: FaultPlan | None,
-                  identity_id: str = "chatcmpl-mock") -> list[Write | Disconnect]:
+def stream_writes(
+    events: Sequence[bytes], delays: Sequence[float], plan: FaultPlan | None, identity_id: str = "chatcmpl-mock"
+) -> list[Write | Disconnect]:
     """The network writes of a stream of encoded events, with ``plan`` (other than ``http_error``) applied."""
     if plan is None:  # nearly every stream
         return [*map(Write, delays, events), Write(0.0, DONE)]
@@ -236,8 +247,9 @@ def body_writes(body: bytes, plan: FaultPlan | None) -> list[Write | Disconnect]
 
 
 def _malformed(identity_id: str) -> bytes:
-    return ('data: {"id":"' + identity_id + '","object":"chat.completion.chunk","choices":[{"index":0,'
-            '"delta":{"cont\n\n').encode("utf-8")
+    return (
+        'data: {"id":"' + identity_id + '","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"cont\n\n'
+    ).encode("utf-8")
 
 
 def _first_multibyte(data: bytes) -> int | None:

@@ -20,9 +20,10 @@ import re
 import tempfile
 import threading
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -94,23 +95,24 @@ class ConversationStore:
             extended, answered = self._continued(canon, model)
             if extended is not None:
                 conversation = extended
-                action, before = "extended", [*extended.data["conversation"], *messages[len(extended.canon):]]
+                action, before = "extended", [*extended.data["conversation"], *messages[len(extended.canon) :]]
                 after: list[dict[str, Any]] = []
             elif answered is not None:
                 conversation = answered
                 recorded = answered.data["conversation"]
-                before, old = list(recorded[:len(canon)]), recorded[len(canon)]
+                before, old = list(recorded[: len(canon)]), recorded[len(canon)]
                 action, message = _answer_again(old, message)
                 same_echo = canonical_message(_echo(message)) == canonical_message(_echo(old))
-                after = list(recorded[len(canon) + 1:]) if same_echo else []  # they continued the old answer
+                after = list(recorded[len(canon) + 1 :]) if same_echo else []  # they continued the old answer
             else:
                 conversation = _Conversation(self._new_path(messages, model), {}, (), model, 0)
                 action, before, after = "new", messages, []
             return self._write(conversation, before, message, after, turn, model, action, redactor)
 
     # -- finding the conversation -----------------------------------------------------------------
-    def _continued(self, canon: tuple[Any, ...],
-                   model: str | None) -> tuple[_Conversation | None, _Conversation | None]:
+    def _continued(
+        self, canon: tuple[Any, ...], model: str | None
+    ) -> tuple[_Conversation | None, _Conversation | None]:
         """The longest recorded conversation the request continues, or the one that already answers it."""
         extended = answered = None
         for conversation in self._conversations:
@@ -120,7 +122,7 @@ class ConversationStore:
             if size < len(canon) and canon[:size] == conversation.canon:
                 if extended is None or size > len(extended.canon):
                     extended = conversation
-            elif size > len(canon) and conversation.canon[:len(canon)] == canon and answered is None:
+            elif size > len(canon) and conversation.canon[: len(canon)] == canon and answered is None:
                 if conversation.data["conversation"][len(canon)].get("role") == "assistant":
                     answered = conversation
         return extended, answered
@@ -129,8 +131,9 @@ class ConversationStore:
         """``<slug of the first user message>-<hash of the first request>.yaml``, never an existing name."""
         first = next((m for m in messages if m.get("role") == "user"), messages[0])
         slug = _slug(message_text(first))
-        digest = hashlib.sha256(json.dumps([model, [canonical_message(m) for m in messages]],
-                                           default=str, ensure_ascii=False).encode()).hexdigest()[:8]
+        digest = hashlib.sha256(
+            json.dumps([model, [canonical_message(m) for m in messages]], default=str, ensure_ascii=False).encode()
+        ).hexdigest()[:8]
         stem, number = f"{slug}-{digest}", 1
         while stem in self._names or any((self.folder / (stem + suffix)).exists() for suffix in FIXTURE_SUFFIXES):
             number += 1
@@ -138,9 +141,17 @@ class ConversationStore:
         return self.folder / f"{stem}.yaml"
 
     # -- writing ----------------------------------------------------------------------------------
-    def _write(self, conversation: _Conversation, before: list[dict[str, Any]], message: dict[str, Any],
-               after: list[dict[str, Any]], turn: RecordedTurn, model: str | None, action: str,
-               redactor: Redactor) -> Written:
+    def _write(
+        self,
+        conversation: _Conversation,
+        before: list[dict[str, Any]],
+        message: dict[str, Any],
+        after: list[dict[str, Any]],
+        turn: RecordedTurn,
+        model: str | None,
+        action: str,
+        redactor: Redactor,
+    ) -> Written:
         path = conversation.path
         index = len(before)
         created_wav: Path | None = None
@@ -194,8 +205,11 @@ class ConversationStore:
     def _scan(self) -> None:
         """Find the files an earlier recording wrote (to extend them) and every name in use (to avoid it)."""
         for path in sorted(self.folder.rglob("*")):
-            if path.suffix.lower() not in FIXTURE_SUFFIXES or not path.is_file() \
-                    or any(part.startswith(".") for part in path.relative_to(self.folder).parts):
+            if (
+                path.suffix.lower() not in FIXTURE_SUFFIXES
+                or not path.is_file()
+                or any(part.startswith(".") for part in path.relative_to(self.folder).parts)
+            ):
                 continue
             self._names.add(path.stem)
             try:
@@ -209,9 +223,14 @@ class ConversationStore:
                 self._names.add(data["name"])
             description = data.get("description")
             conversation = data.get("conversation")
-            if path.parent != self.folder or path.suffix.lower() == ".json" or not isinstance(description, str) \
-                    or not description.startswith(RECORDED_BY) or not isinstance(conversation, list) \
-                    or not all(isinstance(m, dict) for m in conversation):
+            if (
+                path.parent != self.folder
+                or path.suffix.lower() == ".json"
+                or not isinstance(description, str)
+                or not description.startswith(RECORDED_BY)
+                or not isinstance(conversation, list)
+                or not all(isinstance(m, dict) for m in conversation)
+            ):
                 continue
             match = data.get("match")
             if not isinstance(match, dict):
@@ -247,11 +266,17 @@ def _echo(message: dict[str, Any]) -> dict[str, Any]:
     """A message as a client sends it back; for a turn with replies, the last one that says something."""
     if message.get("role") != "assistant" or not isinstance(message.get("replies"), list):
         return message
-    said = [r for r in message["replies"] if isinstance(r, dict)
-            and (r.get("content") or r.get("tool_calls") or r.get("refusal") or r.get("audio"))]
+    said = [
+        r
+        for r in message["replies"]
+        if isinstance(r, dict) and (r.get("content") or r.get("tool_calls") or r.get("refusal") or r.get("audio"))
+    ]
     last = said[-1] if said else {}
-    return {"role": "assistant", **{key: message[key] for key in ("name",) if key in message},
-            **{key: last[key] for key in ("content", "tool_calls") if key in last}}
+    return {
+        "role": "assistant",
+        **{key: message[key] for key in ("name",) if key in message},
+        **{key: last[key] for key in ("content", "tool_calls") if key in last},
+    }
 
 
 def _canon(conversation: list[dict[str, Any]]) -> tuple[Any, ...]:
@@ -260,9 +285,14 @@ def _canon(conversation: list[dict[str, Any]]) -> tuple[Any, ...]:
 
 def _remove_unused_audio(path: Path, conversation: list[dict[str, Any]]) -> None:
     """Delete this file's recorded WAVs that no reply refers to any more (a replaced answer's)."""
-    used = {reply["audio"]["file"] for message in conversation
-            for reply in (message.get("replies") or [message]) if isinstance(reply, dict)
-            and isinstance(reply.get("audio"), dict) and isinstance(reply["audio"].get("file"), str)}
+    used = {
+        reply["audio"]["file"]
+        for message in conversation
+        for reply in (message.get("replies") or [message])
+        if isinstance(reply, dict)
+        and isinstance(reply.get("audio"), dict)
+        and isinstance(reply["audio"].get("file"), str)
+    }
     for wav in path.parent.glob(f"{glob.escape(path.stem)}-audio-*.wav"):
         if wav.name not in used:
             wav.unlink(missing_ok=True)
@@ -285,8 +315,13 @@ def _file_message(message: Any) -> dict[str, Any]:
         if isinstance(calls, list) and calls:
             out["tool_calls"] = [_sent_call(call) for call in calls]
         return out
-    keys = USER_KEYS if role in ("user", "system") else ("role", "tool_call_id", "content") if role == "tool" \
+    keys = (
+        USER_KEYS
+        if role in ("user", "system")
+        else ("role", "tool_call_id", "content")
+        if role == "tool"
         else OTHER_ROLE_KEYS
+    )
     return {key: message[key] for key in keys if key in message and message[key] is not None}
 
 

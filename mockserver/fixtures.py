@@ -16,9 +16,10 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NoReturn, cast
+from typing import Any, NoReturn, cast
 
 import yaml
 from yaml.composer import Composer
@@ -56,12 +57,21 @@ TOOL_CALL_KEYS = ("id", "type", "function")
 FUNCTION_KEYS = ("name", "arguments")
 AUDIO_KEYS = ("file", "duration_s", "transcript")
 MATCHER_KEYS = ("contains", "regex")
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
-              "completion_tokens_details")
+USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+)
 USAGE_DETAIL_KEYS = {
     "prompt_tokens_details": ("audio_tokens", "cached_tokens"),
-    "completion_tokens_details": ("accepted_prediction_tokens", "audio_tokens", "reasoning_tokens",
-                                  "rejected_prediction_tokens"),
+    "completion_tokens_details": (
+        "accepted_prediction_tokens",
+        "audio_tokens",
+        "reasoning_tokens",
+        "rejected_prediction_tokens",
+    ),
 }
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
 MODALITIES = ("text", "audio")
@@ -104,6 +114,7 @@ class Fixture:
 
 # -- public entry points -----------------------------------------------------------------------
 
+
 def load_fixtures(folder: str | Path) -> list[Fixture]:
     """Every fixture file under ``folder`` (sub-folders too), in path order; names must be unique."""
     fixtures = [load_fixture_file(path) for path in fixture_files(folder)]
@@ -118,8 +129,10 @@ def fixture_files(folder: str | Path) -> list[Path]:
         raise FixtureError(f"{root}: no such folder")
     if not root.is_dir():
         raise FixtureError(f"{root}: not a folder")
-    return sorted((p for p in folder_files(root) if p.suffix.lower() in FIXTURE_SUFFIXES),
-                  key=lambda p: p.relative_to(root).as_posix())
+    return sorted(
+        (p for p in folder_files(root) if p.suffix.lower() in FIXTURE_SUFFIXES),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
 
 
 def folder_files(root: Path) -> Iterator[Path]:
@@ -142,8 +155,10 @@ def check_unique_names(fixtures: Iterable[Fixture]) -> None:
     for fixture in fixtures:
         other = by_name.get(fixture.name)
         if other is not None:
-            raise FixtureError(f"{fixture.source}:{fixture.name_line or 1}: fixture name {fixture.name!r} "
-                               f"is already used by {other.source}:{other.name_line or 1}; names must be unique")
+            raise FixtureError(
+                f"{fixture.source}:{fixture.name_line or 1}: fixture name {fixture.name!r} "
+                f"is already used by {other.source}:{other.name_line or 1}; names must be unique"
+            )
         by_name[fixture.name] = fixture
 
 
@@ -165,12 +180,12 @@ def load_fixture_file(path: str | Path) -> Fixture:
     try:
         return _build(data, reader, source, default_name=source.stem, base_dir=source.parent)
     except RecursionError:  # a JSON text inside a string (tool-call arguments, JSON content) nested too deep
-        raise FixtureError(f"{label}:1: a JSON text in this fixture is nested more than the interpreter "
-                           "can follow") from None
+        raise FixtureError(
+            f"{label}:1: a JSON text in this fixture is nested more than the interpreter can follow"
+        ) from None
 
 
-def fixture_from_dict(data: dict[str, Any], source: Path | str = PYTHON_SOURCE,
-                      name: str | None = None) -> Fixture:
+def fixture_from_dict(data: dict[str, Any], source: Path | str = PYTHON_SOURCE, name: str | None = None) -> Fixture:
     """A fixture from a Python mapping in the file format (tests add conversations this way).
 
     ``name`` wins over a ``name`` key; with neither, the name is derived from the content,
@@ -237,6 +252,7 @@ def matcher_of(message: dict[str, Any]) -> dict[str, str] | None:
 _LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
 if _LIBYAML:
     from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
+
     _EVENT_SOURCE: tuple[type, ...] = (_CParser,)
 else:
     _EVENT_SOURCE = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
@@ -278,8 +294,11 @@ class _FixtureLoader(Composer, SafeConstructor, Resolver, *_EVENT_SOURCE):  # ty
             node = cast(Node, Composer.compose_node(self, parent, index))  # an alias names a composed node
             self._alias_nodes += self._expanded_size(node)
             if self._alias_nodes > MAX_ALIAS_NODES:
-                self._refuse(line, f"YAML aliases (*{event.anchor} and those before it) expand to more than "
-                                   f"{MAX_ALIAS_NODES:,} values; write the values out, or use fewer aliases")
+                self._refuse(
+                    line,
+                    f"YAML aliases (*{event.anchor} and those before it) expand to more than "
+                    f"{MAX_ALIAS_NODES:,} values; write the values out, or use fewer aliases",
+                )
             return node
         self._depth += 1
         if self._depth > MAX_DEPTH:
@@ -298,8 +317,10 @@ class _FixtureLoader(Composer, SafeConstructor, Resolver, *_EVENT_SOURCE):  # ty
     def construct_yaml_int(self, node: ScalarNode) -> int:
         digits = sum(ch.isdigit() for ch in node.value)
         if digits > MAX_INT_DIGITS:
-            self._refuse(node.start_mark.line + 1, f"a number of {digits} digits; numbers in a fixture "
-                                                   f"have at most {MAX_INT_DIGITS}")
+            self._refuse(
+                node.start_mark.line + 1,
+                f"a number of {digits} digits; numbers in a fixture have at most {MAX_INT_DIGITS}",
+            )
         return SafeConstructor.construct_yaml_int(self, node)
 
     def _expanded_size(self, node: Node) -> int:
@@ -403,9 +424,11 @@ def _parse_json(text: str, label: str) -> tuple[Any, dict[Path_, int]]:
     except json.JSONDecodeError as exc:
         raise FixtureError(f"{label}:{exc.lineno}: JSON syntax error: {exc.msg} (column {exc.colno})") from None
     except _LongNumber as exc:
-        raise FixtureError(f"{label}:{_line_at(text, text.find(exc.digits))}: a number of "
-                           f"{len(exc.digits.lstrip('-'))} digits; numbers in a fixture have at most "
-                           f"{MAX_INT_DIGITS}") from None
+        raise FixtureError(
+            f"{label}:{_line_at(text, text.find(exc.digits))}: a number of "
+            f"{len(exc.digits.lstrip('-'))} digits; numbers in a fixture have at most "
+            f"{MAX_INT_DIGITS}"
+        ) from None
     except RecursionError:
         raise FixtureError(f"{label}:{_too_deep_line(text)}: nested more than {MAX_DEPTH} levels deep") from None
     lines: dict[Path_, int] = {}
@@ -492,6 +515,7 @@ def _render_path(path: Path_) -> str:
 
 # -- building a fixture ------------------------------------------------------------------------------
 
+
 def _build(data: Any, reader: _Reader, source: Path, default_name: str, base_dir: Path) -> Fixture:
     if not isinstance(data, dict):
         reader.fail((), f"a fixture must be a mapping with a 'conversation' list, got {_kind(data)}")
@@ -505,9 +529,17 @@ def _build(data: Any, reader: _Reader, source: Path, default_name: str, base_dir
     pacing = _parse_stream(data.get("stream"), reader)
     json_content = match.get("response_format") == "json_schema"
     conversation, turns, scenarios, line_of = _parse_conversation(data, reader, name, base_dir, json_content)
-    return Fixture(name=name, source=source, match=match, conversation=tuple(conversation), turns=turns,
-                   pacing=pacing, line_of=line_of, name_line=reader.line(("name",)) if "name" in data else 0,
-                   scenarios=scenarios)
+    return Fixture(
+        name=name,
+        source=source,
+        match=match,
+        conversation=tuple(conversation),
+        turns=turns,
+        pacing=pacing,
+        line_of=line_of,
+        name_line=reader.line(("name",)) if "name" in data else 0,
+        scenarios=scenarios,
+    )
 
 
 def _parse_match(raw: Any, reader: _Reader) -> dict[str, Any]:
@@ -521,8 +553,9 @@ def _parse_match(raw: Any, reader: _Reader) -> dict[str, Any]:
     if "model" in raw and (not isinstance(raw["model"], str) or not raw["model"]):
         reader.fail((*path, "model"), f"match.model must be a model name, got {short_json(raw['model'])}")
     if "ssml_enabled" in raw and not isinstance(raw["ssml_enabled"], bool):
-        reader.fail((*path, "ssml_enabled"), f"match.ssml_enabled must be true or false, "
-                                             f"got {short_json(raw['ssml_enabled'])}")
+        reader.fail(
+            (*path, "ssml_enabled"), f"match.ssml_enabled must be true or false, got {short_json(raw['ssml_enabled'])}"
+        )
     if "context" in raw and not isinstance(raw["context"], dict):
         reader.fail((*path, "context"), f"match.context must be a mapping, got {_kind(raw['context'])}")
     if "tools" in raw:
@@ -532,12 +565,17 @@ def _parse_match(raw: Any, reader: _Reader) -> dict[str, Any]:
     if "modalities" in raw:
         modalities = raw["modalities"]
         if not isinstance(modalities, list) or not modalities or any(m not in MODALITIES for m in modalities):
-            reader.fail((*path, "modalities"), f"match.modalities must be a non-empty list of "
-                                               f"{' / '.join(MODALITIES)}, got {short_json(modalities)}")
+            reader.fail(
+                (*path, "modalities"),
+                f"match.modalities must be a non-empty list of {' / '.join(MODALITIES)}, got {short_json(modalities)}",
+            )
     if "response_format" in raw and raw["response_format"] not in RESPONSE_FORMAT_TYPES:
-        reader.fail((*path, "response_format"), f"match.response_format must be one of "
-                                                f"{', '.join(RESPONSE_FORMAT_TYPES)} (the request's "
-                                                f"response_format type), got {short_json(raw['response_format'])}")
+        reader.fail(
+            (*path, "response_format"),
+            f"match.response_format must be one of "
+            f"{', '.join(RESPONSE_FORMAT_TYPES)} (the request's "
+            f"response_format type), got {short_json(raw['response_format'])}",
+        )
     return match
 
 
@@ -560,8 +598,9 @@ def _parse_stream(raw: Any, reader: _Reader) -> Pacing:
         reader.fail((*path, exc.field), f"stream.{exc}")
 
 
-def _parse_conversation(data: dict[str, Any], reader: _Reader, name: str, base_dir: Path, json_content: bool
-                        ) -> tuple[list[dict[str, Any]], dict[int, AssistantTurn], dict[int, Scenario], dict[int, int]]:
+def _parse_conversation(
+    data: dict[str, Any], reader: _Reader, name: str, base_dir: Path, json_content: bool
+) -> tuple[list[dict[str, Any]], dict[int, AssistantTurn], dict[int, Scenario], dict[int, int]]:
     path: Path_ = ("conversation",)
     if "conversation" not in data:
         reader.fail((), "missing 'conversation': the list of messages, with the assistant turns to play back")
@@ -628,8 +667,9 @@ def _check_matcher(matcher: dict[str, Any], path: Path_, reader: _Reader) -> Non
             reader.fail((*path, "regex"), f"bad regex {matcher['regex']!r}: {exc.msg} at position {exc.pos}")
 
 
-def _parse_turn(message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path,
-                reader: _Reader, json_content: bool) -> tuple[Scenario, dict[str, Any]]:
+def _parse_turn(
+    message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path, reader: _Reader, json_content: bool
+) -> tuple[Scenario, dict[str, Any]]:
     """A turn's replies (one, or the steps of its ``replies`` / ``fault.times``) and the message a client echoes."""
     reader.check_keys(message, ASSISTANT_KEYS, path, "an assistant turn")
     speaker = _optional_string(message, "name", path, reader)
@@ -637,10 +677,13 @@ def _parse_turn(message: dict[str, Any], path: Path_, index: int, name: str, bas
         scenario = _parse_replies(message, path, index, name, base_dir, reader, json_content)
     else:
         if "then" in message:
-            reader.fail((*path, "then"), "then says what plays after the last of the turn's replies, "
-                                         "so it needs a 'replies' list")
-        scenario = Scenario(_parse_reply(message, path, index, name, base_dir, reader, json_content,
-                                         f"message {index + 1}"))
+            reader.fail(
+                (*path, "then"),
+                "then says what plays after the last of the turn's replies, so it needs a 'replies' list",
+            )
+        scenario = Scenario(
+            _parse_reply(message, path, index, name, base_dir, reader, json_content, f"message {index + 1}")
+        )
     # A later turn matches when the client sends back the last reply that says something.
     said = [step.turn for step in scenario.steps if _says_something(step.turn)]
     last = said[-1] if said else scenario.steps[-1].turn
@@ -652,43 +695,60 @@ def _parse_turn(message: dict[str, Any], path: Path_, index: int, name: str, bas
     return scenario, echoed
 
 
-def _parse_replies(message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path,
-                   reader: _Reader, json_content: bool) -> Scenario:
+def _parse_replies(
+    message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path, reader: _Reader, json_content: bool
+) -> Scenario:
     for key in message:
         if key in REPLY_KEYS:
-            reader.fail((*path, key), f"{key!r} belongs inside each entry of this turn's replies, "
-                                      "not next to them")
+            reader.fail((*path, key), f"{key!r} belongs inside each entry of this turn's replies, not next to them")
     raw = message["replies"]
     where: Path_ = (*path, "replies")
     if not isinstance(raw, list) or not raw:
         what = "an empty list" if isinstance(raw, list) else _kind(raw)
-        reader.fail(where, f"replies must be a non-empty list of replies, played in order to successive "
-                           f"requests, got {what}")
+        reader.fail(
+            where, f"replies must be a non-empty list of replies, played in order to successive requests, got {what}"
+        )
     then = message.get("then", REPEAT_LAST)
     if then not in THEN_POLICIES:
-        reader.fail((*path, "then"), f"then must be one of {', '.join(THEN_POLICIES)} (what plays after the "
-                                     f"last reply), got {short_json(then)}")
+        reader.fail(
+            (*path, "then"),
+            f"then must be one of {', '.join(THEN_POLICIES)} (what plays after the last reply), got {short_json(then)}",
+        )
     steps: list[Step] = []
     for number, reply in enumerate(raw):
         at: Path_ = (*where, number)
         if not isinstance(reply, dict):
-            reader.fail(at, f"reply {number + 1} must be a mapping like an assistant turn "
-                            f"(content, tool_calls, fault, ...), got {_kind(reply)}")
+            reader.fail(
+                at,
+                f"reply {number + 1} must be a mapping like an assistant turn "
+                f"(content, tool_calls, fault, ...), got {_kind(reply)}",
+            )
         reader.check_keys(reply, REPLY_KEYS, at, "a reply")
         steps.extend(_parse_reply(reply, at, index, name, base_dir, reader, json_content, f"reply {number + 1}"))
     return Scenario(tuple(steps), then)
 
 
-def _parse_reply(message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path,
-                 reader: _Reader, json_content: bool, what: str) -> tuple[Step, ...]:
+def _parse_reply(
+    message: dict[str, Any],
+    path: Path_,
+    index: int,
+    name: str,
+    base_dir: Path,
+    reader: _Reader,
+    json_content: bool,
+    what: str,
+) -> tuple[Step, ...]:
     """One reply; a fault with ``times: N`` makes it two steps: N plays with the fault, then without."""
     content = _optional_string(message, "content", path, reader)
     if json_content and content is not None:
         try:
             json.loads(content)
         except json.JSONDecodeError as exc:
-            reader.fail((*path, "content"), "this fixture matches response_format json_schema, so its content "
-                                            f"must be JSON: {exc.msg} (column {exc.colno})")
+            reader.fail(
+                (*path, "content"),
+                "this fixture matches response_format json_schema, so its content "
+                f"must be JSON: {exc.msg} (column {exc.colno})",
+            )
     refusal = _optional_string(message, "refusal", path, reader)
     tool_calls = _parse_tool_calls(message, path, index, name, reader)
     audio = _parse_audio(message.get("audio"), (*path, "audio"), index, name, base_dir, reader)
@@ -696,28 +756,40 @@ def _parse_reply(message: dict[str, Any], path: Path_, index: int, name: str, ba
     fault, times = _parse_fault(message.get("fault"), (*path, "fault"), reader)
     finish_reason = message.get("finish_reason")
     if finish_reason is not None and finish_reason not in FINISH_REASONS:
-        reader.fail((*path, "finish_reason"), f"finish_reason must be one of {', '.join(FINISH_REASONS)}, "
-                                              f"got {short_json(finish_reason)}")
+        reader.fail(
+            (*path, "finish_reason"),
+            f"finish_reason must be one of {', '.join(FINISH_REASONS)}, got {short_json(finish_reason)}",
+        )
     if finish_reason == "tool_calls" and not tool_calls:
         reader.fail((*path, "finish_reason"), "finish_reason tool_calls needs tool_calls in the same turn")
-    turn = AssistantTurn(content=content, tool_calls=tuple(copy.deepcopy(tool_calls)), refusal=refusal,
-                         audio=audio, usage=usage, fault=fault, finish_reason=finish_reason,
-                         source=reader.where(path))
+    turn = AssistantTurn(
+        content=content,
+        tool_calls=tuple(copy.deepcopy(tool_calls)),
+        refusal=refusal,
+        audio=audio,
+        usage=usage,
+        fault=fault,
+        finish_reason=finish_reason,
+        source=reader.where(path),
+    )
     if not _says_something(turn):
         if times:
-            reader.fail((*path, "fault", "times"), f"after the fault's {times} time(s) this reply plays, so it "
-                                                   "needs content, tool_calls, refusal or audio")
+            reader.fail(
+                (*path, "fault", "times"),
+                f"after the fault's {times} time(s) this reply plays, so it "
+                "needs content, tool_calls, refusal or audio",
+            )
         if not (fault and fault.get("type") == "http_error"):
-            reader.fail(path, f"assistant turn ({what}) has nothing to say: "
-                              "give it content, tool_calls, refusal or audio")
+            reader.fail(
+                path, f"assistant turn ({what}) has nothing to say: give it content, tool_calls, refusal or audio"
+            )
     if not times:
         return (Step(turn),)
     return Step(turn, times), Step(dataclasses.replace(turn, fault=None))
 
 
 def _says_something(turn: AssistantTurn) -> bool:
-    return bool((turn.content or "").strip()) or bool(turn.tool_calls) or bool(turn.refusal) \
-        or turn.audio is not None
+    return bool((turn.content or "").strip()) or bool(turn.tool_calls) or bool(turn.refusal) or turn.audio is not None
 
 
 def _optional_string(message: dict[str, Any], key: str, path: Path_, reader: _Reader) -> str | None:
@@ -727,8 +799,9 @@ def _optional_string(message: dict[str, Any], key: str, path: Path_, reader: _Re
     return value
 
 
-def _parse_tool_calls(message: dict[str, Any], path: Path_, index: int, name: str,
-                      reader: _Reader) -> list[dict[str, Any]]:
+def _parse_tool_calls(
+    message: dict[str, Any], path: Path_, index: int, name: str, reader: _Reader
+) -> list[dict[str, Any]]:
     raw = message.get("tool_calls")
     where: Path_ = (*path, "tool_calls")
     if raw is None:
@@ -747,8 +820,10 @@ def _parse_tool_calls(message: dict[str, Any], path: Path_, index: int, name: st
             reader.fail((*at, "type"), f"tool call type must be function, got {short_json(call.get('type'))}")
         function = call.get("function")
         if not isinstance(function, dict):
-            reader.fail(at if function is None else (*at, "function"),
-                        f"tool call {number + 1} needs function: {{name, arguments}}")
+            reader.fail(
+                at if function is None else (*at, "function"),
+                f"tool call {number + 1} needs function: {{name, arguments}}",
+            )
         reader.check_keys(function, FUNCTION_KEYS, (*at, "function"), "a tool call's function")
         function_name = function.get("name")
         if not isinstance(function_name, str) or not function_name:
@@ -762,8 +837,7 @@ def _parse_tool_calls(message: dict[str, Any], path: Path_, index: int, name: st
             reader.fail((*at, "id"), f"tool call id must be a non-empty string, got {short_json(call_id)}")
         if any(existing["id"] == call_id for existing in calls):
             reader.fail((*at, "id"), f"tool call id {call_id!r} is used twice in this turn")
-        calls.append({"id": call_id, "type": "function",
-                      "function": {"name": function_name, "arguments": arguments}})
+        calls.append({"id": call_id, "type": "function", "function": {"name": function_name, "arguments": arguments}})
     return calls
 
 
@@ -782,8 +856,7 @@ def _arguments(value: Any, path: Path_, reader: _Reader) -> str:
     return value
 
 
-def _parse_audio(raw: Any, path: Path_, index: int, name: str, base_dir: Path,
-                 reader: _Reader) -> AudioReply | None:
+def _parse_audio(raw: Any, path: Path_, index: int, name: str, base_dir: Path, reader: _Reader) -> AudioReply | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -791,8 +864,9 @@ def _parse_audio(raw: Any, path: Path_, index: int, name: str, base_dir: Path,
     reader.check_keys(raw, AUDIO_KEYS, path, "audio")
     transcript = raw.get("transcript")
     if not isinstance(transcript, str) or not transcript.strip():
-        reader.fail(path if "transcript" not in raw else (*path, "transcript"),
-                    "audio needs a transcript (the words spoken)")
+        reader.fail(
+            path if "transcript" not in raw else (*path, "transcript"), "audio needs a transcript (the words spoken)"
+        )
     if ("file" in raw) == ("duration_s" in raw):
         reader.fail(path, "audio needs exactly one of file (a WAV next to the fixture) or duration_s (synthesised)")
     if "file" in raw:
@@ -835,8 +909,10 @@ def _parse_usage(raw: Any, path: Path_, reader: _Reader) -> dict[str, Any] | Non
     if all(k in raw for k in ("prompt_tokens", "completion_tokens", "total_tokens")):
         expected = raw["prompt_tokens"] + raw["completion_tokens"]
         if raw["total_tokens"] != expected:
-            reader.fail((*path, "total_tokens"), f"usage.total_tokens is {raw['total_tokens']}, but "
-                                                 f"prompt_tokens + completion_tokens is {expected}")
+            reader.fail(
+                (*path, "total_tokens"),
+                f"usage.total_tokens is {raw['total_tokens']}, but prompt_tokens + completion_tokens is {expected}",
+            )
     return copy.deepcopy(raw)
 
 
@@ -850,18 +926,22 @@ def _parse_fault(raw: Any, path: Path_, reader: _Reader) -> tuple[dict[str, Any]
     if kind not in FAULT_TYPES:
         close = difflib.get_close_matches(str(kind), FAULT_TYPES, n=1) if isinstance(kind, str) else []
         hint = f"; did you mean {close[0]!r}?" if close else f" (one of {', '.join(FAULT_TYPES)})"
-        reader.fail((*path, "type") if "type" in raw else path,
-                    f"fault needs a type{hint}" if kind is None else f"unknown fault type {short_json(kind)}{hint}")
+        reader.fail(
+            (*path, "type") if "type" in raw else path,
+            f"fault needs a type{hint}" if kind is None else f"unknown fault type {short_json(kind)}{hint}",
+        )
     fault = copy.deepcopy(raw)
     times = fault.pop("times", 0)
     if "times" in raw and (not _is_count(times) or times < 1):
-        reader.fail((*path, "times"), "fault.times must be a whole number, 1 or more (the first N requests "
-                                      f"get the fault, later ones the reply), got {short_json(raw['times'])}")
+        reader.fail(
+            (*path, "times"),
+            "fault.times must be a whole number, 1 or more (the first N requests "
+            f"get the fault, later ones the reply), got {short_json(raw['times'])}",
+        )
     try:
         parse_fault(fault)
     except ValueError as exc:
-        bad = next((key for key in fault if key != "type" and (repr(key) in str(exc) or f": {key} " in str(exc))),
-                   None)
+        bad = next((key for key in fault if key != "type" and (repr(key) in str(exc) or f": {key} " in str(exc))), None)
         reader.fail((*path, bad) if bad is not None else path, str(exc))
     return fault, times
 
@@ -882,5 +962,11 @@ def _content_name(data: Any) -> str:
 def _kind(value: Any) -> str:
     """The kind of a value in the words of a YAML writer."""
     kind = json_type(value)
-    return {"object": "a mapping", "array": "a list", "null": "nothing", "integer": "a number",
-            "number": "a number", "boolean": "true/false"}.get(kind, f"a {kind}")
+    return {
+        "object": "a mapping",
+        "array": "a list",
+        "null": "nothing",
+        "integer": "a number",
+        "number": "a number",
+        "boolean": "true/false",
+    }.get(kind, f"a {kind}")

@@ -10,8 +10,8 @@ that way; they live in small buckets keyed by everything else about them.
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import difflib
 import functools
 import hashlib
@@ -19,8 +19,9 @@ import json
 import re
 import threading
 import urllib.parse
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any
 
 from contract.validate import short_json
 
@@ -55,6 +56,7 @@ class NearMiss:
 
 # -- canonical forms ----------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=16)
 def normalise_text(text: str) -> str:
     """Runs of whitespace become one space; leading and trailing whitespace goes.
@@ -71,8 +73,12 @@ def canonical_message(message: Any) -> Canon:
         return ("raw", _dump(message))
     role = message.get("role")
     if role == "assistant":
-        return ("assistant", _scalar(message.get("name")), _assistant_content(message.get("content")),
-                _tool_calls(message.get("tool_calls")))
+        return (
+            "assistant",
+            _scalar(message.get("name")),
+            _assistant_content(message.get("content")),
+            _tool_calls(message.get("tool_calls")),
+        )
     if role == "tool":
         return ("tool", _scalar(message.get("tool_call_id")), _content(message.get("content"), json_aware=True))
     return ("message", _scalar(role), _scalar(message.get("name")), _content(message.get("content")))
@@ -84,8 +90,11 @@ def message_text(message: Any) -> str:
     if isinstance(content, str):
         return normalise_text(content)
     if isinstance(content, list):
-        texts = [p if isinstance(p, str) else p.get("text") for p in content
-                 if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")]
+        texts = [
+            p if isinstance(p, str) else p.get("text")
+            for p in content
+            if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")
+        ]
         return normalise_text(" ".join(t for t in texts if isinstance(t, str)))
     return ""
 
@@ -233,6 +242,7 @@ def matcher_failure(matcher: dict[str, str], message: Any) -> str | None:
 
 # -- match conditions on the rest of the request ---------------------------------------------------
 
+
 def condition_failure(match: dict[str, Any], body: dict[str, Any]) -> str | None:
     """The first ``match`` condition the request breaks, as one line, or None."""
     if "model" in match and body.get("model") != match["model"]:
@@ -246,8 +256,11 @@ def condition_failure(match: dict[str, Any], body: dict[str, Any]) -> str | None
         if problem:
             return problem
     if "tools" in match:
-        offered = {tool.get("function", {}).get("name") for tool in body.get("tools") or []
-                   if isinstance(tool, dict) and isinstance(tool.get("function"), dict)}
+        offered = {
+            tool.get("function", {}).get("name")
+            for tool in body.get("tools") or []
+            if isinstance(tool, dict) and isinstance(tool.get("function"), dict)
+        }
         for name in match["tools"]:
             if name not in offered:
                 listed = ", ".join(sorted(str(n) for n in offered)) or "none"
@@ -267,7 +280,8 @@ def condition_failure(match: dict[str, Any], body: dict[str, Any]) -> str | None
 def _subset_failure(expected: Any, got: Any, where: str) -> str | None:
     if isinstance(expected, dict):
         if not isinstance(got, dict):
-            return f"{where}: expected a mapping with {short_json(expected)}, got {short_json(got) if got is not None else 'nothing'}"
+            seen = short_json(got) if got is not None else "nothing"
+            return f"{where}: expected a mapping with {short_json(expected)}, got {seen}"
         for key, value in expected.items():
             if key not in got:
                 return f"{where}.{key}: expected {short_json(value)}, got nothing"
@@ -293,6 +307,7 @@ def _list_word(value: Any) -> str:
 
 
 # -- the index ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -337,7 +352,9 @@ class FixtureIndex:
         self._order = 0
         self._exact: dict[tuple[Canon, ...], list[_Entry]] = {}
         # (message count, roles) -> matcher positions -> prefix with None at those positions -> entries
-        self._patterns: dict[tuple[int, tuple[str, ...]], dict[frozenset[int], dict[tuple[Any, ...], list[_Entry]]]] = {}
+        self._patterns: dict[
+            tuple[int, tuple[str, ...]], dict[frozenset[int], dict[tuple[Any, ...], list[_Entry]]]
+        ] = {}
         self._needle_indexes: dict[Any, tuple[list[_Entry], _NeedleIndex]] = {}  # bucket's place -> (it, its index)
         self._by_prefix: dict[int, list[_Entry]] = {}  # near misses: chain hash of a leading run -> turns
         self._by_length: dict[int, list[_Entry]] = {}
@@ -361,8 +378,9 @@ class FixtureIndex:
             for turn_index in sorted(fixture.turns):
                 self._order += 1
                 prefix = tuple(canon[:turn_index])
-                matchers = tuple((i, matcher_of(fixture.conversation[i]) or {})
-                                 for i in range(turn_index) if canon[i] is None)
+                matchers = tuple(
+                    (i, matcher_of(fixture.conversation[i]) or {}) for i in range(turn_index) if canon[i] is None
+                )
                 entry = _Entry(self._order, fixture, turn_index, prefix, matchers, roles[:turn_index])
                 if not matchers:
                     _insert(self._exact, prefix, entry)
@@ -390,8 +408,10 @@ class FixtureIndex:
             for entry in self._needles(place, bucket).candidates(messages):  # best first: the first that matches
                 if best is not None and entry.priority <= best.priority:
                     break
-                if all(matcher_holds(m, message_text(messages[i])) for i, m in entry.matchers) \
-                        and condition_failure(entry.fixture.match, body) is None:
+                if (
+                    all(matcher_holds(m, message_text(messages[i])) for i, m in entry.matchers)
+                    and condition_failure(entry.fixture.match, body) is None
+                ):
                     best = entry
                     break
         if best is not None:
@@ -486,7 +506,7 @@ class _NeedleIndex:
         for position_needle in chosen.values():
             if position_needle is not None:
                 position, needle = position_needle
-                for gram in {needle[i:i + GRAM] for i in range(len(needle) - GRAM + 1)}:
+                for gram in {needle[i : i + GRAM] for i in range(len(needle) - GRAM + 1)}:
                     counts[(position, gram)] = counts.get((position, gram), 0) + 1
         self.by_gram: dict[int, dict[str, list[_Entry]]] = {}  # message position -> piece -> turns
         self.unindexed: list[_Entry] = []
@@ -496,8 +516,10 @@ class _NeedleIndex:
                 self.unindexed.append(entry)
                 continue
             position, needle = position_needle
-            gram = min((needle[i:i + GRAM] for i in range(len(needle) - GRAM + 1)),
-                       key=lambda piece: counts[(position, piece)])
+            gram = min(
+                (needle[i : i + GRAM] for i in range(len(needle) - GRAM + 1)),
+                key=lambda piece: counts[(position, piece)],
+            )
             self.by_gram.setdefault(position, {}).setdefault(gram, []).append(entry)
 
     def candidates(self, messages: Sequence[Any]) -> list[_Entry]:
@@ -506,7 +528,7 @@ class _NeedleIndex:
         for position, grams in self.by_gram.items():
             text = message_text(messages[position])
             if len(text) - GRAM + 1 <= len(grams):
-                for piece in {text[i:i + GRAM] for i in range(len(text) - GRAM + 1)}:
+                for piece in {text[i : i + GRAM] for i in range(len(text) - GRAM + 1)}:
                     found.extend(grams.get(piece, ()))
             else:
                 for piece, entries in grams.items():
@@ -517,16 +539,21 @@ class _NeedleIndex:
 
 
 def _longest_needle(entry: _Entry) -> tuple[int, str] | None:
-    needles = [(position, normalise_needle(matcher["contains"])) for position, matcher in entry.matchers
-               if isinstance(matcher.get("contains"), str)]
+    needles = [
+        (position, normalise_needle(matcher["contains"]))
+        for position, matcher in entry.matchers
+        if isinstance(matcher.get("contains"), str)
+    ]
     needles = [(position, needle) for position, needle in needles if len(needle) >= GRAM]
     return max(needles, key=lambda item: len(item[1])) if needles else None
 
 
 # -- explaining a near miss -------------------------------------------------------------------------
 
-def _explain(entry: _Entry, body: dict[str, Any], messages: list[Any],
-             canon: tuple[Canon, ...]) -> tuple[tuple[float, ...], _Entry, NearMiss]:
+
+def _explain(
+    entry: _Entry, body: dict[str, Any], messages: list[Any], canon: tuple[Canon, ...]
+) -> tuple[tuple[float, ...], _Entry, NearMiss]:
     fixture = entry.fixture
     needed = entry.turn_index
     matchers = dict(entry.matchers)
@@ -536,8 +563,11 @@ def _explain(entry: _Entry, body: dict[str, Any], messages: list[Any],
         got = messages[i]
         if i not in matchers:
             problem = None if canon[i] == entry.prefix[i] else _message_difference(i, expected, got)
-        elif not isinstance(got, dict) or _role(got) != _role(expected) \
-                or _scalar(got.get("name")) != _scalar(expected.get("name")):
+        elif (
+            not isinstance(got, dict)
+            or _role(got) != _role(expected)
+            or _scalar(got.get("name")) != _scalar(expected.get("name"))
+        ):
             problem = _message_difference(i, expected, got)
         else:
             failure = matcher_failure(matchers[i], got)
@@ -593,8 +623,10 @@ def _message_difference(i: int, expected: dict[str, Any], got: Any) -> str:
             return f"{where}: {_texts(_display(expected.get('content')), _display(got.get('content')))}"
         return f"{where}: {_tool_call_difference(expected.get('tool_calls') or [], got.get('tool_calls') or [])}"
     if expected_role == "tool" and _scalar(expected.get("tool_call_id")) != _scalar(got.get("tool_call_id")):
-        return f"{where}: expected tool_call_id {_word(expected.get('tool_call_id'))}, " \
-               f"got {_word(got.get('tool_call_id'))}"
+        return (
+            f"{where}: expected tool_call_id {_word(expected.get('tool_call_id'))}, "
+            f"got {_word(got.get('tool_call_id'))}"
+        )
     return f"{where}: {_content_difference(expected.get('content'), got.get('content'), expected_role == 'tool')}"
 
 
@@ -649,8 +681,9 @@ def _display(content: Any) -> str | None:
         return normalise_text(content)
     if isinstance(content, dict) and content.get("type") == "text":
         return normalise_text(str(content.get("text")))
-    if isinstance(content, list) and all(isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")
-                                         for p in content):
+    if isinstance(content, list) and all(
+        isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text") for p in content
+    ):
         return message_text({"content": content})
     return _dump(content)
 
@@ -676,7 +709,7 @@ def _window(text: str, differs_at: int, width: int = 60) -> str:
     if len(text) <= width:
         return text
     start = max(0, min(differs_at - 20, len(text) - width))
-    piece = text[start:start + width]
+    piece = text[start : start + width]
     return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
 
 

@@ -52,8 +52,9 @@ def _prepare(turn: AssistantTurn) -> PreparedTurn:
     chunks = render_chunks(turn, _PLACEHOLDER, {})
     tails = tuple(b',"choices":' + encode_json(chunk.data["choices"]) + b',"usage":null}\n\n' for chunk in chunks[:-1])
     completion = render_completion(turn, _PLACEHOLDER, {})
-    return PreparedTurn(chunk_tails=tails, paced=tuple(chunk.paced for chunk in chunks),
-                        choices=encode_json(completion["choices"]))
+    return PreparedTurn(
+        chunk_tails=tails, paced=tuple(chunk.paced for chunk in chunks), choices=encode_json(completion["choices"])
+    )
 
 
 class ReplyBytes:
@@ -96,5 +97,13 @@ class ReplyBytes:
         if self.turn.audio is not None:
             return encode_json(render_completion(self.turn, self.identity, self.usage))
         head, rest = self._identity_json
-        return (head + _COMPLETION_OBJECT + rest + b',"choices":' + prepared(self.turn).choices
-                + b',"usage":' + encode_json(self.usage) + b"}")
+        return (
+            head
+            + _COMPLETION_OBJECT
+            + rest
+            + b',"choices":'
+            + prepared(self.turn).choices
+            + b',"usage":'
+            + encode_json(self.usage)
+            + b"}"
+        )

@@ -84,6 +84,7 @@ class H11HeadDeadlineProtocol(_HeadDeadline, H11Protocol):
 
 
 if HttpToolsProtocol is not None:
+
     class HttpToolsHeadDeadlineProtocol(_HeadDeadline, HttpToolsProtocol):
         """The deadline on uvicorn's httptools protocol (C)."""
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import httpx
 import pytest
@@ -25,10 +26,13 @@ FIXTURES_INI = "mockserver_fixtures"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mockserver", "chat-completion mock server")
-    group.addoption(FIXTURES_OPTION, metavar="DIR", default=None,
-                    help="fixture conversations for the mockserver fixture (default: the bundled ones)")
-    parser.addini(FIXTURES_INI, "fixture conversations for the mockserver fixture, relative to the rootdir",
-                  default="")
+    group.addoption(
+        FIXTURES_OPTION,
+        metavar="DIR",
+        default=None,
+        help="fixture conversations for the mockserver fixture (default: the bundled ones)",
+    )
+    parser.addini(FIXTURES_INI, "fixture conversations for the mockserver fixture, relative to the rootdir", default="")
 
 
 class MockServer:
@@ -110,8 +114,10 @@ class MockServer:
             extra = f"  fault {entry['fault']}" if entry.get("fault") else ""
             if entry.get("error"):
                 extra += f"  {entry['error']['code']}"
-            lines.append(f"{number}. {entry['method']} {entry['path']} -> {entry['status']}  "
-                         f"{matched or 'no match'}  last message {said}{extra}")
+            lines.append(
+                f"{number}. {entry['method']} {entry['path']} -> {entry['status']}  "
+                f"{matched or 'no match'}  last message {said}{extra}"
+            )
         return "\n".join(lines) or "(no requests)"
 
     def close(self) -> None:
@@ -121,8 +127,7 @@ class MockServer:
 class _RunningServer:
     """A mock server in this process: the app, its thread, and the handle tests use."""
 
-    def __init__(self, folder: Path | None, watch: bool = False, watch_interval: float = 0.5,
-                 **settings: Any) -> None:
+    def __init__(self, folder: Path | None, watch: bool = False, watch_interval: float = 0.5, **settings: Any) -> None:
         from .app import Settings, create_app
         from .serve import ServerThread
 
@@ -185,12 +190,27 @@ def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
 
     servers: list[_RunningServer] = []
 
-    def start(fixtures: str | Path | None = None, *, conversations: Iterable[Mapping[str, Any] | str] = (),
-              pacing: Pacing | Mapping[str, float] | None = None, seed: int = 0, fault_rate: float = 0.0,
-              fault_types: Sequence[str] | None = None, fallback: bool | None = None, journal_size: int = 100,
-              watch: bool = False, watch_interval: float = 0.5) -> MockServer:
-        settings: dict[str, Any] = {"seed": seed, "fault_rate": fault_rate, "fallback": fallback,
-                                    "journal_size": journal_size, "watch": watch, "watch_interval": watch_interval}
+    def start(
+        fixtures: str | Path | None = None,
+        *,
+        conversations: Iterable[Mapping[str, Any] | str] = (),
+        pacing: Pacing | Mapping[str, float] | None = None,
+        seed: int = 0,
+        fault_rate: float = 0.0,
+        fault_types: Sequence[str] | None = None,
+        fallback: bool | None = None,
+        journal_size: int = 100,
+        watch: bool = False,
+        watch_interval: float = 0.5,
+    ) -> MockServer:
+        settings: dict[str, Any] = {
+            "seed": seed,
+            "fault_rate": fault_rate,
+            "fallback": fallback,
+            "journal_size": journal_size,
+            "watch": watch,
+            "watch_interval": watch_interval,
+        }
         if fault_types is not None:
             settings["fault_types"] = tuple(fault_types)
         if pacing is None:

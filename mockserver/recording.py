@@ -17,8 +17,9 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any
 
 import anyio
 import httpx
@@ -29,8 +30,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contract.redaction import Redactor, secret_values
-from contract.sse import SSEEvent, SSEParser
 from contract.spec import load_spec
+from contract.sse import SSEEvent, SSEParser
 from contract.validate import ContractValidator
 
 from .capture import Capture, NotRecordable, recorded_turn
@@ -49,9 +50,13 @@ _RESPONSE_DROPPED = HOP_BY_HOP | {"content-length", "content-encoding", "date", 
 class Recorder:
     """Forwards requests to the upstream and writes what comes back into a :class:`ConversationStore`."""
 
-    def __init__(self, upstream: Upstream, store: ConversationStore,
-                 on_written: Callable[[Fixture], Any] | None = None,
-                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        store: ConversationStore,
+        on_written: Callable[[Fixture], Any] | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
         self.upstream = upstream
         self.store = store
         self.on_written = on_written
@@ -96,8 +101,9 @@ class Recorder:
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
-        capture = Capture(body or {}, response.status_code, _lowered(response.headers), body=b"".join(pieces),
-                          dropped=dropped)
+        capture = Capture(
+            body or {}, response.status_code, _lowered(response.headers), body=b"".join(pieces), dropped=dropped
+        )
         await self._record(capture, body, secrets)
         if dropped:
             from .app import WireResponse
@@ -105,8 +111,9 @@ class Recorder:
             return WireResponse(_replay([*pieces, DISCONNECT]), status_code=response.status_code, headers=relayed)
         return Response(b"".join(pieces), status_code=response.status_code, headers=relayed)
 
-    async def _relay(self, response: httpx.Response, body: dict[str, Any] | None, started: float,
-                     secrets: tuple[str, ...]) -> AsyncIterator[bytes | Disconnect]:
+    async def _relay(
+        self, response: httpx.Response, body: dict[str, Any] | None, started: float, secrets: tuple[str, ...]
+    ) -> AsyncIterator[bytes | Disconnect]:
         """Yield each piece as it arrives; record once the stream is complete (not if the client leaves first).
 
         The fixture is written as soon as ``[DONE]`` arrives and before the piece that carries it
@@ -129,8 +136,9 @@ class Recorder:
                 capture.dropped = True
                 logger.info("the upstream dropped the stream: %s", _reason(exc))
             else:
-                capture.arrivals.extend((time.monotonic() - started, item) for item in parser.close()
-                                        if isinstance(item, SSEEvent))
+                capture.arrivals.extend(
+                    (time.monotonic() - started, item) for item in parser.close() if isinstance(item, SSEEvent)
+                )
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
@@ -171,11 +179,18 @@ class Recorder:
     def _outgoing_headers(self, incoming: Sequence[tuple[str, str]] | Any) -> list[tuple[str, str]]:
         """The client's headers minus hop-by-hop ones, with the upstream's own headers in place of theirs."""
         items = list(incoming)
-        listed = {option.strip().lower() for name, value in items if name.lower() == "connection"
-                  for option in value.split(",")}  # Connection names more hop-by-hop headers
+        listed = {
+            option.strip().lower()
+            for name, value in items
+            if name.lower() == "connection"
+            for option in value.split(",")
+        }  # Connection names more hop-by-hop headers
         replaced = {name.lower() for name, _ in self.upstream.headers}
-        kept = [(name, value) for name, value in items
-                if name.lower() not in NOT_FORWARDED and name.lower() not in listed and name.lower() not in replaced]
+        kept = [
+            (name, value)
+            for name, value in items
+            if name.lower() not in NOT_FORWARDED and name.lower() not in listed and name.lower() not in replaced
+        ]
         return [*kept, *self.upstream.headers, ("Accept-Encoding", "identity")]
 
     def _client_for_this_loop(self) -> httpx.AsyncClient:
@@ -188,8 +203,14 @@ class Recorder:
 
 # -- the proxy app and the --record-missing attachment --------------------------------------------
 
-def create_recorder_app(upstream: Upstream, fixtures_dir: Path | str, *, spec_path: Path | str | None = None,
-                        timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> Starlette:
+
+def create_recorder_app(
+    upstream: Upstream,
+    fixtures_dir: Path | str,
+    *,
+    spec_path: Path | str | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+) -> Starlette:
     """A server with the mock's routes that forwards every request to ``upstream`` and records it."""
     store = ConversationStore(fixtures_dir, ContractValidator(load_spec(spec_path)), upstream.display)
     recorder = Recorder(upstream, store, timeout=timeout)
@@ -209,16 +230,19 @@ def create_recorder_app(upstream: Upstream, fixtures_dir: Path | str, *, spec_pa
         yield
         await recorder.aclose()
 
-    routes = [Route("/chat/completions", chat_completions, methods=["POST"]),
-              Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-              Route("/health", health, methods=["GET"])]
+    routes = [
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_exception})
     app.state.recorder = recorder
     return app
 
 
-def record_missing(app: Starlette, upstream: Upstream, fixtures_dir: Path | str,
-                   timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> Recorder:
+def record_missing(
+    app: Starlette, upstream: Upstream, fixtures_dir: Path | str, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+) -> Recorder:
     """Make a mock app forward the requests no fixture matches, record them, and replay them from then on."""
     state = app.state.mock
     store = ConversationStore(fixtures_dir, state.validator, upstream.display)
@@ -229,13 +253,16 @@ def record_missing(app: Starlette, upstream: Upstream, fixtures_dir: Path | str,
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = (f"no route {request.method} {request.url.path}; the recorder forwards POST /chat/completions "
-               "and /v1/chat/completions")
+    message = (
+        f"no route {request.method} {request.url.path}; the recorder forwards POST /chat/completions "
+        "and /v1/chat/completions"
+    )
     code = "method_not_allowed" if exc.status_code == 405 else "unknown_path"
     return JSONResponse(error_body(exc.status_code, message, code), exc.status_code, headers=exc.headers)
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
 
 async def _replay(pieces: list[bytes | Disconnect]) -> AsyncIterator[bytes | Disconnect]:
     for piece in pieces:
@@ -260,9 +287,13 @@ def _lowered(headers: httpx.Headers) -> dict[str, str]:
 
 
 def _reason(exc: httpx.HTTPError) -> str:
-    kind = {httpx.ConnectError: "could not connect", httpx.ConnectTimeout: "timed out connecting",
-            httpx.ReadTimeout: "timed out waiting for the response", httpx.RemoteProtocolError: "the connection broke",
-            httpx.ReadError: "the connection broke"}
+    kind = {
+        httpx.ConnectError: "could not connect",
+        httpx.ConnectTimeout: "timed out connecting",
+        httpx.ReadTimeout: "timed out waiting for the response",
+        httpx.RemoteProtocolError: "the connection broke",
+        httpx.ReadError: "the connection broke",
+    }
     label = next((text for cls, text in kind.items() if isinstance(exc, cls)), type(exc).__name__)
     detail = " ".join(str(exc).split())[:200]
     return f"{label} ({detail})" if detail else label

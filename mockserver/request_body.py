@@ -59,7 +59,7 @@ def _careful_parse(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BodyProblem(f"the body is not UTF-8: byte {exc.start} is {raw[exc.start:exc.start + 1]!r}") from None
+        raise BodyProblem(f"the body is not UTF-8: byte {exc.start} is {raw[exc.start : exc.start + 1]!r}") from None
     try:
         value = json.loads(text, parse_int=_integer, parse_float=_finite_number, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -131,5 +131,7 @@ def _check_text(text: str, where: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise BodyProblem(f"the body has an unpaired surrogate \\u{ord(text[exc.start]):04x} at {where or '/'}; "
-                          "it is not Unicode text") from None
+        raise BodyProblem(
+            f"the body has an unpaired surrogate \\u{ord(text[exc.start]):04x} at {where or '/'}; "
+            "it is not Unicode text"
+        ) from None

@@ -47,36 +47,55 @@ def request_problem(body: dict[str, Any]) -> Refusal | None:
     """
     tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
     if len(tools) > MAX_TOOLS:
-        return Refusal(f"the request offers {len(tools)} tools; at most {MAX_TOOLS} are taken", "too_many_tools",
-                       "tools")
+        return Refusal(
+            f"the request offers {len(tools)} tools; at most {MAX_TOOLS} are taken", "too_many_tools", "tools"
+        )
     for index, tool in enumerate(tools):
         problem = _parameters_problem(tool.get("function"))
         if problem:
             name = (tool.get("function") or {}).get("name")
-            return Refusal(f"Invalid schema for function {name!r}: {problem}", "invalid_function_parameters",
-                           f"tools[{index}].function.parameters")
+            return Refusal(
+                f"Invalid schema for function {name!r}: {problem}",
+                "invalid_function_parameters",
+                f"tools[{index}].function.parameters",
+            )
     offered = [tool.get("function", {}).get("name") for tool in tools]
     choice = body.get("tool_choice")
     if choice == "required" and not offered:
-        return Refusal("tool_choice is 'required' but the request offers no tools", "invalid_tool_choice",
-                       "tool_choice")
+        return Refusal(
+            "tool_choice is 'required' but the request offers no tools", "invalid_tool_choice", "tool_choice"
+        )
     if isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name")
         if not isinstance(name, str):
-            return Refusal("tool_choice names no function: expected {\"type\": \"function\", "
-                           "\"function\": {\"name\": ...}}", "invalid_tool_choice", "tool_choice.function.name")
+            return Refusal(
+                'tool_choice names no function: expected {"type": "function", "function": {"name": ...}}',
+                "invalid_tool_choice",
+                "tool_choice.function.name",
+            )
         if name not in offered:
-            return Refusal(f"tool_choice names the function {name!r}, which is not among the offered tools "
-                           f"({', '.join(map(repr, offered)) or 'none'})", "invalid_tool_choice", "tool_choice")
+            return Refusal(
+                f"tool_choice names the function {name!r}, which is not among the offered tools "
+                f"({', '.join(map(repr, offered)) or 'none'})",
+                "invalid_tool_choice",
+                "tool_choice",
+            )
     audio_format = requested_audio_format(body)
     if wants_audio(body) and audio_format not in AUDIO_FORMATS:
-        return Refusal(f"audio.format {audio_format!r} is not one the mock can produce; ask for "
-                       f"{' or '.join(map(repr, AUDIO_FORMATS))}", "unsupported_audio_format", "audio.format")
+        return Refusal(
+            f"audio.format {audio_format!r} is not one the mock can produce; ask for "
+            f"{' or '.join(map(repr, AUDIO_FORMATS))}",
+            "unsupported_audio_format",
+            "audio.format",
+        )
     schema = requested_json_schema(body)
     problem = schema_problem(schema) if schema is not None else None
     if problem:
-        return Refusal(f"response_format.json_schema.schema is not a usable JSON Schema: {problem}",
-                       "invalid_json_schema", "response_format.json_schema.schema")
+        return Refusal(
+            f"response_format.json_schema.schema is not a usable JSON Schema: {problem}",
+            "invalid_json_schema",
+            "response_format.json_schema.schema",
+        )
     return None
 
 
@@ -110,7 +129,8 @@ def turn_mismatch(turn: AssistantTurn, body: dict[str, Any]) -> str | None:
     if isinstance(choice, dict):
         wanted = (choice.get("function") or {}).get("name")
         if names != [wanted]:
-            return f"the request's tool_choice names {wanted!r} but the turn calls {', '.join(map(repr, names)) or 'no tool'}"
+            calls = ", ".join(map(repr, names)) or "no tool"
+            return f"the request's tool_choice names {wanted!r} but the turn calls {calls}"
     if body.get("parallel_tool_calls") is False and len(turn.tool_calls) > 1:
         return f"the request says parallel_tool_calls false but the turn makes {len(turn.tool_calls)} calls"
     schema = requested_json_schema(body)
@@ -147,6 +167,7 @@ def shape_for_modalities(turn: AssistantTurn, body: dict[str, Any], seed: int) -
         audio = AudioReply(wav=synthesize_wav(duration, seed=seed), transcript=turn.content, format=audio_format)
         return dataclasses.replace(turn, content=None, audio=audio)
     if turn.audio is not None:
-        return dataclasses.replace(turn, content=turn.content if turn.content is not None else turn.audio.transcript,
-                                   audio=None)
+        return dataclasses.replace(
+            turn, content=turn.content if turn.content is not None else turn.audio.transcript, audio=None
+        )
     return turn

@@ -20,10 +20,11 @@ import re
 import threading
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from random import Random
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import SchemaError
@@ -51,8 +52,7 @@ class SchemaTooLarge(SchemaProblem):
 MAX_ITEMS = 1_000  # minItems, minProperties, minContains
 MAX_STRING = 100_000  # minLength
 MAX_BUILD_UNITS = 100_000  # values built plus string characters, over the whole instance
-_SIZE_KEYWORDS = {"minItems": MAX_ITEMS, "minProperties": MAX_ITEMS, "minContains": MAX_ITEMS,
-                  "minLength": MAX_STRING}
+_SIZE_KEYWORDS = {"minItems": MAX_ITEMS, "minProperties": MAX_ITEMS, "minContains": MAX_ITEMS, "minLength": MAX_STRING}
 
 
 def size_problem(schema: Any) -> str | None:
@@ -71,11 +71,15 @@ def size_problem(schema: Any) -> str | None:
                 if limit is None or not _is_number(value):
                     continue
                 if value > limit:
-                    return (f"{key} {value:g} at {where or '/'} asks for a value larger than the mock builds "
-                            f"(at most {limit:,})")
+                    return (
+                        f"{key} {value:g} at {where or '/'} asks for a value larger than the mock builds "
+                        f"(at most {limit:,})"
+                    )
                 if weight * value > MAX_BUILD_UNITS:
-                    return (f"{key} {value:g} at {where or '/'}, inside other minimums, asks for a value larger "
-                            f"than the mock builds (over {MAX_BUILD_UNITS:,} values and characters)")
+                    return (
+                        f"{key} {value:g} at {where or '/'}, inside other minimums, asks for a value larger "
+                        f"than the mock builds (over {MAX_BUILD_UNITS:,} values and characters)"
+                    )
                 if key != "minLength":
                     below = max(below, weight * max(1.0, float(value)))
             for key, value in node.items():
@@ -144,8 +148,11 @@ def build_instance(schema: Any, seed: int, hints: Hints = _NO_HINTS, *, want_obj
         raise SchemaTooLarge(too_large)
     if want_object:
         # Added at the root, beside the schema's own keywords, so its local $refs still resolve.
-        schema = {"type": "object"} if schema is True else {
-            **schema, "allOf": [*(schema.get("allOf") or []), {"type": "object"}]}
+        schema = (
+            {"type": "object"}
+            if schema is True
+            else {**schema, "allOf": [*(schema.get("allOf") or []), {"type": "object"}]}
+        )
     validator = _validator_for(schema)
     builder = _Builder(schema, Random(f"instance:{seed}"), hints, validator)
     try:
@@ -215,9 +222,13 @@ def _search(schema_json: str, seed: int, varied: bool = False) -> Any:
         seen_valid += 1
         return not varied or seen_valid > _VARIED_SKIP
 
-    search_settings = settings(database=None, max_examples=SEARCH_EXAMPLES, deadline=None,
-                               suppress_health_check=list(HealthCheck),
-                               phases=(Phase.generate,) if varied else (Phase.generate, Phase.shrink))
+    search_settings = settings(
+        database=None,
+        max_examples=SEARCH_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate,) if varied else (Phase.generate, Phase.shrink),
+    )
     with _search_lock, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -277,49 +288,155 @@ def _is_number(value: Any) -> bool:
 
 _CITIES = ("Paris", "Tokyo", "Lisbon", "Nairobi", "Montréal", "São Paulo", "Oslo", "Seoul")
 _NAMED_STRINGS: dict[str, tuple[str, ...]] = {
-    "city": _CITIES, "location": _CITIES, "place": _CITIES, "destination": _CITIES, "origin": _CITIES,
+    "city": _CITIES,
+    "location": _CITIES,
+    "place": _CITIES,
+    "destination": _CITIES,
+    "origin": _CITIES,
     "country": ("France", "Japan", "Portugal", "Kenya", "Canada", "Brazil"),
     "name": ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson"),
     "author": ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson"),
-    "owner": ("Grace Hopper",), "person": ("Alan Turing",),
-    "contact": ("Katherine Johnson",), "assignee": ("Ada Lovelace",), "recipient": ("Grace Hopper",),
-    "first": ("Ada", "Grace", "Alan", "Katherine"), "last": ("Lovelace", "Hopper", "Turing", "Johnson"),
-    "username": ("ada.l", "ghopper", "aturing"), "user": ("ada.l", "ghopper", "aturing"),
+    "owner": ("Grace Hopper",),
+    "person": ("Alan Turing",),
+    "contact": ("Katherine Johnson",),
+    "assignee": ("Ada Lovelace",),
+    "recipient": ("Grace Hopper",),
+    "first": ("Ada", "Grace", "Alan", "Katherine"),
+    "last": ("Lovelace", "Hopper", "Turing", "Johnson"),
+    "username": ("ada.l", "ghopper", "aturing"),
+    "user": ("ada.l", "ghopper", "aturing"),
     "email": ("ada@example.com", "grace.hopper@example.org"),
-    "unit": ("celsius", "metric"), "units": ("metric",),
-    "language": ("en", "fr", "ja"), "lang": ("en", "fr", "ja"), "locale": ("en-US", "fr-FR"),
-    "currency": ("EUR", "USD", "JPY"), "symbol": ("AAPL", "MSFT"), "ticker": ("AAPL", "MSFT"),
-    "timezone": ("Europe/Paris", "Asia/Tokyo", "UTC"), "tz": ("Europe/Paris", "UTC"),
-    "date": ("2026-11-26", "2026-12-03"), "time": ("09:30", "14:00"), "day": ("Monday", "Friday"),
-    "url": ("https://example.com/docs", "https://example.org/report"), "link": ("https://example.com/docs",),
-    "phone": ("+33 1 23 45 67 89", "+81 3-1234-5678"), "address": ("12 Rue de Rivoli, Paris", "1-1 Chiyoda, Tokyo"),
-    "color": ("blue", "green", "amber"), "colour": ("blue", "green"),
-    "status": ("active", "pending", "done"), "state": ("open", "closed"),
-    "category": ("books", "travel", "music"), "type": ("standard", "express"), "kind": ("standard",),
-    "priority": ("high", "normal", "low"), "sort": ("asc", "desc"), "order": ("asc", "desc"),
+    "unit": ("celsius", "metric"),
+    "units": ("metric",),
+    "language": ("en", "fr", "ja"),
+    "lang": ("en", "fr", "ja"),
+    "locale": ("en-US", "fr-FR"),
+    "currency": ("EUR", "USD", "JPY"),
+    "symbol": ("AAPL", "MSFT"),
+    "ticker": ("AAPL", "MSFT"),
+    "timezone": ("Europe/Paris", "Asia/Tokyo", "UTC"),
+    "tz": ("Europe/Paris", "UTC"),
+    "date": ("2026-11-26", "2026-12-03"),
+    "time": ("09:30", "14:00"),
+    "day": ("Monday", "Friday"),
+    "url": ("https://example.com/docs", "https://example.org/report"),
+    "link": ("https://example.com/docs",),
+    "phone": ("+33 1 23 45 67 89", "+81 3-1234-5678"),
+    "address": ("12 Rue de Rivoli, Paris", "1-1 Chiyoda, Tokyo"),
+    "color": ("blue", "green", "amber"),
+    "colour": ("blue", "green"),
+    "status": ("active", "pending", "done"),
+    "state": ("open", "closed"),
+    "category": ("books", "travel", "music"),
+    "type": ("standard", "express"),
+    "kind": ("standard",),
+    "priority": ("high", "normal", "low"),
+    "sort": ("asc", "desc"),
+    "order": ("asc", "desc"),
     "title": ("Quarterly report", "Trip to Lisbon", "Team sync"),
     "subject": ("Meeting notes", "Your order has shipped"),
-    "id": ("item_4821", "ord_1093", "usr_7712"), "sku": ("SKU-10442",), "code": ("A12", "FR-75"),
-    "model": ("standard",), "format": ("json", "markdown"), "mode": ("fast", "accurate"),
-    "path": ("/reports/2026/summary.txt",), "file": ("summary.txt", "notes.md"), "filename": ("summary.txt",),
-    "tag": ("urgent", "travel", "finance"), "label": ("urgent", "travel"), "keyword": ("weather", "budget"),
+    "id": ("item_4821", "ord_1093", "usr_7712"),
+    "sku": ("SKU-10442",),
+    "code": ("A12", "FR-75"),
+    "model": ("standard",),
+    "format": ("json", "markdown"),
+    "mode": ("fast", "accurate"),
+    "path": ("/reports/2026/summary.txt",),
+    "file": ("summary.txt", "notes.md"),
+    "filename": ("summary.txt",),
+    "tag": ("urgent", "travel", "finance"),
+    "label": ("urgent", "travel"),
+    "keyword": ("weather", "budget"),
 }
-_TEXT_NAMES = {"query", "q", "search", "text", "message", "content", "body", "prompt", "question", "input",
-               "description", "note", "notes", "comment", "summary", "topic", "keywords", "term", "terms"}
+_TEXT_NAMES = {
+    "query",
+    "q",
+    "search",
+    "text",
+    "message",
+    "content",
+    "body",
+    "prompt",
+    "question",
+    "input",
+    "description",
+    "note",
+    "notes",
+    "comment",
+    "summary",
+    "topic",
+    "keywords",
+    "term",
+    "terms",
+}
 _PLACE_NAMES = {"city", "location", "place", "destination", "origin", "town", "region", "where"}
 _NAMED_NUMBERS: dict[str, float] = {
-    "age": 34, "count": 5, "limit": 5, "n": 3, "num": 3, "number": 3, "max": 10, "top": 3, "k": 3, "size": 10,
-    "page": 1, "offset": 0, "quantity": 2, "qty": 2, "amount": 42.5, "price": 19.99, "total": 120,
-    "temperature": 18.5, "temp": 18.5, "celsius": 18.5, "latitude": 48.8566, "lat": 48.8566,
-    "longitude": 2.3522, "lon": 2.3522, "lng": 2.3522, "year": 2026, "month": 11, "hour": 9, "minute": 30,
-    "days": 3, "hours": 2, "minutes": 15, "seconds": 30, "duration": 30, "radius": 5, "distance": 12.5,
-    "rating": 4, "score": 0.87, "percent": 25, "percentage": 25, "weight": 2.5, "height": 180, "width": 640,
-    "guests": 2, "people": 2, "adults": 2, "children": 1, "nights": 3, "rooms": 1, "id": 1042,
+    "age": 34,
+    "count": 5,
+    "limit": 5,
+    "n": 3,
+    "num": 3,
+    "number": 3,
+    "max": 10,
+    "top": 3,
+    "k": 3,
+    "size": 10,
+    "page": 1,
+    "offset": 0,
+    "quantity": 2,
+    "qty": 2,
+    "amount": 42.5,
+    "price": 19.99,
+    "total": 120,
+    "temperature": 18.5,
+    "temp": 18.5,
+    "celsius": 18.5,
+    "latitude": 48.8566,
+    "lat": 48.8566,
+    "longitude": 2.3522,
+    "lon": 2.3522,
+    "lng": 2.3522,
+    "year": 2026,
+    "month": 11,
+    "hour": 9,
+    "minute": 30,
+    "days": 3,
+    "hours": 2,
+    "minutes": 15,
+    "seconds": 30,
+    "duration": 30,
+    "radius": 5,
+    "distance": 12.5,
+    "rating": 4,
+    "score": 0.87,
+    "percent": 25,
+    "percentage": 25,
+    "weight": 2.5,
+    "height": 180,
+    "width": 640,
+    "guests": 2,
+    "people": 2,
+    "adults": 2,
+    "children": 1,
+    "nights": 3,
+    "rooms": 1,
+    "id": 1042,
 }
 
 
-_FIXED_NUMBER_NAMES = {"latitude", "lat", "longitude", "lon", "lng", "year", "month", "page", "offset", "hour",
-                       "minute"}
+_FIXED_NUMBER_NAMES = {
+    "latitude",
+    "lat",
+    "longitude",
+    "lon",
+    "lng",
+    "year",
+    "month",
+    "page",
+    "offset",
+    "hour",
+    "minute",
+}
 
 
 def _singular(word: str) -> str:
@@ -345,8 +462,10 @@ class _Builder:
         """Count what the value grows by; nested minimums multiply, so the whole is bounded too."""
         self.budget -= units
         if self.budget < 0:
-            raise SchemaTooLarge(f"the schema asks for a value larger than the mock builds (over "
-                                 f"{MAX_BUILD_UNITS:,} values and characters in all)")
+            raise SchemaTooLarge(
+                f"the schema asks for a value larger than the mock builds (over "
+                f"{MAX_BUILD_UNITS:,} values and characters in all)"
+            )
 
     def fits(self, value: Any, schema: Any, resolver: Any) -> bool:
         try:
@@ -442,8 +561,17 @@ class _Builder:
         declared = _types(schema.get("type"))
         if declared:
             return [t for t in declared if t != "null"] + [t for t in declared if t == "null"]
-        if any(k in schema for k in ("properties", "required", "additionalProperties", "minProperties",
-                                     "patternProperties", "propertyNames")):
+        if any(
+            k in schema
+            for k in (
+                "properties",
+                "required",
+                "additionalProperties",
+                "minProperties",
+                "patternProperties",
+                "propertyNames",
+            )
+        ):
             return ["object"]
         if any(k in schema for k in ("items", "prefixItems", "minItems", "maxItems", "contains", "uniqueItems")):
             return ["array"]
@@ -457,8 +585,11 @@ class _Builder:
         properties = schema.get("properties")
         if not isinstance(properties, dict):
             properties = {}
-        required = [r for r in schema.get("required", []) if isinstance(r, str)] if isinstance(
-            schema.get("required"), list) else []
+        required = (
+            [r for r in schema.get("required", []) if isinstance(r, str)]
+            if isinstance(schema.get("required"), list)
+            else []
+        )
         extra_schema = schema.get("additionalProperties", True)
         optional = [p for p in properties if p not in required]
         deep = depth >= MAX_DEPTH
@@ -584,8 +715,9 @@ class _Builder:
 
     def _formatted(self, fmt: str) -> str | None:
         rng = self.rng
-        moment = _dt.datetime(2026, 11, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
-            days=rng.randrange(60), hours=rng.randrange(8, 19), minutes=rng.choice((0, 15, 30, 45)))
+        moment = _dt.datetime(2026, 11, 1, tzinfo=_dt.UTC) + _dt.timedelta(
+            days=rng.randrange(60), hours=rng.randrange(8, 19), minutes=rng.choice((0, 15, 30, 45))
+        )
         table = {
             "date-time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "date": moment.strftime("%Y-%m-%d"),
@@ -596,7 +728,7 @@ class _Builder:
             "hostname": rng.choice(("api.example.com", "example.org")),
             "idn-hostname": "example.org",
             "ipv4": f"192.0.2.{rng.randrange(1, 255)}",
-            "ipv6": f"2001:db8::{rng.randrange(1, 0xffff):x}",
+            "ipv6": f"2001:db8::{rng.randrange(1, 0xFFFF):x}",
             "uri": rng.choice(_NAMED_STRINGS["url"]),
             "url": rng.choice(_NAMED_STRINGS["url"]),
             "iri": rng.choice(_NAMED_STRINGS["url"]),
@@ -662,8 +794,9 @@ class _Builder:
         return value, is_open
 
     @staticmethod
-    def _snap(raw: float, step: float | None, low: float | None, high: float | None,
-              low_open: bool, high_open: bool) -> float | None:
+    def _snap(
+        raw: float, step: float | None, low: float | None, high: float | None, low_open: bool, high_open: bool
+    ) -> float | None:
         value = raw
         if low is not None and (value < low or (low_open and value <= low)):
             value = low

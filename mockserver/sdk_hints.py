@@ -26,6 +26,9 @@ def warn_once_if_sdk_omits_stream(request: Request, agent: str, body: dict[str, 
     if getattr(state, "sdk_stream_warned", False):
         return
     state.sdk_stream_warned = True
-    logger.warning("a request from %s has no 'stream'; this contract's default is true, so it gets a stream, "
-                   "which the SDK does not parse as a completion: pass stream=True to iterate the chunks, or "
-                   "stream=False for one JSON reply", agent.split()[0])
+    logger.warning(
+        "a request from %s has no 'stream'; this contract's default is true, so it gets a stream, "
+        "which the SDK does not parse as a completion: pass stream=True to iterate the chunks, or "
+        "stream=False for one JSON reply",
+        agent.split()[0],
+    )

@@ -38,12 +38,18 @@ class ServerThread:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> "ServerThread":
+    def start(self, timeout: float = 10.0) -> ServerThread:
         if not self.port:
             self.port = free_port(self.host)
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level=self.log_level,
-                                http=HeadDeadlineProtocol,
-                                lifespan="on", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.port,
+            log_level=self.log_level,
+            http=HeadDeadlineProtocol,
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"uvicorn:{self.port}", daemon=True)
         self._thread.start()
@@ -62,7 +68,7 @@ class ServerThread:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

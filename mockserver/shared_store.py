@@ -41,8 +41,8 @@ import os
 import pickle
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from .fixtures import Fixture
 from .matching import FixtureIndex
@@ -161,8 +161,14 @@ class SharedStore:
         return self._take("UPDATE counters SET value = value + 1 WHERE name = 'requests' RETURNING value")
 
     def take_play(self, fixture: str, turn: int) -> int:
-        return self._take("INSERT INTO plays VALUES (?, ?, 1) ON CONFLICT (fixture, turn) "
-                          "DO UPDATE SET count = count + 1 RETURNING count", (fixture, turn)) - 1
+        return (
+            self._take(
+                "INSERT INTO plays VALUES (?, ?, 1) ON CONFLICT (fixture, turn) "
+                "DO UPDATE SET count = count + 1 RETURNING count",
+                (fixture, turn),
+            )
+            - 1
+        )
 
     def hits(self, fixture: str) -> int:
         with self._lock:
@@ -170,8 +176,14 @@ class SharedStore:
         return int(row[0] or 0)
 
     def take_header_fault(self, key: str) -> int:
-        return self._take("INSERT INTO header_faults VALUES (?, 1) ON CONFLICT (key) "
-                          "DO UPDATE SET count = count + 1 RETURNING count", (key,)) - 1
+        return (
+            self._take(
+                "INSERT INTO header_faults VALUES (?, 1) ON CONFLICT (key) "
+                "DO UPDATE SET count = count + 1 RETURNING count",
+                (key,),
+            )
+            - 1
+        )
 
     # -- journal and reset ------------------------------------------------------------------------------
     def record(self, entry: Entry) -> Entry:
@@ -185,8 +197,10 @@ class SharedStore:
 
     def entries(self) -> list[Entry]:
         with self._lock:
-            rows = self._db.execute("SELECT entry FROM (SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?) "
-                                    "ORDER BY id", (self._journal_size,)).fetchall()
+            rows = self._db.execute(
+                "SELECT entry FROM (SELECT id, entry FROM journal ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (self._journal_size,),
+            ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
     def clear_journal(self) -> None:
@@ -248,8 +262,10 @@ class SharedStore:
         """Whether ``name`` is served now, read inside the caller's transaction rather than from this worker's copy."""
         if db.execute("SELECT 1 FROM added WHERE name = ?", (name,)).fetchone():
             return True
-        return any(fixture.name == name for fixture in self._base) \
+        return (
+            any(fixture.name == name for fixture in self._base)
             and not db.execute("SELECT 1 FROM removed WHERE name = ?", (name,)).fetchone()
+        )
 
     @staticmethod
     def _forget(db: sqlite3.Connection, name: str) -> None:
@@ -275,8 +291,11 @@ class SharedStore:
             self._unpickled = {seq: self._unpickled.get(seq) or pickle.loads(blob) for seq, _, blob in rows}
             self._added = {name: self._unpickled[seq] for seq, name, _ in rows}
             self._removed = removed
-            served = tuple(fixture for fixture in self._base
-                           if fixture.name not in self._removed and fixture.name not in self._added)
+            served = tuple(
+                fixture
+                for fixture in self._base
+                if fixture.name not in self._removed and fixture.name not in self._added
+            )
             served += tuple(self._added.values())
             self._index = FixtureIndex(served)  # built whole, then swapped in
             self._served = served

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Iterable, Protocol, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from .fixtures import Fixture
 from .matching import FixtureIndex
@@ -188,8 +189,9 @@ class MockStore:
         self._hits.pop(name, None)
 
     def _rebuild(self) -> None:
-        served = tuple(fixture for fixture in self._base
-                       if fixture.name not in self._removed and fixture.name not in self._added)
+        served = tuple(
+            fixture for fixture in self._base if fixture.name not in self._removed and fixture.name not in self._added
+        )
         served += tuple(self._added.values())
         self._index = FixtureIndex(served)  # built whole, then swapped in one assignment
         self._served = served

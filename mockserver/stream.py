@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from contract.sse import encode_event
 
@@ -39,7 +40,7 @@ class ReplyIdentity:
     model: str
 
     @classmethod
-    def new(cls, rng: random.Random, model: str | None, created: int) -> "ReplyIdentity":
+    def new(cls, rng: random.Random, model: str | None, created: int) -> ReplyIdentity:
         suffix = rng.randbytes(29).translate(ID_CHARACTERS).decode("ascii")  # one draw for all 29 characters
         return cls(id=f"chatcmpl-{suffix}", created=created, model=model or DEFAULT_MODEL)
 
@@ -56,6 +57,7 @@ class Chunk:
 
 
 # -- usage ----------------------------------------------------------------------------------------
+
 
 def prompt_tokens(messages: Iterable[Any]) -> int:
     """Tokens a request's messages cost, with the same tokenizer as the reply."""
@@ -128,12 +130,12 @@ def usage_override_problem(override: dict[str, Any] | None) -> str | None:
     if any(not isinstance(part, int) for part in parts):
         return "usage.total_tokens is given, so prompt_tokens and completion_tokens must be given too"
     if override["total_tokens"] != sum(parts):  # type: ignore[arg-type]
-        return (f"usage.total_tokens is {override['total_tokens']}, but prompt_tokens + completion_tokens "
-                f"= {sum(parts)}")  # type: ignore[arg-type]
+        return f"usage.total_tokens is {override['total_tokens']}, but prompt_tokens + completion_tokens = {sum(parts)}"  # type: ignore[arg-type]
     return None
 
 
 # -- the non-streamed response --------------------------------------------------------------------
+
 
 def audio_id(identity: ReplyIdentity) -> str:
     return "audio_" + identity.id.removeprefix("chatcmpl-")[:24]
@@ -145,24 +147,33 @@ def render_completion(turn: AssistantTurn, identity: ReplyIdentity, usage: dict[
     if turn.tool_calls:
         message["tool_calls"] = [_plain_call(call) for call in turn.tool_calls]
     if turn.audio is not None:
-        message["audio"] = {"id": audio_id(identity), "expires_at": identity.created + AUDIO_TTL_S,
-                            "data": base64.b64encode(turn.audio.payload).decode("ascii"),
-                            "transcript": turn.audio.transcript}
+        message["audio"] = {
+            "id": audio_id(identity),
+            "expires_at": identity.created + AUDIO_TTL_S,
+            "data": base64.b64encode(turn.audio.payload).decode("ascii"),
+            "transcript": turn.audio.transcript,
+        }
     return {
-        "id": identity.id, "object": "chat.completion", "created": identity.created, "model": identity.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": turn.effective_finish_reason}],
+        "id": identity.id,
+        "object": "chat.completion",
+        "created": identity.created,
+        "model": identity.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": turn.effective_finish_reason}],
         "usage": usage,
     }
 
 
 def _plain_call(call: dict[str, Any]) -> dict[str, Any]:
     function = call.get("function", {})
-    return {"id": call.get("id", ""), "type": call.get("type", "function"),
-            "function": {"name": function.get("name", ""), "arguments": function.get("arguments", "")}}
+    return {
+        "id": call.get("id", ""),
+        "type": call.get("type", "function"),
+        "function": {"name": function.get("name", ""), "arguments": function.get("arguments", "")},
+    }
 
 
 # -- the stream -----------------------------------------------------------------------------------
+
 
 def render_chunks(turn: AssistantTurn, identity: ReplyIdentity, usage: dict[str, Any]) -> list[Chunk]:
     """Every chunk of the streamed reply, in order, without the final ``[DONE]``.
@@ -172,8 +183,9 @@ def render_chunks(turn: AssistantTurn, identity: ReplyIdentity, usage: dict[str,
     """
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, paced: bool = True) -> Chunk:
-        return Chunk(_envelope(identity, [{"index": 0, "delta": delta, "logprobs": None,
-                                           "finish_reason": finish_reason}]), paced)
+        return Chunk(
+            _envelope(identity, [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]), paced
+        )
 
     first_content: str | None = "" if (turn.content is not None or turn.audio is not None) else None
     chunks = [chunk({"role": "assistant", "content": first_content, "refusal": None}, paced=False)]
@@ -183,8 +195,20 @@ def render_chunks(turn: AssistantTurn, identity: ReplyIdentity, usage: dict[str,
         chunks.append(chunk({"refusal": piece}))
     for index, call in enumerate(turn.tool_calls):
         plain = _plain_call(call)
-        chunks.append(chunk({"tool_calls": [{"index": index, "id": plain["id"], "type": plain["type"],
-                                             "function": {"name": plain["function"]["name"], "arguments": ""}}]}))
+        chunks.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": plain["id"],
+                            "type": plain["type"],
+                            "function": {"name": plain["function"]["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         for piece in tokenize(plain["function"]["arguments"]):
             chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
     if turn.audio is not None:
@@ -197,8 +221,14 @@ def render_chunks(turn: AssistantTurn, identity: ReplyIdentity, usage: dict[str,
 
 
 def _envelope(identity: ReplyIdentity, choices: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": identity.id, "object": "chat.completion.chunk", "created": identity.created,
-            "model": identity.model, "choices": choices, "usage": None}
+    return {
+        "id": identity.id,
+        "object": "chat.completion.chunk",
+        "created": identity.created,
+        "model": identity.model,
+        "choices": choices,
+        "usage": None,
+    }
 
 
 def _audio_deltas(turn: AssistantTurn, identity: ReplyIdentity) -> list[dict[str, Any]]:
@@ -213,7 +243,7 @@ def _audio_deltas(turn: AssistantTurn, identity: ReplyIdentity) -> list[dict[str
     piece_count = max(1, len(transcript))
     size = max(4096, -(-len(encoded) // piece_count))
     size += (-size) % 4
-    data = [encoded[i:i + size] for i in range(0, len(encoded), size)]
+    data = [encoded[i : i + size] for i in range(0, len(encoded), size)]
     deltas: list[dict[str, Any]] = [{"id": audio_id(identity), "transcript": ""}]
     for i in range(max(len(transcript), len(data))):
         if i < len(transcript):
@@ -254,8 +284,9 @@ def parse_pacing_header(text: str) -> Pacing:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or key not in _PACING_KEYS:
-            raise ValueError(f"X-Mock-Pacing: {item!r} is not one of {', '.join(k + '=N' for k in _PACING_KEYS)} "
-                             "or 'none'")
+            raise ValueError(
+                f"X-Mock-Pacing: {item!r} is not one of {', '.join(k + '=N' for k in _PACING_KEYS)} or 'none'"
+            )
         try:
             values[key] = float(raw)
         except ValueError:

@@ -26,14 +26,36 @@ _PRETOKEN = re.compile(
 
 _VOWELS = frozenset("aeiouyAEIOUYàâäéèêëîïôöùûüÿæœåøáíóúý")
 _DIGRAPHS = ("th", "ch", "sh", "ph", "wh", "ck", "ng", "qu", "gh")
-_SUFFIXES = ("ations", "ation", "tions", "tion", "ments", "ment", "ness", "ings", "ing", "able", "ible", "ful",
-             "less", "ous", "ive", "est", "ers", "ly", "ed", "er")
+_SUFFIXES = (
+    "ations",
+    "ation",
+    "tions",
+    "tion",
+    "ments",
+    "ment",
+    "ness",
+    "ings",
+    "ing",
+    "able",
+    "ible",
+    "ful",
+    "less",
+    "ous",
+    "ive",
+    "est",
+    "ers",
+    "ly",
+    "ed",
+    "er",
+)
 # Frequent words every real vocabulary holds whole, however long.
-_COMMON_WORDS = frozenset("""
+_COMMON_WORDS = frozenset(
+    """
     about after again being before could during every first hello other people please right should
     there these thing think those through today under until weather where which while world would
     years thanks thank great sorry answer question help sunny cloudy morning evening degrees
-""".split())
+""".split()
+)
 _SHORT_WORD = 4  # letters; shorter words are one token, as in every real vocabulary
 _LONG_PIECE = 6  # a piece longer than this is split again
 _NOISE_WORD = 48  # letters; a longer run is no word (a hash, a pasted blob): cut in fixed pieces, linearly
@@ -78,11 +100,11 @@ def count_tokens(text: str) -> int:
 def _split_word(word: str) -> list[str]:
     """Cut a word (with its leading space, if any) into word pieces."""
     space = " " if word.startswith(" ") else ""
-    letters = word[len(space):]
+    letters = word[len(space) :]
     if len(letters) <= _SHORT_WORD or letters.lower() in _COMMON_WORDS:
         return [word]
     if len(letters) > _NOISE_WORD:
-        parts = [letters[i:i + _NOISE_PIECE] for i in range(0, len(letters), _NOISE_PIECE)]
+        parts = [letters[i : i + _NOISE_PIECE] for i in range(0, len(letters), _NOISE_PIECE)]
         parts[0] = space + parts[0]
         return parts
     stem, suffix = _strip_suffix(letters)
@@ -95,7 +117,7 @@ def _strip_suffix(letters: str) -> tuple[str, str]:
     lower = letters.lower()
     for suffix in _SUFFIXES:
         if lower.endswith(suffix) and len(letters) - len(suffix) >= 3:
-            return letters[: -len(suffix)], letters[-len(suffix):]
+            return letters[: -len(suffix)], letters[-len(suffix) :]
     return letters, ""
 
 
@@ -117,8 +139,12 @@ def _split_stem(stem: str) -> list[str]:
 def _syllable_cuts(stem: str) -> list[int]:
     cuts = []
     for i in range(1, len(stem) - 1):
-        if stem[i - 1] in _VOWELS and _is_consonant(stem[i]) and _is_consonant(stem[i + 1]) \
-                and stem[i:i + 2].lower() not in _DIGRAPHS:
+        if (
+            stem[i - 1] in _VOWELS
+            and _is_consonant(stem[i])
+            and _is_consonant(stem[i + 1])
+            and stem[i : i + 2].lower() not in _DIGRAPHS
+        ):
             cuts.append(i + 1)
     return cuts
 
@@ -128,9 +154,11 @@ def _split_long(part: str) -> list[str]:
     if len(part) <= _LONG_PIECE:
         return [part]
     middle = len(part) // 2
-    candidates = [i for i in range(2, len(part) - 1)
-                  if part[i - 1] in _VOWELS and _is_consonant(part[i])
-                  and part[i - 1:i + 1].lower() not in _DIGRAPHS]
+    candidates = [
+        i
+        for i in range(2, len(part) - 1)
+        if part[i - 1] in _VOWELS and _is_consonant(part[i]) and part[i - 1 : i + 1].lower() not in _DIGRAPHS
+    ]
     cut = min(candidates, key=lambda i: (abs(i - middle), i)) if candidates else min(middle, 4)
     return _split_long(part[:cut]) + _split_long(part[cut:])
 

@@ -63,8 +63,10 @@ class Pacing:
             raise PacingError("ttft_ms", f"must be between 0 and {MAX_TTFT_MS:g}, got {self.ttft_ms:g}")
         rate = self.tokens_per_second
         if rate is not None and not (rate == 0 or MIN_TOKENS_PER_SECOND <= rate <= MAX_TOKENS_PER_SECOND):
-            raise PacingError("tokens_per_second", f"must be 0 (no wait) or between {MIN_TOKENS_PER_SECOND:g} "
-                                                   f"and {MAX_TOKENS_PER_SECOND:g}, got {rate:g}")
+            raise PacingError(
+                "tokens_per_second",
+                f"must be 0 (no wait) or between {MIN_TOKENS_PER_SECOND:g} and {MAX_TOKENS_PER_SECOND:g}, got {rate:g}",
+            )
         if self.jitter is not None and not 0 <= self.jitter < 1:
             raise PacingError("jitter", f"must be at least 0 and below 1, got {self.jitter:g}")
 

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 API_KEY_VARIABLE = "OPENAI_API_KEY"
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-                        "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 # Not forwarded either: the HTTP client sets Host and Content-Length, and the recorder asks for identity
 # encoding so that it can read what it relays.
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
@@ -30,7 +42,7 @@ class Upstream:
     headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def parse(cls, url: str, headers: Sequence[tuple[str, str]] = ()) -> "Upstream":
+    def parse(cls, url: str, headers: Sequence[tuple[str, str]] = ()) -> Upstream:
         """``http://host:port`` (taken as ``.../v1``) or a base with its path; ValueError with one line."""
         try:
             parts = urllib.parse.urlsplit(url.strip())
@@ -38,8 +50,9 @@ class Upstream:
         except ValueError as exc:
             raise ValueError(f"--upstream: not a URL ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("--upstream: expected http://HOST:PORT or https://HOST/v1, "
-                             f"got {_without_credentials(parts)!r}")
+            raise ValueError(
+                f"--upstream: expected http://HOST:PORT or https://HOST/v1, got {_without_credentials(parts)!r}"
+            )
         if parts.fragment:
             raise ValueError("--upstream: a URL with a #fragment cannot be forwarded to")
         path = parts.path.rstrip("/") or "/v1"

@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from .fixtures import (FIXTURE_SUFFIXES, Fixture, FixtureError, check_unique_names, fixture_files, folder_files,
-                       load_fixture_file)
+from .fixtures import (
+    FIXTURE_SUFFIXES,
+    Fixture,
+    FixtureError,
+    check_unique_names,
+    fixture_files,
+    folder_files,
+    load_fixture_file,
+)
 
 logger = logging.getLogger("mockserver")
 
@@ -71,16 +78,18 @@ class FixtureWatcher:
             snapshot = self._snapshot()
             if snapshot == self._seen:
                 return False
-            changed = sorted(path.relative_to(self.folder).as_posix() for path in {*snapshot, *self._seen}
-                             if snapshot.get(path) != self._seen.get(path))
+            changed = sorted(
+                path.relative_to(self.folder).as_posix()
+                for path in {*snapshot, *self._seen}
+                if snapshot.get(path) != self._seen.get(path)
+            )
             self._seen = snapshot
             fixtures = self._load(snapshot)
         except FixtureError as exc:
             logger.error("%s (still serving the fixtures loaded before)", exc)
             return False
         except Exception:  # never let a surprise end the watching
-            logger.exception("reloading the fixtures in %s failed; still serving the ones loaded before",
-                             self.folder)
+            logger.exception("reloading the fixtures in %s failed; still serving the ones loaded before", self.folder)
             return False
         apply(fixtures)
         logger.info("reloaded %d fixtures from %s (changed: %s)", len(fixtures), self.folder, ", ".join(changed))

@@ -25,11 +25,14 @@ from .app import Settings
 from .protocol import HeadDeadlineProtocol
 from .turns import Pacing
 
-SETTINGS_VARIABLE = "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level
+SETTINGS_VARIABLE = (
+    "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level
+)
 
 
-def serve_workers(fixtures_dir: Path | None, settings: Settings, workers: int, sock: socket.socket,
-                  log_level: str) -> int:
+def serve_workers(
+    fixtures_dir: Path | None, settings: Settings, workers: int, sock: socket.socket, log_level: str
+) -> int:
     """Serve ``create_app(fixtures_dir, settings)`` from ``workers`` processes on ``sock`` until Ctrl-C; exit 0."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -38,12 +41,23 @@ def serve_workers(fixtures_dir: Path | None, settings: Settings, workers: int, s
 
     with tempfile.TemporaryDirectory(prefix="mockserver-state-") as folder:
         state_file = create_state_file(Path(folder) / "state.sqlite3")
-        os.environ[SETTINGS_VARIABLE] = json.dumps({
-            "fixtures_dir": str(fixtures_dir.resolve()) if fixtures_dir is not None else None,
-            "settings": dataclasses.asdict(settings), "state_file": str(state_file), "log_level": log_level})
-        config = uvicorn.Config(f"{__name__}:app_from_environment", factory=True, workers=workers,
-                                http=HeadDeadlineProtocol, log_level=log_level, lifespan="off",
-                                timeout_graceful_shutdown=1)
+        os.environ[SETTINGS_VARIABLE] = json.dumps(
+            {
+                "fixtures_dir": str(fixtures_dir.resolve()) if fixtures_dir is not None else None,
+                "settings": dataclasses.asdict(settings),
+                "state_file": str(state_file),
+                "log_level": log_level,
+            }
+        )
+        config = uvicorn.Config(
+            f"{__name__}:app_from_environment",
+            factory=True,
+            workers=workers,
+            http=HeadDeadlineProtocol,
+            log_level=log_level,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
         Multiprocess(config, sockets=[sock]).run()
     return 0
 

@@ -19,8 +19,9 @@ import socket
 import socketserver
 import threading
 import wave
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -81,8 +82,9 @@ class _Reply:
         return "tool_calls" if self.tool_calls else "stop"
 
 
-def reference_app(broken: str | None = None, *, echo_authorization: bool = False,
-                  refuses_audio: bool = False) -> Starlette:
+def reference_app(
+    broken: str | None = None, *, echo_authorization: bool = False, refuses_audio: bool = False
+) -> Starlette:
     """A correct server, or one that breaks exactly the rule named by ``broken`` (a key of BROKEN).
 
     ``refuses_audio`` answers ``modalities: [audio]`` with a documented 400, as a text-only
@@ -104,8 +106,9 @@ def reference_app(broken: str | None = None, *, echo_authorization: bool = False
         try:
             body = await _read_request(request, lenient=broken == "accepts_invalid")
             stream = body.get("stream", True)
-            if broken == "server_error" and any(m.get("role") == "system" for m in body.get("messages", [])
-                                                if isinstance(m, dict)):
+            if broken == "server_error" and any(
+                m.get("role") == "system" for m in body.get("messages", []) if isinstance(m, dict)
+            ):
                 echo = f" for {request.headers.get('authorization')}" if echo_authorization else ""
                 raise _Refuse(500, f"internal failure{echo}", kind="server_error")
             if refuses_audio and "audio" in (body.get("modalities") or []):
@@ -125,9 +128,14 @@ def reference_app(broken: str | None = None, *, echo_authorization: bool = False
             if reply.audio:
                 message["audio"] = reply.audio
             finish = "length" if broken == "stream_differs" else reply.finish_reason
-            response = {"id": ident, "object": "chat.completion", "created": 1700000000, "model": model,
-                        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                        "usage": usage}
+            response = {
+                "id": ident,
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": usage,
+            }
             if broken == "json_missing_created":
                 del response["created"]
             return JSONResponse(response)
@@ -148,7 +156,10 @@ async def _read_request(request: Request, lenient: bool) -> dict[str, Any]:
         if isinstance(body, dict) and not _contract().validate_request(body):
             return body
         stream = body.get("stream") if isinstance(body, dict) else None
-        return {"messages": [{"role": "user", "content": "hi"}], **({"stream": stream} if isinstance(stream, bool) else {})}
+        return {
+            "messages": [{"role": "user", "content": "hi"}],
+            **({"stream": stream} if isinstance(stream, bool) else {}),
+        }
     if media != "application/json":
         raise _Refuse(400, f"content type {media or 'none'!r} is not supported; send application/json")
     if body is None:
@@ -170,8 +181,9 @@ def _decide(body: dict[str, Any], broken: str | None) -> _Reply:
     if isinstance(choice, dict):
         named = (choice.get("function") or {}).get("name")
         if named not in names:
-            raise _Refuse(400, f"tool_choice names {named!r}, which is not among the tools offered",
-                          param="tool_choice")
+            raise _Refuse(
+                400, f"tool_choice names {named!r}, which is not among the tools offered", param="tool_choice"
+            )
     if choice == "required" and not tools:
         raise _Refuse(400, "tool_choice 'required' needs tools", param="tool_choice")
     calls: list[dict[str, Any]] = []
@@ -186,8 +198,13 @@ def _decide(body: dict[str, Any], broken: str | None) -> _Reply:
             arguments = json.dumps(_instance(tool.get("parameters") or {"type": "object"}))
             if broken == "tool_args_not_json":
                 arguments = arguments[:-1]
-            calls.append({"id": f"call_{position + 1}", "type": "function",
-                          "function": {"name": tool["name"], "arguments": arguments}})
+            calls.append(
+                {
+                    "id": f"call_{position + 1}",
+                    "type": "function",
+                    "function": {"name": tool["name"], "arguments": arguments},
+                }
+            )
     content: str | None = None if calls else REPLY_TEXT
     schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
     if not calls and body.get("response_format", {}).get("type") == "json_schema" and isinstance(schema, dict):
@@ -199,8 +216,12 @@ def _decide(body: dict[str, Any], broken: str | None) -> _Reply:
             content = f"Here you go: {content}"
     audio = None
     if "audio" in (body.get("modalities") or []) and broken != "no_audio" and not calls:
-        audio = {"id": "audio_1", "expires_at": 1700003600, "data": base64.b64encode(_wav()).decode("ascii"),
-                 "transcript": content or ""}
+        audio = {
+            "id": "audio_1",
+            "expires_at": 1700003600,
+            "data": base64.b64encode(_wav()).decode("ascii"),
+            "transcript": content or "",
+        }
     return _Reply(content, calls, audio)
 
 
@@ -246,8 +267,9 @@ def _wav() -> bytes:
 
 def _usage(body: dict[str, Any], reply: _Reply, broken: str | None) -> dict[str, int]:
     prompt = sum(len(str(m.get("content") or "").split()) + 3 for m in body.get("messages", []) if isinstance(m, dict))
-    completion = len(_pieces(reply.content or "")) + sum(len(c["function"]["arguments"]) // 4 + 1
-                                                         for c in reply.tool_calls)
+    completion = len(_pieces(reply.content or "")) + sum(
+        len(c["function"]["arguments"]) // 4 + 1 for c in reply.tool_calls
+    )
     total = prompt + completion + (1 if broken == "usage_arithmetic" else 0)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
 
@@ -256,26 +278,44 @@ def _pieces(text: str) -> list[str]:
     return re.findall(r"\s*\S{1,4}", text)
 
 
-async def _stream(ident: str, model: str, reply: _Reply, usage: dict[str, int], broken: str | None) -> AsyncIterator[bytes]:
+async def _stream(
+    ident: str, model: str, reply: _Reply, usage: dict[str, int], broken: str | None
+) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        data: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": 1700000000,
-                                "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        data: dict[str, Any] = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         data.update(extra)
-        return f"data: {json.dumps(data)}\n\n".encode("utf-8")
+        return f"data: {json.dumps(data)}\n\n".encode()
 
     deltas: list[dict[str, Any]] = []
     for piece in _pieces(reply.content or ""):
         deltas.append({"content": piece})
     for index, call in enumerate(reply.tool_calls):
         arguments = call["function"]["arguments"]
-        deltas.append({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                       "function": {"name": call["function"]["name"], "arguments": ""}}]})
+        deltas.append(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
         middle = len(arguments) // 2
         for fragment in (arguments[:middle], arguments[middle:]):
             deltas.append({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
     if reply.audio:
-        deltas.append({"audio": {"id": reply.audio["id"], "expires_at": reply.audio["expires_at"],
-                                 "data": reply.audio["data"]}})
+        deltas.append(
+            {"audio": {"id": reply.audio["id"], "expires_at": reply.audio["expires_at"], "data": reply.audio["data"]}}
+        )
         deltas.append({"audio": {"transcript": reply.audio["transcript"]}})
 
     first = {"role": "assistant", "content": ""} if broken != "role_not_first" else {"content": ""}
@@ -290,21 +330,30 @@ async def _stream(ident: str, model: str, reply: _Reply, usage: dict[str, int], 
         if broken == "chunk_missing_id" and position == 0:
             parsed = json.loads(data[6:])
             del parsed["id"]
-            data = f"data: {json.dumps(parsed)}\n\n".encode("utf-8")
+            data = f"data: {json.dumps(parsed)}\n\n".encode()
         yield data
         await asyncio.sleep(0)
     last = chunk({}, reply.finish_reason)
     if broken == "changing_ids":
         last = last.replace(ident.encode(), f"{ident}-b".encode())
     yield last
-    usage_chunk = json.dumps({"id": ident, "object": "chat.completion.chunk", "created": 1700000000,
-                              "model": model, "choices": [], "usage": usage})
-    yield f"data: {usage_chunk}\n\n".encode("utf-8")
+    usage_chunk = json.dumps(
+        {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+    )
+    yield f"data: {usage_chunk}\n\n".encode()
     if broken != "no_done":
         yield b"data: [DONE]\n\n"
 
 
 # -- hostile servers ----------------------------------------------------------------------------
+
 
 def hanging_app() -> Starlette:
     """Accepts the request and never answers."""
@@ -327,9 +376,14 @@ def endless_app() -> Starlette:
         await request.body()
 
         async def forever() -> AsyncIterator[bytes]:
-            data = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "m",
-                    "choices": [{"index": 0, "delta": {"content": "la "}, "finish_reason": None}]}
-            line = f"data: {json.dumps(data)}\n\n".encode("utf-8")
+            data = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 1700000000,
+                "model": "m",
+                "choices": [{"index": 0, "delta": {"content": "la "}, "finish_reason": None}],
+            }
+            line = f"data: {json.dumps(data)}\n\n".encode()
             while True:
                 yield line * 10
                 await asyncio.sleep(0.005)
@@ -361,7 +415,7 @@ class GarbageServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "GarbageServer":
+    def __enter__(self) -> GarbageServer:
         self._thread.start()
         return self
 

@@ -40,5 +40,10 @@ def seed_path() -> Path:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--fuzz-examples", type=int, default=150, metavar="N",
-                     help="inputs the HTTP fuzz test sends to the mock (default 150; a long run: 20000)")
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=150,
+        metavar="N",
+        help="inputs the HTTP fuzz test sends to the mock (default 150; a long run: 20000)",
+    )

@@ -80,12 +80,20 @@ conversation:
 """,
 }
 
-WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Current weather",
-                                                  "parameters": {"type": "object",
-                                                                 "properties": {"city": {"type": "string"}},
-                                                                 "required": ["city"]}}}
-CITY_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "temp_c": {"type": "number"}},
-               "required": ["city", "temp_c"], "additionalProperties": False}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+CITY_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "temp_c": {"type": "number"}},
+    "required": ["city", "temp_c"],
+    "additionalProperties": False,
+}
 
 
 def write_conversations(folder: Path) -> Path:
@@ -122,8 +130,13 @@ class RawStream:
         return b"".join(self.pieces)
 
 
-def read_stream(client: httpx.Client, url: str, body: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None, parse: bool = True) -> RawStream:
+def read_stream(
+    client: httpx.Client,
+    url: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    parse: bool = True,
+) -> RawStream:
     """POST and read with ``iter_raw``, feeding the strict parser; transport errors are kept, not raised."""
     parser = SSEParser()
     started = time.monotonic()

@@ -10,12 +10,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from brokenservers import BROKEN, GarbageServer, closed_port, endless_app, hanging_app, reference_app
 
 from contract.checks import CHECKS
 from contract.runner import PHASES, Unreachable, run
 from mockserver.serve import ServerThread
-
-from brokenservers import BROKEN, GarbageServer, closed_port, endless_app, hanging_app, reference_app
 
 SEED = 20240611
 # Rules met only by requests that break the schema are found in the negative phase; the rest by the
@@ -67,16 +66,16 @@ def test_a_base_url_ending_in_v1_works_too() -> None:
 def test_the_same_seed_finds_the_same_minimal_request_with_workers() -> None:
     with ServerThread(reference_app("server_error")) as server:
         one = run(server.url, max_examples=10, seed=SEED, timeout=2.0, phases=["realistic", "negative"])
-        three = run(server.url, max_examples=10, seed=SEED, timeout=2.0, phases=["realistic", "negative"],
-                    workers=3)
+        three = run(server.url, max_examples=10, seed=SEED, timeout=2.0, phases=["realistic", "negative"], workers=3)
     assert [f.check for f in one.failures] == [f.check for f in three.failures] == ["not_a_server_error"]
     assert one.failures[0].request.body == three.failures[0].request.body
 
 
 def test_the_seed_document_blames_itself_not_a_correct_server(seed_path) -> None:
     with ServerThread(reference_app()) as server:
-        result = run(server.url, spec=seed_path, max_examples=8, seed=SEED, timeout=2.0,
-                     phases=["realistic", "negative"])
+        result = run(
+            server.url, spec=seed_path, max_examples=8, seed=SEED, timeout=2.0, phases=["realistic", "negative"]
+        )
     assert result.ok, [(f.check, f.message) for f in result.failures]
     assert result.document_defects
     assert all(d.blame == "document" for d in result.document_defects)
@@ -127,8 +126,9 @@ def test_a_stream_is_cut_at_the_event_cap() -> None:
 
     with ServerThread(endless_app(), log_level="critical") as server:
         started = time.monotonic()
-        result = run(server.url, max_examples=5, seed=SEED, timeout=5.0, phases=["realistic"],
-                     limits=Limits(max_events=200))
+        result = run(
+            server.url, max_examples=5, seed=SEED, timeout=5.0, phases=["realistic"], limits=Limits(max_events=200)
+        )
         elapsed = time.monotonic() - started
     assert elapsed < 4, elapsed
     assert "200 events" in result.failures[0].message
@@ -162,8 +162,9 @@ def test_the_coverage_phase_catches_each_broken_rule_without_luck(broken: str) -
 def test_rules_that_random_draws_missed_are_caught_under_seeds_that_missed_them(broken: str) -> None:
     """Under seeds 2 and 3 at default settings these servers used to pass; now every run catches them."""
     with ServerThread(reference_app(broken)) as server:
-        results = [run(server.url, max_examples=5, seed=seed, timeout=2.0, phases=["coverage", "realistic"])
-                   for seed in (2, 3)]
+        results = [
+            run(server.url, max_examples=5, seed=seed, timeout=2.0, phases=["coverage", "realistic"]) for seed in (2, 3)
+        ]
     for result in results:
         assert BROKEN[broken] in {f.check for f in result.failures}
 
@@ -174,7 +175,8 @@ def test_the_coverage_phase_passes_the_correct_server_and_judges_every_semantic_
     assert result.ok, [(f.check, f.message) for f in result.failures]
     semantic = [name for name, check in CHECKS.items() if check.scope == "semantics" and name in result.stats]
     assert semantic and all(result.stats[name].judged >= 3 for name in semantic), {
-        name: result.stats[name].judged for name in semantic}
+        name: result.stats[name].judged for name in semantic
+    }
 
 
 def test_the_same_seed_sends_the_same_requests_from_the_cli_the_plugin_and_python(tmp_path) -> None:
@@ -183,9 +185,8 @@ def test_the_same_seed_sends_the_same_requests_from_the_cli_the_plugin_and_pytho
     import subprocess
     import sys
 
-    from starlette.requests import Request
-
     from conftest import ROOT
+    from starlette.requests import Request
     from test_contract_plugin import _plugin_args
 
     received: list[bytes] = []
@@ -211,13 +212,37 @@ def test_the_same_seed_sends_the_same_requests_from_the_cli_the_plugin_and_pytho
     with ServerThread(recording) as server:
         run(server.url, max_examples=5, seed=11, timeout=5.0)
         from_python, received[:] = list(received), []
-        cli = subprocess.run([sys.executable, "-m", "contract.cli", server.url, "--seed", "11", "--max-examples", "5"],
-                             cwd=cli_dir, env=env, capture_output=True, text=True, timeout=120)
+        cli = subprocess.run(
+            [sys.executable, "-m", "contract.cli", server.url, "--seed", "11", "--max-examples", "5"],
+            cwd=cli_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         from_cli, received[:] = list(received), []
         (plugin_dir / "conftest.py").write_text("LOCAL_LITERALS = ('a literal only the pytest run sees', 987654321)\n")
-        plugin = subprocess.run([sys.executable, "-m", "pytest", *_plugin_args(), "-p", "no:cacheprovider",
-                                 "--contract-url", server.url, "--contract-seed", "11", "--contract-max-examples", "5"],
-                                cwd=plugin_dir, env=env, capture_output=True, text=True, timeout=120)
+        plugin = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *_plugin_args(),
+                "-p",
+                "no:cacheprovider",
+                "--contract-url",
+                server.url,
+                "--contract-seed",
+                "11",
+                "--contract-max-examples",
+                "5",
+            ],
+            cwd=plugin_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         from_plugin = list(received)
     assert cli.returncode == 0, cli.stdout[-2000:] + cli.stderr[-2000:]
     assert plugin.returncode == 0, plugin.stdout[-2000:] + plugin.stderr[-2000:]

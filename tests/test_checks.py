@@ -18,8 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contract.checks import (CHECKS, CheckContext, checks_table, default_checks, is_refusal, run_checks,
-                             select_checks)
+from contract.checks import CHECKS, CheckContext, checks_table, default_checks, is_refusal, run_checks, select_checks
 from contract.exchange import NOT_JSON, Exchange, PreparedRequest, Timings
 from contract.semantics import assemble_message, assemble_stream
 from contract.spec import load_spec
@@ -30,22 +29,43 @@ ROOT = Path(__file__).resolve().parent.parent
 URL = "http://127.0.0.1:8000/chat/completions"
 ID, CREATED, MODEL = "chatcmpl-7Qk2", 1_732_600_000, "gpt-4o"
 USAGE = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
-ERROR = {"error": {"message": "messages: expected array, got string", "type": "invalid_request_error",
-                   "param": "messages", "code": None}}
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "strict": True,
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
-                   "additionalProperties": False}}}
+ERROR = {
+    "error": {
+        "message": "messages: expected array, got string",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": None,
+    }
+}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "strict": True,
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
 TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
 
 
 # -- building exchanges from what a server sends ---------------------------------------------
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, *, index: int = 0,
-          usage: Any = None, **top: Any) -> dict[str, Any]:
-    body = {"id": ID, "object": "chat.completion.chunk", "created": CREATED, "model": MODEL,
-            "choices": [] if delta is None else [{"index": index, "delta": delta, "finish_reason": finish}]}
+def chunk(
+    delta: dict[str, Any] | None = None, finish: str | None = None, *, index: int = 0, usage: Any = None, **top: Any
+) -> dict[str, Any]:
+    body = {
+        "id": ID,
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": MODEL,
+        "choices": [] if delta is None else [{"index": index, "delta": delta, "finish_reason": finish}],
+    }
     if usage is not None:
         body["usage"] = usage
     body.update(top)
@@ -54,16 +74,26 @@ def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, *, ind
 
 def text_chunks(text: str = "Hello there", finish: str = "stop") -> list[dict[str, Any]]:
     pieces = ["Hel", "lo", " there"] if text == "Hello there" else [text]
-    return ([chunk({"role": "assistant", "content": ""})] + [chunk({"content": p}) for p in pieces]
-            + [chunk({}, finish), chunk(None, usage=USAGE)])
+    return (
+        [chunk({"role": "assistant", "content": ""})]
+        + [chunk({"content": p}) for p in pieces]
+        + [chunk({}, finish), chunk(None, usage=USAGE)]
+    )
 
 
 def tool_chunks(calls: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     """Tool calls streamed as OpenAI-compatible servers do: id and name first, then argument fragments."""
     out = [chunk({"role": "assistant", "content": None})]
     for index, (call_id, name, arguments) in enumerate(calls):
-        out.append(chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                          "function": {"name": name, "arguments": ""}}]}))
+        out.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                    ]
+                }
+            )
+        )
         half = len(arguments) // 2
         for piece in (arguments[:half], arguments[half:]):
             out.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
@@ -80,28 +110,60 @@ def request(body: Any, kind: str = "realistic", broken_rule: str | None = None) 
     return PreparedRequest("POST", URL, {"Content-Type": "application/json"}, body, raw, kind, broken_rule)
 
 
-def stream_exchange(body: dict[str, Any], chunks: list[dict[str, Any]] | None = None, *, raw: bytes | None = None,
-                    done: bool = True, **fields: Any) -> Exchange:
+def stream_exchange(
+    body: dict[str, Any],
+    chunks: list[dict[str, Any]] | None = None,
+    *,
+    raw: bytes | None = None,
+    done: bool = True,
+    **fields: Any,
+) -> Exchange:
     raw = raw if raw is not None else sse_bytes(chunks or [], done)
     items, problems = parse_stream(raw)
-    return Exchange(request(body, **fields.pop("request_fields", {})), status=fields.pop("status", 200),
-                    headers={"content-type": "text/event-stream"}, content_type="text/event-stream",
-                    events=[i for i in items if isinstance(i, SSEEvent)],
-                    comments=[i for i in items if isinstance(i, SSEComment)], sse_problems=problems,
-                    timings=Timings(ttfb_ms=40.0, ttft_ms=60.0, total_ms=300.0), **fields)
+    return Exchange(
+        request(body, **fields.pop("request_fields", {})),
+        status=fields.pop("status", 200),
+        headers={"content-type": "text/event-stream"},
+        content_type="text/event-stream",
+        events=[i for i in items if isinstance(i, SSEEvent)],
+        comments=[i for i in items if isinstance(i, SSEComment)],
+        sse_problems=problems,
+        timings=Timings(ttfb_ms=40.0, ttft_ms=60.0, total_ms=300.0),
+        **fields,
+    )
 
 
-def json_exchange(body: Any, status: int, payload: Any, content_type: str = "application/json",
-                  kind: str = "realistic", broken_rule: str | None = None, **fields: Any) -> Exchange:
+def json_exchange(
+    body: Any,
+    status: int,
+    payload: Any,
+    content_type: str = "application/json",
+    kind: str = "realistic",
+    broken_rule: str | None = None,
+    **fields: Any,
+) -> Exchange:
     raw = json.dumps(payload).encode() if payload is not NOT_JSON else fields.pop("raw", b"oops")
-    return Exchange(request(body, kind, broken_rule), status=status, headers={"content-type": content_type},
-                    content_type=content_type, body=raw, json=payload,
-                    timings=Timings(ttfb_ms=40.0, ttft_ms=None, total_ms=80.0), **fields)
+    return Exchange(
+        request(body, kind, broken_rule),
+        status=status,
+        headers={"content-type": content_type},
+        content_type=content_type,
+        body=raw,
+        json=payload,
+        timings=Timings(ttfb_ms=40.0, ttft_ms=None, total_ms=80.0),
+        **fields,
+    )
 
 
 def completion(message: dict[str, Any], finish: str = "stop", usage: Any = USAGE) -> dict[str, Any]:
-    return {"id": ID, "object": "chat.completion", "created": CREATED, "model": MODEL, "usage": usage,
-            "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}]}
+    return {
+        "id": ID,
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": MODEL,
+        "usage": usage,
+        "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}],
+    }
 
 
 HELLO = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello"}]}
@@ -113,11 +175,14 @@ WAV_B64 = base64.b64encode(wav_bytes(20)).decode()
 
 def audio_chunks(transcript: str = "Hello there", data: str = WAV_B64) -> list[dict[str, Any]]:
     half = (len(data) // 8) * 4  # independent base64 pieces, as servers send them
-    return [chunk({"role": "assistant", "content": None}),
-            chunk({"audio": {"id": "audio_1", "transcript": transcript}}),
-            chunk({"audio": {"data": data[:half]}}), chunk({"audio": {"data": data[half:],
-                                                                      "expires_at": CREATED + 3600}}),
-            chunk({}, "stop"), chunk(None, usage=USAGE)]
+    return [
+        chunk({"role": "assistant", "content": None}),
+        chunk({"audio": {"id": "audio_1", "transcript": transcript}}),
+        chunk({"audio": {"data": data[:half]}}),
+        chunk({"audio": {"data": data[half:], "expires_at": CREATED + 3600}}),
+        chunk({}, "stop"),
+        chunk(None, usage=USAGE),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -138,28 +203,62 @@ def failing(ctx: CheckContext, exchange: Exchange, names: list[str] | None = Non
 PASSING = {
     "text stream": lambda: stream_exchange(HELLO, text_chunks()),
     "keep-alive comments": lambda: stream_exchange(HELLO, raw=encode_comment("ping") + sse_bytes(text_chunks())),
-    "tool-call stream": lambda: stream_exchange({**WITH_TOOLS, "tool_choice": "required",
-                                                 "parallel_tool_calls": False}, tool_chunks([WEATHER_CALL])),
-    "parallel tool calls": lambda: stream_exchange(WITH_TOOLS, tool_chunks(
-        [WEATHER_CALL, ("call_2", "get_time", "{}")])),
-    "named tool": lambda: stream_exchange({**WITH_TOOLS, "tool_choice": {"type": "function", "function": {
-        "name": "get_weather"}}}, tool_chunks([WEATHER_CALL])),
+    "tool-call stream": lambda: stream_exchange(
+        {**WITH_TOOLS, "tool_choice": "required", "parallel_tool_calls": False}, tool_chunks([WEATHER_CALL])
+    ),
+    "parallel tool calls": lambda: stream_exchange(
+        WITH_TOOLS, tool_chunks([WEATHER_CALL, ("call_2", "get_time", "{}")])
+    ),
+    "named tool": lambda: stream_exchange(
+        {**WITH_TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+        tool_chunks([WEATHER_CALL]),
+    ),
     "tool_choice none": lambda: stream_exchange({**WITH_TOOLS, "tool_choice": "none"}, text_chunks()),
-    "json_schema content": lambda: json_exchange({**NO_STREAM, "response_format": {"type": "json_schema",
-        "json_schema": {"name": "cat", "schema": {"type": "object", "properties": {"name": {"type": "string"}},
-                                                  "required": ["name"]}}}}, 200,
-        completion({"content": '{"name": "Tom"}'})),
-    "audio stream": lambda: stream_exchange({**HELLO, "modalities": ["text", "audio"], "audio": {"voice": "alloy"}},
-                                            audio_chunks()),
-    "audio json": lambda: json_exchange({**NO_STREAM, "modalities": ["text", "audio"], "audio": {
-        "voice": "alloy", "format": "wav"}}, 200, completion({"content": None, "audio": {
-            "id": "audio_1", "expires_at": CREATED, "data": WAV_B64, "transcript": "Hello"}})),
+    "json_schema content": lambda: json_exchange(
+        {
+            **NO_STREAM,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "cat",
+                    "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+                },
+            },
+        },
+        200,
+        completion({"content": '{"name": "Tom"}'}),
+    ),
+    "audio stream": lambda: stream_exchange(
+        {**HELLO, "modalities": ["text", "audio"], "audio": {"voice": "alloy"}}, audio_chunks()
+    ),
+    "audio json": lambda: json_exchange(
+        {**NO_STREAM, "modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}},
+        200,
+        completion(
+            {"content": None, "audio": {"id": "audio_1", "expires_at": CREATED, "data": WAV_B64, "transcript": "Hello"}}
+        ),
+    ),
     "non-stream text": lambda: json_exchange(NO_STREAM, 200, completion({"content": "Hello there"})),
-    "non-stream tool calls": lambda: json_exchange({**WITH_TOOLS, "stream": False}, 200, completion(
-        {"content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
-            "name": "get_weather", "arguments": '{"city": "Paris"}'}}]}, "tool_calls")),
-    "negative rejected": lambda: json_exchange({"messages": "hi"}, 400, ERROR, kind="negative",
-                                               broken_rule="wrong-type: /messages"),
+    "non-stream tool calls": lambda: json_exchange(
+        {**WITH_TOOLS, "stream": False},
+        200,
+        completion(
+            {
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
+            "tool_calls",
+        ),
+    ),
+    "negative rejected": lambda: json_exchange(
+        {"messages": "hi"}, 400, ERROR, kind="negative", broken_rule="wrong-type: /messages"
+    ),
     "rate limited": lambda: json_exchange(HELLO, 429, {"error": {"message": "slow down", "type": "rate_limit"}}),
 }
 
@@ -192,83 +291,207 @@ def _wrong_finish() -> list[dict[str, Any]]:
 
 
 BREAKS: list[tuple[str, str, Any]] = [
-    ("not_a_server_error", "500 with a valid error body",
-     lambda: json_exchange(HELLO, 500, {"error": {"message": "boom", "type": "server_error"}})),
+    (
+        "not_a_server_error",
+        "500 with a valid error body",
+        lambda: json_exchange(HELLO, 500, {"error": {"message": "boom", "type": "server_error"}}),
+    ),
     ("status_code_documented", "418", lambda: json_exchange(HELLO, 418, ERROR)),
-    ("content_type_matches", "stream absent answered with JSON",
-     lambda: json_exchange(HELLO, 200, completion({"content": "Hello"}))),
-    ("content_type_matches", "error as text/plain",
-     lambda: json_exchange(HELLO, 400, ERROR, content_type="text/plain; charset=utf-8")),
-    ("response_body_valid", "response without created",
-     lambda: json_exchange(NO_STREAM, 200, {k: v for k, v in completion({"content": "Hi"}).items()
-                                            if k != "created"})),
-    ("response_body_valid", "a chunk sent as the response",
-     lambda: json_exchange(NO_STREAM, 200, chunk({"content": "Hi"}, "stop"))),
+    (
+        "content_type_matches",
+        "stream absent answered with JSON",
+        lambda: json_exchange(HELLO, 200, completion({"content": "Hello"})),
+    ),
+    (
+        "content_type_matches",
+        "error as text/plain",
+        lambda: json_exchange(HELLO, 400, ERROR, content_type="text/plain; charset=utf-8"),
+    ),
+    (
+        "response_body_valid",
+        "response without created",
+        lambda: json_exchange(
+            NO_STREAM, 200, {k: v for k, v in completion({"content": "Hi"}).items() if k != "created"}
+        ),
+    ),
+    (
+        "response_body_valid",
+        "a chunk sent as the response",
+        lambda: json_exchange(NO_STREAM, 200, chunk({"content": "Hi"}, "stop")),
+    ),
     ("error_body_valid", "error is a string", lambda: json_exchange(HELLO, 400, {"error": "bad request"})),
-    ("negative_rejected", "negative request accepted",
-     lambda: json_exchange({"messages": "hi", "stream": False}, 200, completion({"content": "Hi"}),
-                           kind="negative", broken_rule="wrong-type: /messages")),
-    ("transport_ok", "read timeout mid-stream",
-     lambda: stream_exchange(HELLO, text_chunks()[:2], done=False, transport_error="read timeout after 5.0 s")),
-    ("ttft_within_limit", "slow first token",
-     lambda: replace(stream_exchange(HELLO, text_chunks()), timings=Timings(ttfb_ms=100, ttft_ms=900))),
-    ("sse_framing", "unknown field", lambda: stream_exchange(HELLO, raw=sse_bytes(text_chunks()).replace(
-        b"data: ", b"colour: blue\ndata: ", 1))),
-    ("sse_framing", "retry that is not a number", lambda: stream_exchange(HELLO, raw=sse_bytes(text_chunks()).replace(
-        b"data: ", b"retry: soon\ndata: ", 1))),
-    ("chunks_valid", "a response object in the stream",
-     lambda: stream_exchange(HELLO, _tamper(text_chunks(), 2, object="chat.completion"))),
-    ("chunks_valid", "data that is not JSON", lambda: stream_exchange(HELLO, raw=sse_bytes(text_chunks()).replace(
-        b"\n\n", b"\n\ndata: {oops\n\n", 1))),
+    (
+        "negative_rejected",
+        "negative request accepted",
+        lambda: json_exchange(
+            {"messages": "hi", "stream": False},
+            200,
+            completion({"content": "Hi"}),
+            kind="negative",
+            broken_rule="wrong-type: /messages",
+        ),
+    ),
+    (
+        "transport_ok",
+        "read timeout mid-stream",
+        lambda: stream_exchange(HELLO, text_chunks()[:2], done=False, transport_error="read timeout after 5.0 s"),
+    ),
+    (
+        "ttft_within_limit",
+        "slow first token",
+        lambda: replace(stream_exchange(HELLO, text_chunks()), timings=Timings(ttfb_ms=100, ttft_ms=900)),
+    ),
+    (
+        "sse_framing",
+        "unknown field",
+        lambda: stream_exchange(HELLO, raw=sse_bytes(text_chunks()).replace(b"data: ", b"colour: blue\ndata: ", 1)),
+    ),
+    (
+        "sse_framing",
+        "retry that is not a number",
+        lambda: stream_exchange(HELLO, raw=sse_bytes(text_chunks()).replace(b"data: ", b"retry: soon\ndata: ", 1)),
+    ),
+    (
+        "chunks_valid",
+        "a response object in the stream",
+        lambda: stream_exchange(HELLO, _tamper(text_chunks(), 2, object="chat.completion")),
+    ),
+    (
+        "chunks_valid",
+        "data that is not JSON",
+        lambda: stream_exchange(HELLO, raw=sse_bytes(text_chunks()).replace(b"\n\n", b"\n\ndata: {oops\n\n", 1)),
+    ),
     ("stream_terminated", "no [DONE]", lambda: stream_exchange(HELLO, text_chunks(), done=False)),
-    ("stream_terminated", "an event after [DONE]... reported with framing",
-     lambda: stream_exchange(HELLO, raw=sse_bytes(text_chunks()) + encode_event("{}"))),
+    (
+        "stream_terminated",
+        "an event after [DONE]... reported with framing",
+        lambda: stream_exchange(HELLO, raw=sse_bytes(text_chunks()) + encode_event("{}")),
+    ),
     ("consistent_ids", "id changes", lambda: stream_exchange(HELLO, _tamper(text_chunks(), 2, id="chatcmpl-other"))),
     ("consistent_ids", "model changes", lambda: stream_exchange(HELLO, _tamper(text_chunks(), 3, model="gpt-4"))),
-    ("role_first", "no role in the first delta",
-     lambda: stream_exchange(HELLO, [chunk({"content": ""})] + text_chunks()[1:])),
+    (
+        "role_first",
+        "no role in the first delta",
+        lambda: stream_exchange(HELLO, [chunk({"content": ""})] + text_chunks()[1:]),
+    ),
     ("finish_reason_once", "two finish reasons", lambda: stream_exchange(HELLO, _wrong_finish())),
-    ("finish_reason_once", "no finish reason",
-     lambda: stream_exchange(HELLO, [c for c in text_chunks() if not (c["choices"] and c["choices"][0][
-         "finish_reason"])])),
-    ("tool_calls_assemble", "a tool that was not offered",
-     lambda: stream_exchange(WITH_TOOLS, tool_chunks([("call_1", "get_wether", '{"city": "Paris"}')]))),
-    ("tool_calls_assemble", "arguments that are not JSON",
-     lambda: stream_exchange(WITH_TOOLS, tool_chunks([("call_1", "get_weather", '{"city": "Par')]))),
-    ("tool_calls_assemble", "strict arguments that break the parameters",
-     lambda: stream_exchange(WITH_TOOLS, tool_chunks([("call_1", "get_weather", '{"town": "Paris"}')]))),
-    ("tool_calls_assemble", "a call without an id",
-     lambda: stream_exchange(WITH_TOOLS, tool_chunks([("", "get_weather", '{"city": "Paris"}')]))),
-    ("tool_choice_honoured", "none, yet a call",
-     lambda: stream_exchange({**WITH_TOOLS, "tool_choice": "none"}, tool_chunks([WEATHER_CALL]))),
-    ("tool_choice_honoured", "required, yet text",
-     lambda: stream_exchange({**WITH_TOOLS, "tool_choice": "required"}, text_chunks())),
-    ("tool_choice_honoured", "named, yet another tool",
-     lambda: stream_exchange({**WITH_TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_time"}}},
-                             tool_chunks([WEATHER_CALL]))),
-    ("parallel_tool_calls_honoured", "false, yet two calls",
-     lambda: stream_exchange({**WITH_TOOLS, "parallel_tool_calls": False},
-                             tool_chunks([WEATHER_CALL, ("call_2", "get_time", "{}")]))),
-    ("response_format_honoured", "content that breaks the schema",
-     lambda: json_exchange({**NO_STREAM, "response_format": {"type": "json_schema", "json_schema": {
-         "name": "cat", "schema": {"type": "object", "required": ["name"]}}}}, 200,
-         completion({"content": '{"nom": "Tom"}'}))),
-    ("response_format_honoured", "content that is not JSON",
-     lambda: stream_exchange({**HELLO, "response_format": {"type": "json_schema", "json_schema": {
-         "name": "cat", "schema": {"type": "object"}}}}, text_chunks())),
-    ("audio_present", "no audio", lambda: stream_exchange({**HELLO, "modalities": ["text", "audio"]},
-                                                          text_chunks())),
-    ("audio_present", "audio data is not base64",
-     lambda: stream_exchange({**HELLO, "modalities": ["text", "audio"]}, audio_chunks(data="not base64!!"))),
-    ("audio_present", "a broken WAV", lambda: stream_exchange({**HELLO, "modalities": ["text", "audio"]},
-                                                              audio_chunks(data=base64.b64encode(
-                                                                  b"RIFF\x00\x00\x00\x00WAVEjunk").decode()))),
-    ("audio_present", "no transcript", lambda: stream_exchange({**HELLO, "modalities": ["text", "audio"]},
-                                                               audio_chunks(transcript=""))),
-    ("usage_consistent", "total is not the sum", lambda: json_exchange(NO_STREAM, 200, completion(
-        {"content": "Hi"}, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 6}))),
-    ("usage_consistent", "a negative count", lambda: stream_exchange(HELLO, text_chunks()[:-1] + [chunk(
-        None, usage={"prompt_tokens": -1, "completion_tokens": 2, "total_tokens": 1})])),
+    (
+        "finish_reason_once",
+        "no finish reason",
+        lambda: stream_exchange(
+            HELLO, [c for c in text_chunks() if not (c["choices"] and c["choices"][0]["finish_reason"])]
+        ),
+    ),
+    (
+        "tool_calls_assemble",
+        "a tool that was not offered",
+        lambda: stream_exchange(WITH_TOOLS, tool_chunks([("call_1", "get_wether", '{"city": "Paris"}')])),
+    ),
+    (
+        "tool_calls_assemble",
+        "arguments that are not JSON",
+        lambda: stream_exchange(WITH_TOOLS, tool_chunks([("call_1", "get_weather", '{"city": "Par')])),
+    ),
+    (
+        "tool_calls_assemble",
+        "strict arguments that break the parameters",
+        lambda: stream_exchange(WITH_TOOLS, tool_chunks([("call_1", "get_weather", '{"town": "Paris"}')])),
+    ),
+    (
+        "tool_calls_assemble",
+        "a call without an id",
+        lambda: stream_exchange(WITH_TOOLS, tool_chunks([("", "get_weather", '{"city": "Paris"}')])),
+    ),
+    (
+        "tool_choice_honoured",
+        "none, yet a call",
+        lambda: stream_exchange({**WITH_TOOLS, "tool_choice": "none"}, tool_chunks([WEATHER_CALL])),
+    ),
+    (
+        "tool_choice_honoured",
+        "required, yet text",
+        lambda: stream_exchange({**WITH_TOOLS, "tool_choice": "required"}, text_chunks()),
+    ),
+    (
+        "tool_choice_honoured",
+        "named, yet another tool",
+        lambda: stream_exchange(
+            {**WITH_TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_time"}}},
+            tool_chunks([WEATHER_CALL]),
+        ),
+    ),
+    (
+        "parallel_tool_calls_honoured",
+        "false, yet two calls",
+        lambda: stream_exchange(
+            {**WITH_TOOLS, "parallel_tool_calls": False}, tool_chunks([WEATHER_CALL, ("call_2", "get_time", "{}")])
+        ),
+    ),
+    (
+        "response_format_honoured",
+        "content that breaks the schema",
+        lambda: json_exchange(
+            {
+                **NO_STREAM,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "cat", "schema": {"type": "object", "required": ["name"]}},
+                },
+            },
+            200,
+            completion({"content": '{"nom": "Tom"}'}),
+        ),
+    ),
+    (
+        "response_format_honoured",
+        "content that is not JSON",
+        lambda: stream_exchange(
+            {
+                **HELLO,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "cat", "schema": {"type": "object"}},
+                },
+            },
+            text_chunks(),
+        ),
+    ),
+    ("audio_present", "no audio", lambda: stream_exchange({**HELLO, "modalities": ["text", "audio"]}, text_chunks())),
+    (
+        "audio_present",
+        "audio data is not base64",
+        lambda: stream_exchange({**HELLO, "modalities": ["text", "audio"]}, audio_chunks(data="not base64!!")),
+    ),
+    (
+        "audio_present",
+        "a broken WAV",
+        lambda: stream_exchange(
+            {**HELLO, "modalities": ["text", "audio"]},
+            audio_chunks(data=base64.b64encode(b"RIFF\x00\x00\x00\x00WAVEjunk").decode()),
+        ),
+    ),
+    (
+        "audio_present",
+        "no transcript",
+        lambda: stream_exchange({**HELLO, "modalities": ["text", "audio"]}, audio_chunks(transcript="")),
+    ),
+    (
+        "usage_consistent",
+        "total is not the sum",
+        lambda: json_exchange(
+            NO_STREAM,
+            200,
+            completion({"content": "Hi"}, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 6}),
+        ),
+    ),
+    (
+        "usage_consistent",
+        "a negative count",
+        lambda: stream_exchange(
+            HELLO,
+            text_chunks()[:-1] + [chunk(None, usage={"prompt_tokens": -1, "completion_tokens": 2, "total_tokens": 1})],
+        ),
+    ),
 ]
 
 
@@ -289,8 +512,9 @@ def test_every_check_has_a_break() -> None:
 
 
 def test_valid_request_accepted_is_opt_in_and_refusals_are_counted(ctx: CheckContext) -> None:
-    refused = json_exchange({**WITH_TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_time"}}},
-                            400, ERROR)
+    refused = json_exchange(
+        {**WITH_TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_time"}}}, 400, ERROR
+    )
     assert failing(ctx, refused) == set()
     assert is_refusal(ctx, refused)
     assert failing(ctx, refused, default_checks() + ["valid_request_accepted"]) == {"valid_request_accepted"}
@@ -304,8 +528,9 @@ def test_stream_and_nonstream_of_another_shape_fail_the_shape_check_only(ctx: Ch
     streamed = stream_exchange(WITH_TOOLS, text_chunks())
     plain = PASSING["non-stream tool calls"]()
     assert failing(replace(ctx, counterpart=plain), streamed) == {"stream_matches_nonstream"}
-    other_finish = json_exchange({**WITH_TOOLS, "stream": False}, 200, completion({"content": "Hello there"},
-                                                                                  finish="length"))
+    other_finish = json_exchange(
+        {**WITH_TOOLS, "stream": False}, 200, completion({"content": "Hello there"}, finish="length")
+    )
     assert failing(replace(ctx, counterpart=other_finish), streamed) == {"stream_matches_nonstream"}
 
 
@@ -326,12 +551,23 @@ def test_failure_messages_name_the_event_and_the_offset(ctx: CheckContext) -> No
 def test_stream_and_message_assemble_to_the_same_reply() -> None:
     streamed = stream_exchange(WITH_TOOLS, tool_chunks([WEATHER_CALL, ("call_2", "get_time", "{}")]))
     reply = assemble_stream(streamed.events)
-    assert [(c.id, c.name, c.arguments) for c in reply.tool_calls.values()] == [WEATHER_CALL,
-                                                                                ("call_2", "get_time", "{}")]
+    assert [(c.id, c.name, c.arguments) for c in reply.tool_calls.values()] == [
+        WEATHER_CALL,
+        ("call_2", "get_time", "{}"),
+    ]
     assert reply.finish_reason == "tool_calls" and reply.usage == USAGE and reply.ids == [ID]
-    message = assemble_message(completion({"content": None, "tool_calls": [
-        {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
-        for i, n, a in (WEATHER_CALL, ("call_2", "get_time", "{}"))]}, "tool_calls"))
+    message = assemble_message(
+        completion(
+            {
+                "content": None,
+                "tool_calls": [
+                    {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                    for i, n, a in (WEATHER_CALL, ("call_2", "get_time", "{}"))
+                ],
+            },
+            "tool_calls",
+        )
+    )
     assert message.choice().kind == reply.choice().kind == "tool_calls"
     assert message.choice().tool_names == reply.choice().tool_names
     text = assemble_stream(stream_exchange(HELLO, text_chunks()).events)
@@ -340,20 +576,49 @@ def test_stream_and_message_assemble_to_the_same_reply() -> None:
 
 # -- hostile data never crashes a check ----------------------------------------------------------
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-                               st.sampled_from(["id", "choices", "delta", "index", "tool_calls", "function",
-                                                "name", "arguments", "audio", "data", "usage", "finish_reason",
-                                                "content", "role", "created", "model"]), inner, max_size=4),
-                           max_leaves=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "choices",
+                    "delta",
+                    "index",
+                    "tool_calls",
+                    "function",
+                    "name",
+                    "arguments",
+                    "audio",
+                    "data",
+                    "usage",
+                    "finish_reason",
+                    "content",
+                    "role",
+                    "created",
+                    "model",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunks=st.lists(json_values, max_size=4), reply=json_values, body=json_values)
 def test_checks_survive_garbage(ctx: CheckContext, chunks: list[Any], reply: Any, body: Any) -> None:
-    request_body = {**WITH_TOOLS, "modalities": ["text", "audio"], "tool_choice": "required",
-                    "parallel_tool_calls": False, "response_format": {"type": "json_schema", "json_schema": {
-                        "schema": {"type": "object"}}}}
+    request_body = {
+        **WITH_TOOLS,
+        "modalities": ["text", "audio"],
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
+        "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}},
+    }
     streamed = stream_exchange(request_body, raw=b"".join(encode_event(json.dumps(c)) for c in chunks))
     plain = json_exchange(request_body, 200, reply)
     for exchange, other in ((streamed, plain), (plain, streamed), (json_exchange(body, 400, reply), None)):
@@ -380,10 +645,23 @@ def correct_exchanges() -> list[Exchange]:
         stream_exchange(HELLO, text_chunks()),
         stream_exchange({**HELLO, "stream": True, "tools": [WEATHER_TOOL]}, tool_chunks([WEATHER_CALL])),
         json_exchange(NO_STREAM, 200, completion({"content": "Hello there"})),
-        json_exchange({**NO_STREAM, "tools": [WEATHER_TOOL]}, 200, completion({"content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather",
-                                                               "arguments": WEATHER_CALL[2]}}]},
-            "tool_calls")),
+        json_exchange(
+            {**NO_STREAM, "tools": [WEATHER_TOOL]},
+            200,
+            completion(
+                {
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": WEATHER_CALL[2]},
+                        }
+                    ],
+                },
+                "tool_calls",
+            ),
+        ),
         json_exchange({"messages": "hi"}, 400, ERROR, kind="negative", broken_rule="wrong-type: /messages"),
     ]
 
@@ -399,8 +677,13 @@ def test_the_seed_blames_the_document_not_the_server(seed_path: Path) -> None:
     assert failures, "the seed's defects must show"
     assert {f.blame for f in failures} == {"document"}
     assert all(f.message.startswith("defect of the document, not the server") for f in failures)
-    assert {f.check for f in failures} >= {"content_type_matches", "chunks_valid", "response_body_valid",
-                                           "status_code_documented", "negative_rejected"}
+    assert {f.check for f in failures} >= {
+        "content_type_matches",
+        "chunks_valid",
+        "response_body_valid",
+        "status_code_documented",
+        "negative_rejected",
+    }
     ambiguous = [f for f in failures if f.check == "response_body_valid"]
     assert "2 branches of the oneOf" in ambiguous[0].message and ambiguous[0].witness["object"] == "chat.completion"
 
@@ -408,9 +691,16 @@ def test_the_seed_blames_the_document_not_the_server(seed_path: Path) -> None:
 def test_blame_carries_the_lint_witness(seed_path: Path) -> None:
     witness = {"id": "x", "choices": []}
     response_pointer = "#/paths/~1chat~1completions/post/responses/200/content/application~1json/schema"
-    findings = [LintFinding("error", "ambiguous-response", response_pointer, "both branches match", witness),
-                LintFinding("error", "stream-not-documented", "#/paths/~1chat~1completions/post/responses/200",
-                            "stream defaults to true", {"messages": []})]
+    findings = [
+        LintFinding("error", "ambiguous-response", response_pointer, "both branches match", witness),
+        LintFinding(
+            "error",
+            "stream-not-documented",
+            "#/paths/~1chat~1completions/post/responses/200",
+            "stream defaults to true",
+            {"messages": []},
+        ),
+    ]
     seed = CheckContext.for_spec(load_spec(seed_path), findings=findings)
     body = run_checks(seed, correct_exchanges()[2], ["response_body_valid"])
     assert [(f.blame, f.witness) for f in body] == [("document", witness)]
@@ -478,10 +768,11 @@ paths:
 def test_a_null_the_document_forbids_is_its_defect_and_only_a_null(tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
-    location = ("#/paths/~1chat~1completions/post/responses/200/content/application~1json/schema/properties/"
-                "choices/items/properties/finish_reason")
-    finding = LintFinding("error", "null-forbidden", location, "finish_reason cannot be null",
-                          {"finish_reason": None})
+    location = (
+        "#/paths/~1chat~1completions/post/responses/200/content/application~1json/schema/properties/"
+        "choices/items/properties/finish_reason"
+    )
+    finding = LintFinding("error", "null-forbidden", location, "finish_reason cannot be null", {"finish_reason": None})
     tiny = CheckContext.for_spec(load_spec(path), findings=[finding])
     null = json_exchange({"messages": []}, 200, {"choices": [{"finish_reason": None}]})
     [defect] = run_checks(tiny, null, ["response_body_valid"])

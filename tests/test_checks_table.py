@@ -19,7 +19,8 @@ def test_the_documented_table_is_the_generated_one() -> None:
         documented = table_in(path.read_text(encoding="utf-8"))
         assert documented == checks_table(), (
             f"{path.relative_to(ROOT)}: the checks table differs from the registry; regenerate it from the "
-            f"checkout with:\n    {REGENERATE}")
+            f"checkout with:\n    {REGENERATE}"
+        )
 
 
 def test_the_table_lists_every_check_once_in_registry_order() -> None:
@@ -31,8 +32,10 @@ def test_the_table_lists_every_check_once_in_registry_order() -> None:
 def test_write_replaces_only_the_text_between_the_markers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "docs").mkdir()
     page = tmp_path / "docs" / "checks.md"
-    page.write_text("# Checks\n\nBefore.\n\n<!-- checks-table:start -->\n| stale |\n<!-- checks-table:end -->\n\nAfter.\n",
-                    encoding="utf-8")
+    page.write_text(
+        "# Checks\n\nBefore.\n\n<!-- checks-table:start -->\n| stale |\n<!-- checks-table:end -->\n\nAfter.\n",
+        encoding="utf-8",
+    )
     assert main(["--write", "--root", str(tmp_path)]) == 0
     text = page.read_text(encoding="utf-8")
     assert table_in(text) == checks_table()

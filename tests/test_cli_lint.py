@@ -14,8 +14,9 @@ SEED = ROOT / "tests" / "data" / "seed-openapi.yaml"
 
 
 def lint(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "contract.cli", "--lint", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "contract.cli", "--lint", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,18 @@ def seed_run() -> subprocess.CompletedProcess[str]:
 
 
 SEED_DEFECTS = [
-    ("oneof-overlap", "#/components/schemas/ChatCompletionRequest/properties/messages/items/oneOf",
-     '{"role":"system","content":""}'),
+    (
+        "oneof-overlap",
+        "#/components/schemas/ChatCompletionRequest/properties/messages/items/oneOf",
+        '{"role":"system","content":""}',
+    ),
     ("unsatisfiable", "#/components/schemas/AssistantMessage/properties/role/enum", '{"role":"assistant"'),
     ("oneof-overlap", "#/paths/~1chat~1completions/post/responses/200/content/application~1json/schema/oneOf", "{}"),
-    ("ambiguous-response", "#/paths/~1chat~1completions/post/responses/200/content/application~1json",
-     '"choices":[{"delta":'),
+    (
+        "ambiguous-response",
+        "#/paths/~1chat~1completions/post/responses/200/content/application~1json",
+        '"choices":[{"delta":',
+    ),
     ("single-tool-call", "#/components/schemas/AssistantMessage/properties/tool_calls", '[{"id":"call_1"'),
     ("single-tool-call", "#/components/schemas/ResponseMessage/properties/tool_calls", '[{"id":"call_1"'),
     ("null-forbidden", "#/components/schemas/Choice/properties/finish_reason", '{"finish_reason":null}'),
@@ -49,8 +56,11 @@ def test_seed_exits_1(seed_run):
     assert seed_run.stdout.splitlines()[-1] == f"{SEED}: 14 errors, 3 warnings"
 
 
-@pytest.mark.parametrize(("rule", "location", "witness"), SEED_DEFECTS,
-                         ids=[f"{rule}:{'/'.join(where.split('/')[-3:])}" for rule, where, _ in SEED_DEFECTS])
+@pytest.mark.parametrize(
+    ("rule", "location", "witness"),
+    SEED_DEFECTS,
+    ids=[f"{rule}:{'/'.join(where.split('/')[-3:])}" for rule, where, _ in SEED_DEFECTS],
+)
 def test_seed_defect_printed_with_location_and_witness(seed_run, rule, location, witness):
     lines = [line for line in seed_run.stdout.splitlines() if line.startswith(f"error: {rule} at {location}: ")]
     assert len(lines) == 1, seed_run.stdout
@@ -61,15 +71,21 @@ def test_seed_unused_schema_is_a_warning(seed_run):
     assert "warning: unused-schema at #/components/schemas/Delta: " in seed_run.stdout
 
 
-@pytest.mark.parametrize(("param", "witness"), [
-    ("tool_choice", '{"messages":[],"tool_choice":"required"}'),
-    ("tool_choice.function.name", '{"messages":[],"tool_choice":{}}'),
-])
+@pytest.mark.parametrize(
+    ("param", "witness"),
+    [
+        ("tool_choice", '{"messages":[],"tool_choice":"required"}'),
+        ("tool_choice.function.name", '{"messages":[],"tool_choice":{}}'),
+    ],
+)
 def test_seed_refusals_the_mock_makes_are_warnings(seed_run, param, witness):
     """The seed has no 400 response, so the mock's refusals of valid requests are undocumented."""
     body = "#/paths/~1chat~1completions/post/requestBody/content/application~1json/schema"
-    lines = [line for line in seed_run.stdout.splitlines()
-             if line.startswith(f"warning: undocumented-refusal at {body}: ") and f"param {param!r} (" in line]
+    lines = [
+        line
+        for line in seed_run.stdout.splitlines()
+        if line.startswith(f"warning: undocumented-refusal at {body}: ") and f"param {param!r} (" in line
+    ]
     assert len(lines) == 1, seed_run.stdout
     assert "code 'invalid_tool_choice'" in lines[0]
     assert lines[0].endswith(f"; witness: {witness}")
@@ -77,8 +93,10 @@ def test_seed_refusals_the_mock_makes_are_warnings(seed_run, param, witness):
 
 def test_structure_error_exits_1(tmp_path):
     """The defect the contract used to have: a description inside the 200 reply's Media Type object."""
-    reply = ('            application/json:\n              schema:\n'
-             '                $ref: "#/components/schemas/ChatCompletionResponse"\n')
+    reply = (
+        "            application/json:\n              schema:\n"
+        '                $ref: "#/components/schemas/ChatCompletionResponse"\n'
+    )
     text = (ROOT / "openapi.yaml").read_text(encoding="utf-8")
     assert text.count(reply) == 1
     path = tmp_path / "described.yaml"
@@ -128,11 +146,15 @@ def test_yaml_syntax_error(tmp_path):
     assert re.search(r"broken\.yaml:\d+:\d+: YAML syntax error", line), line
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('swagger: "2.0"\ninfo: {title: x, version: "1"}\npaths: {}\n', "Swagger 2.0 is not supported"),
-    ("- just\n- a list\n", "not an OpenAPI document"),
-    ("title: hello\n", "not an OpenAPI 3 document"),
-], ids=["swagger-2", "list", "mapping-without-openapi"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('swagger: "2.0"\ninfo: {title: x, version: "1"}\npaths: {}\n', "Swagger 2.0 is not supported"),
+        ("- just\n- a list\n", "not an OpenAPI document"),
+        ("title: hello\n", "not an OpenAPI 3 document"),
+    ],
+    ids=["swagger-2", "list", "mapping-without-openapi"],
+)
 def test_not_openapi(tmp_path, text, expected):
     path = tmp_path / "doc.yaml"
     path.write_text(text, encoding="utf-8")
@@ -140,8 +162,9 @@ def test_not_openapi(tmp_path, text, expected):
 
 
 def test_ref_to_nowhere(tmp_path):
-    text = SEED.read_text(encoding="utf-8").replace('$ref: "#/components/schemas/Tool"',
-                                                      '$ref: "#/components/schemas/Tools"')
+    text = SEED.read_text(encoding="utf-8").replace(
+        '$ref: "#/components/schemas/Tool"', '$ref: "#/components/schemas/Tools"'
+    )
     path = tmp_path / "dangling.yaml"
     path.write_text(text, encoding="utf-8")
     line = assert_one_line_error(lint("--spec", str(path)))
@@ -151,10 +174,13 @@ def test_ref_to_nowhere(tmp_path):
 def test_ref_to_nowhere_in_an_unused_schema_is_a_finding(tmp_path):
     text = SEED.read_text(encoding="utf-8").replace(
         "    Delta:\n      type: object\n",
-        '    Delta:\n      type: object\n      additionalProperties:\n        $ref: "#/components/schemas/Gone"\n')
+        '    Delta:\n      type: object\n      additionalProperties:\n        $ref: "#/components/schemas/Gone"\n',
+    )
     path = tmp_path / "orphan.yaml"
     path.write_text(text, encoding="utf-8")
     run = lint("--spec", str(path))
     assert run.returncode == 1 and run.stderr == ""
-    assert ("error: dangling-ref at #/components/schemas/Delta/additionalProperties/$ref: "
-            "$ref '#/components/schemas/Gone' resolves nowhere") in run.stdout
+    assert (
+        "error: dangling-ref at #/components/schemas/Delta/additionalProperties/$ref: "
+        "$ref '#/components/schemas/Gone' resolves nowhere"
+    ) in run.stdout

@@ -9,18 +9,18 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from brokenservers import closed_port, reference_app
 
 from mockserver.serve import ServerThread
-
-from brokenservers import closed_port, reference_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--max-examples", "5", "--seed", "11", "--timeout", "2"]
 
 
 def contract_check(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "contract.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "contract.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +64,18 @@ def test_checks_and_exclude_checks_select(broken_url: str) -> None:
     assert excluded.returncode == 0, excluded.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["ftp://127.0.0.1:21"], "must start with http:// or https://"),
-    (["http://127.0.0.1:{port}"], "cannot reach"),
-    (["{good}", "--checks", "no_such_check"], "unknown check 'no_such_check'"),
-    (["{good}", "--header", "no colon here"], "must look like 'Name: value'"),
-    (["{good}", "--spec", "/nonexistent/openapi.yaml"], "/nonexistent/openapi.yaml"),
-    (["{good}", "--max-examples", "0"], "must be at least 1"),
-    (["{good}", "--timeout", "soon"], "is not a number"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ftp://127.0.0.1:21"], "must start with http:// or https://"),
+        (["http://127.0.0.1:{port}"], "cannot reach"),
+        (["{good}", "--checks", "no_such_check"], "unknown check 'no_such_check'"),
+        (["{good}", "--header", "no colon here"], "must look like 'Name: value'"),
+        (["{good}", "--spec", "/nonexistent/openapi.yaml"], "/nonexistent/openapi.yaml"),
+        (["{good}", "--max-examples", "0"], "must be at least 1"),
+        (["{good}", "--timeout", "soon"], "is not a number"),
+    ],
+)
 def test_exit_2_with_one_line(good_url: str, args: list[str], message: str) -> None:
     argv = [a.format(port=closed_port(), good=good_url) for a in args]
     done = contract_check(*argv)
@@ -86,8 +89,10 @@ def test_exit_2_with_one_line(good_url: str, args: list[str], message: str) -> N
 def test_an_unwritable_report_path_is_a_usage_error(good_url: str, tmp_path: Path) -> None:
     done = contract_check(good_url, *FAST, "--junit", str(tmp_path / "missing" / "dir" / "r.xml"))
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"contract-check: error: cannot write report --junit "
-                                                f"{tmp_path / 'missing' / 'dir' / 'r.xml'}: no such directory"]
+    assert done.stderr.strip().splitlines() == [
+        f"contract-check: error: cannot write report --junit "
+        f"{tmp_path / 'missing' / 'dir' / 'r.xml'}: no such directory"
+    ]
     assert done.stdout == ""
 
 
@@ -112,8 +117,9 @@ def test_a_wrong_base_url_exits_1_with_the_diagnosis_on_top(tmp_path: Path) -> N
     from mockserver.app import Settings, create_app
 
     with ServerThread(create_app(None, Settings(no_delay=True))) as server:
-        done = contract_check(server.url + "/v2", *FAST, "--junit", str(tmp_path / "r.xml"),
-                              "--json", str(tmp_path / "r.json"))
+        done = contract_check(
+            server.url + "/v2", *FAST, "--junit", str(tmp_path / "r.xml"), "--json", str(tmp_path / "r.json")
+        )
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[2].startswith("INCONCLUSIVE: all ") and "valid requests got 404 `unknown_path`" in lines[2]
@@ -152,11 +158,27 @@ def request_id_header(ctx, exchange):
 
 def test_import_brings_in_the_user_s_own_checks(good_url: str, tmp_path: Path) -> None:
     (tmp_path / "my_checks.py").write_text(OWN_CHECK, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "contract.cli", good_url, *FAST, "--import", "my_checks",
-                           "--checks", "request_id_header,not_a_server_error"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "contract.cli",
+            good_url,
+            *FAST,
+            "--import",
+            "my_checks",
+            "--checks",
+            "request_id_header,not_a_server_error",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED: request_id_header" in done.stdout and "no x-request-id header" in done.stdout
     missing = contract_check(good_url, *FAST, "--import", "no_such_checks_module")
-    assert missing.returncode == 2 and missing.stderr.startswith("contract-check: error: --import no_such_checks_module")
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        "contract-check: error: --import no_such_checks_module"
+    )
     assert "Traceback" not in missing.stderr

@@ -6,11 +6,10 @@ import importlib.metadata
 from pathlib import Path
 
 import pytest
+from brokenservers import reference_app
 
 from contract.runner import select_checks
 from mockserver.serve import ServerThread
-
-from brokenservers import reference_app
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,19 +29,45 @@ def _plugin_args() -> list[str]:
 
 def test_a_broken_server_fails_its_check_item(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app("role_not_first")) as server:
-        result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url, "--contract-max-examples", "5",
-                                    "--contract-seed", "3", "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess(
+            *_plugin_args(),
+            "--contract-url",
+            server.url,
+            "--contract-max-examples",
+            "5",
+            "--contract-seed",
+            "3",
+            "-p",
+            "no:cacheprovider",
+        )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1
     assert outcomes.get("passed") == len(select_checks(None, None))  # every other check, and run_is_conclusive
-    result.stdout.fnmatch_lines(["*contract-check: * seed 3*", "*FAILED: role_first*", "*curl -N*",
-                                 "*contract summary*", "*FAILED contract::role_first*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*contract-check: * seed 3*",
+            "*FAILED: role_first*",
+            "*curl -N*",
+            "*contract summary*",
+            "*FAILED contract::role_first*",
+        ]
+    )
 
 
 def test_a_correct_server_passes_every_item(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
-        result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url, "--contract-max-examples", "5",
-                                    "--contract-seed", "3", "-v", "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess(
+            *_plugin_args(),
+            "--contract-url",
+            server.url,
+            "--contract-max-examples",
+            "5",
+            "--contract-seed",
+            "3",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+        )
     result.assert_outcomes(passed=len(select_checks(None, None)) + 1)
     result.stdout.fnmatch_lines(["*contract::run_is_conclusive PASSED*", "*contract::chunks_valid PASSED*"])
 
@@ -65,25 +90,45 @@ def no_system_prompt(ctx, exchange):
 def test_a_check_in_conftest_becomes_an_item(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(USER_CHECK)
     with ServerThread(reference_app()) as server:
-        result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url, "--contract-max-examples", "5",
-                                    "--contract-seed", "3", "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess(
+            *_plugin_args(),
+            "--contract-url",
+            server.url,
+            "--contract-max-examples",
+            "5",
+            "--contract-seed",
+            "3",
+            "-p",
+            "no:cacheprovider",
+        )
     result.assert_outcomes(failed=1, passed=len(select_checks(None, None)) + 1)
-    result.stdout.fnmatch_lines(["*FAILED: no_system_prompt*", "*a system prompt was sent*",
-                                 "*FAILED contract::no_system_prompt*"])
+    result.stdout.fnmatch_lines(
+        ["*FAILED: no_system_prompt*", "*a system prompt was sent*", "*FAILED contract::no_system_prompt*"]
+    )
 
 
 def test_k_selects_one_check(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
-        result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url, "--contract-max-examples", "3",
-                                    "-k", "usage_consistent", "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess(
+            *_plugin_args(),
+            "--contract-url",
+            server.url,
+            "--contract-max-examples",
+            "3",
+            "-k",
+            "usage_consistent",
+            "-p",
+            "no:cacheprovider",
+        )
     result.assert_outcomes(passed=1, deselected=len(select_checks(None, None)))
 
 
 def test_an_unreachable_url_fails_every_item_with_one_line(pytester: pytest.Pytester) -> None:
     from brokenservers import closed_port
 
-    result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", f"http://127.0.0.1:{closed_port()}",
-                                "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        *_plugin_args(), "--contract-url", f"http://127.0.0.1:{closed_port()}", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(failed=len(select_checks(None, None)) + 1)
     result.stdout.fnmatch_lines(["*contract-check: error: cannot reach*"])
     result.stdout.no_fnmatch_line("*Traceback*")
@@ -98,31 +143,58 @@ def test_without_the_flag_the_plugin_adds_nothing(pytester: pytest.Pytester) -> 
 
 def test_a_wrong_base_url_is_inconclusive_not_green(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
-        result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url + "/v2",
-                                               "--contract-max-examples", "2", "--contract-seed", "3",
-                                               "-p", "no:cacheprovider", "-rfs")
+        result = pytester.runpytest_subprocess(
+            *_plugin_args(),
+            "--contract-url",
+            server.url + "/v2",
+            "--contract-max-examples",
+            "2",
+            "--contract-seed",
+            "3",
+            "-p",
+            "no:cacheprovider",
+            "-rfs",
+        )
     # This server's 404 is Starlette's plain-text page, which the error checks also fail; the point is
     # the verdict on the run as a whole, and that no stream check claims a pass it never judged.
     assert result.ret != 0 and result.parseoutcomes().get("skipped", 0) >= 10
-    result.stdout.fnmatch_lines(["*INCONCLUSIVE: all * valid requests got 404*try *",
-                                 "*FAILED contract::run_is_conclusive*", "*not exercised: chunks_valid judged no*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*INCONCLUSIVE: all * valid requests got 404*try *",
+            "*FAILED contract::run_is_conclusive*",
+            "*not exercised: chunks_valid judged no*",
+        ]
+    )
 
 
 def test_headers_are_sent_and_redacted(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app("server_error", echo_authorization=True)) as server:
-        result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url,
-                                               "--contract-header", "Authorization: Bearer sk-plugin-SECRET-7",
-                                               "--contract-header", "X-Trace: visible-7",
-                                               "--contract-max-examples", "3", "--contract-seed", "3",
-                                               "-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["*FAILED: not_a_server_error*", "*-H 'Authorization: ?redacted?' -H 'X-Trace: visible-7'*"])
+        result = pytester.runpytest_subprocess(
+            *_plugin_args(),
+            "--contract-url",
+            server.url,
+            "--contract-header",
+            "Authorization: Bearer sk-plugin-SECRET-7",
+            "--contract-header",
+            "X-Trace: visible-7",
+            "--contract-max-examples",
+            "3",
+            "--contract-seed",
+            "3",
+            "-p",
+            "no:cacheprovider",
+        )
+    result.stdout.fnmatch_lines(
+        ["*FAILED: not_a_server_error*", "*-H 'Authorization: ?redacted?' -H 'X-Trace: visible-7'*"]
+    )
     assert "sk-plugin-SECRET-7" not in result.stdout.str()
 
 
 def test_bad_options_are_one_line(pytester: pytest.Pytester) -> None:
     for option in (["--contract-max-examples", "0"], ["--contract-header", "no colon here"]):
-        result = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", "http://127.0.0.1:9", *option,
-                                               "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess(
+            *_plugin_args(), "--contract-url", "http://127.0.0.1:9", *option, "-p", "no:cacheprovider"
+        )
         assert result.ret != 0
         output = result.stdout.str() + result.stderr.str()
         assert "Traceback" not in output
@@ -140,13 +212,31 @@ def test_under_xdist_the_suite_runs_once(pytester: pytest.Pytester) -> None:
         await app(scope, receive, send)
 
     with ServerThread(counting) as server:
-        single = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url,
-                                               "--contract-max-examples", "2", "--contract-seed", "3",
-                                               "-p", "no:cacheprovider")
+        single = pytester.runpytest_subprocess(
+            *_plugin_args(),
+            "--contract-url",
+            server.url,
+            "--contract-max-examples",
+            "2",
+            "--contract-seed",
+            "3",
+            "-p",
+            "no:cacheprovider",
+        )
         once = len(hits)
-        distributed = pytester.runpytest_subprocess(*_plugin_args(), "--contract-url", server.url,
-                                                    "--contract-max-examples", "2", "--contract-seed", "3",
-                                                    "-p", "no:cacheprovider", "-n", "2")
+        distributed = pytester.runpytest_subprocess(
+            *_plugin_args(),
+            "--contract-url",
+            server.url,
+            "--contract-max-examples",
+            "2",
+            "--contract-seed",
+            "3",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "2",
+        )
     assert single.ret == 0 and distributed.ret == 0, distributed.stdout.str()[-3000:]
     assert len(hits) == 2 * once  # the second run sent exactly as many requests as the first: one suite
     distributed.assert_outcomes(passed=len(select_checks(None, None)) + 1)

@@ -42,8 +42,8 @@ def _prose(text: str, *, keep_code: bool = False) -> list[tuple[int, str]]:
 
 def slug(title: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
-    title = re.sub(r"<[^>]+>", "", title)                      # inline HTML
-    title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)      # a link keeps its text
+    title = re.sub(r"<[^>]+>", "", title)  # inline HTML
+    title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)  # a link keeps its text
     return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
 
 
@@ -87,8 +87,11 @@ def test_every_relative_link_and_anchor_exists(page: Path) -> None:
 
 def test_every_docs_page_is_linked_from_the_readme() -> None:
     readme = ROOT / "README.md"
-    linked = {(readme.parent / target.partition("#")[0]).resolve()
-              for _, line in _prose(readme.read_text(encoding="utf-8")) for target in _LINK.findall(line)}
+    linked = {
+        (readme.parent / target.partition("#")[0]).resolve()
+        for _, line in _prose(readme.read_text(encoding="utf-8"))
+        for target in _LINK.findall(line)
+    }
     assert [p.name for p in PAGES[1:] if p.resolve() not in linked] == []
 
 
@@ -96,9 +99,11 @@ def test_a_missing_file_or_heading_is_reported(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "other.md").write_text("# Other page\n\n## Fault `type`s: the table\n")
     page = tmp_path / "README.md"
-    page.write_text("# Title\n\n[ok](docs/other.md#fault-types-the-table) [ok](#title) `[code](nowhere.md)`\n"
-                    "[gone](docs/gone.md) [no anchor](docs/other.md#faults) [self](#nothing)\n"
-                    "```\n[in a block](nowhere.md)\n```\n")
+    page.write_text(
+        "# Title\n\n[ok](docs/other.md#fault-types-the-table) [ok](#title) `[code](nowhere.md)`\n"
+        "[gone](docs/gone.md) [no anchor](docs/other.md#faults) [self](#nothing)\n"
+        "```\n[in a block](nowhere.md)\n```\n"
+    )
     assert broken_links(page, tmp_path) == [
         "README.md:4: docs/gone.md: no such file",
         "README.md:4: docs/other.md#faults: no heading #faults in docs/other.md",
@@ -117,6 +122,6 @@ def test_the_setup_commands_stay_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     setup = readme.split("\n## Set-up\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)\n```", setup, re.S)
-    assert 'python -m pip install . && mockserver' in blocks
+    assert "python -m pip install . && mockserver" in blocks
     assert 'python -m pip install -e ".[test]" && python -m pytest -n 2' in blocks
     assert 'python -m pip install -e ".[test]" && python -m pytest -n 2' in (ROOT / ".ci" / "run").read_text()

@@ -16,8 +16,11 @@ from contract.validate import JSON, ContractValidator
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_SEED = ROOT.parent / "shared" / "seed-openapi.yaml"
 
-WEATHER_CALL = {"id": "call_1", "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+WEATHER_CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+}
 CONVERSATION = {
     "model": "gpt-4o",
     "messages": [
@@ -30,18 +33,45 @@ CONVERSATION = {
     ],
 }
 HEAD = {"id": "chatcmpl-1", "created": 1700000000, "model": "gpt-4o"}
-CHUNK = {**HEAD, "object": "chat.completion.chunk", "usage": None,
-         "choices": [{"index": 0, "delta": {"role": "assistant", "content": "It"}, "finish_reason": None}]}
-FINAL_CHUNK = {**HEAD, "object": "chat.completion.chunk",
-               "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-USAGE_CHUNK = {**HEAD, "object": "chat.completion.chunk", "choices": [],
-               "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}}
+CHUNK = {
+    **HEAD,
+    "object": "chat.completion.chunk",
+    "usage": None,
+    "choices": [{"index": 0, "delta": {"role": "assistant", "content": "It"}, "finish_reason": None}],
+}
+FINAL_CHUNK = {
+    **HEAD,
+    "object": "chat.completion.chunk",
+    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+}
+USAGE_CHUNK = {
+    **HEAD,
+    "object": "chat.completion.chunk",
+    "choices": [],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
+}
 PARALLEL_RESPONSE = {
-    **HEAD, "object": "chat.completion",
-    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-        "role": "assistant", "content": None, "refusal": None,
-        "tool_calls": [WEATHER_CALL, {**WEATHER_CALL, "id": "call_2",
-                                      "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]}}],
+    **HEAD,
+    "object": "chat.completion",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "refusal": None,
+                "tool_calls": [
+                    WEATHER_CALL,
+                    {
+                        **WEATHER_CALL,
+                        "id": "call_2",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+                    },
+                ],
+            },
+        }
+    ],
     "usage": {"prompt_tokens": 30, "completion_tokens": 40, "total_tokens": 70},
 }
 ERROR_BODY = {"error": {"message": "Rate limit reached", "type": "rate_limit_error", "param": None, "code": None}}
@@ -89,8 +119,21 @@ def test_parallel_tool_calls_response(seed, validator):
 
 
 def test_streamed_tool_call_delta_carries_index(validator):
-    delta = {**HEAD, "object": "chat.completion.chunk", "choices": [{"index": 0, "finish_reason": None, "delta": {
-        "tool_calls": [{"index": 1, "id": "call_2", "type": "function", "function": {"name": "f", "arguments": ""}}]}}]}
+    delta = {
+        **HEAD,
+        "object": "chat.completion.chunk",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": None,
+                "delta": {
+                    "tool_calls": [
+                        {"index": 1, "id": "call_2", "type": "function", "function": {"name": "f", "arguments": ""}}
+                    ]
+                },
+            }
+        ],
+    }
     assert validator.validate_event(delta) == []
     bad_index = {**delta, "choices": [{**delta["choices"][0], "delta": {"tool_calls": [{"index": "1"}]}}]}
     assert validator.validate_event(bad_index) != []
@@ -144,20 +187,31 @@ def test_audio_voice_has_a_documented_default(seed, validator):
 
 
 SDK_TOOL_TURN = {"role": "assistant", "tool_calls": [WEATHER_CALL]}  # model_dump(exclude_none=True)
-SDK_TEXT_TURN = {"role": "assistant", "content": "It is 18 °C.", "refusal": None, "audio": None,
-                 "tool_calls": None, "function_call": None, "annotations": None}  # model_dump()
+SDK_TEXT_TURN = {
+    "role": "assistant",
+    "content": "It is 18 °C.",
+    "refusal": None,
+    "audio": None,
+    "tool_calls": None,
+    "function_call": None,
+    "annotations": None,
+}  # model_dump()
 
 
-@pytest.mark.parametrize("turn", [SDK_TOOL_TURN, SDK_TEXT_TURN, {**SDK_TOOL_TURN, "content": None, "audio": None}],
-                         ids=["content-absent", "nulls", "content-null-audio-null"])
+@pytest.mark.parametrize(
+    "turn",
+    [SDK_TOOL_TURN, SDK_TEXT_TURN, {**SDK_TOOL_TURN, "content": None, "audio": None}],
+    ids=["content-absent", "nulls", "content-null-audio-null"],
+)
 def test_assistant_message_as_the_sdk_returns_it(seed, validator, turn):
     request = {"messages": [{"role": "user", "content": "Weather?"}, turn]}
     assert validator.validate_request(request) == []
     assert seed.validate_request(request) != []
 
 
-@pytest.mark.parametrize("turn", [{"role": "assistant"}, {"role": "assistant", "tool_calls": None}],
-                         ids=["nothing", "tool-calls-null"])
+@pytest.mark.parametrize(
+    "turn", [{"role": "assistant"}, {"role": "assistant", "tool_calls": None}], ids=["nothing", "tool-calls-null"]
+)
 def test_assistant_message_still_says_something(validator, turn):
     """``content`` may be left out only beside real tool calls."""
     assert validator.validate_request({"messages": [turn]}) != []
@@ -166,10 +220,13 @@ def test_assistant_message_still_says_something(validator, turn):
 def test_cross_field_refusals_are_listed_on_the_400(validator):
     bad_request = validator.spec.raw["components"]["responses"]["BadRequest"]
     listed = {(r["code"], r["param"]) for r in bad_request["x-refusals"]}
-    assert listed == {("invalid_tool_choice", "tool_choice"),
-                      ("invalid_function_parameters", "tools[].function.parameters"),
-                      ("invalid_json_schema", "response_format.json_schema.schema"),
-                      ("unsupported_audio_format", "audio.format"), ("too_many_tools", "tools")}
+    assert listed == {
+        ("invalid_tool_choice", "tool_choice"),
+        ("invalid_function_parameters", "tools[].function.parameters"),
+        ("invalid_json_schema", "response_format.json_schema.schema"),
+        ("unsupported_audio_format", "audio.format"),
+        ("too_many_tools", "tools"),
+    }
 
 
 def test_stream_defaults_to_true(seed, validator):
@@ -202,8 +259,9 @@ def _facts(tree: Any) -> dict[str, set[Any]]:
     for key, value in _walk(tree):
         if key == "properties" and isinstance(value, dict):
             facts["property"].update(value)
-            facts["default"].update((name, repr(p["default"])) for name, p in value.items()
-                                    if isinstance(p, dict) and "default" in p)
+            facts["default"].update(
+                (name, repr(p["default"])) for name, p in value.items() if isinstance(p, dict) and "default" in p
+            )
         elif key in ("description", "summary", "title") and isinstance(value, str):
             facts["text"].add(value)
         elif key == "$ref":
@@ -213,8 +271,10 @@ def _facts(tree: Any) -> dict[str, set[Any]]:
 
 @pytest.fixture(scope="module")
 def documents(seed_path) -> tuple[dict[str, Any], dict[str, Any]]:
-    return (yaml.safe_load(seed_path.read_text(encoding="utf-8")),
-            yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8")))
+    return (
+        yaml.safe_load(seed_path.read_text(encoding="utf-8")),
+        yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8")),
+    )
 
 
 def test_every_path_and_operation_kept(documents):
@@ -253,12 +313,24 @@ def test_audio_format_is_documented_with_its_default(seed, validator):
     assert validator.validate_request(request) == [] and seed.validate_request(request) == []
 
 
-@pytest.mark.parametrize("image_url", ["https://example.com/cat.png", {"url": "https://example.com/cat.png"},
-                                       {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}],
-                         ids=["string", "object", "object-with-detail"])
+@pytest.mark.parametrize(
+    "image_url",
+    [
+        "https://example.com/cat.png",
+        {"url": "https://example.com/cat.png"},
+        {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"},
+    ],
+    ids=["string", "object", "object-with-detail"],
+)
 def test_image_url_as_a_string_or_as_the_sdk_sends_it(seed, validator, image_url):
-    request = {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
-                                                         {"type": "image_url", "image_url": image_url}]}]}
+    request = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": image_url}],
+            }
+        ]
+    }
     assert validator.validate_request(request) == []
     assert (seed.validate_request(request) == []) == isinstance(image_url, str)
     bad = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}]}

@@ -21,8 +21,9 @@ SSE_ENTRY = ("paths", "/chat/completions", "post", "responses", "200", "content"
 
 
 def contract_check(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "contract.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "contract.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def at(document: dict[str, Any], *keys: str) -> Any:
@@ -67,8 +68,11 @@ def test_stream_is_described_event_by_event(exported: Path) -> None:
     assert item["type"] == "object" and item["required"] == ["data"]
     assert item["properties"]["data"]["anyOf"] == [
         {"const": "[DONE]"},
-        {"type": "string", "contentMediaType": "application/json",
-         "contentSchema": {"$ref": "#/components/schemas/ChatCompletionChunk"}},
+        {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/ChatCompletionChunk"},
+        },
     ]
 
 
@@ -78,14 +82,21 @@ def test_openapi_30_dialect_is_gone_and_references_and_extensions_stay(exported:
     assert "nullable" not in keys and "example" not in keys
     assert at(document, "paths", "/chat/completions", "post", "x-stream") is True
     assert [r["code"] for r in at(document, "components", "responses", "BadRequest", "x-refusals")] == [
-        "invalid_tool_choice", "invalid_function_parameters", "invalid_json_schema", "unsupported_audio_format", "too_many_tools"]
+        "invalid_tool_choice",
+        "invalid_function_parameters",
+        "invalid_json_schema",
+        "unsupported_audio_format",
+        "too_many_tools",
+    ]
     schemas = document["components"]["schemas"]
     assert schemas["Error"]["properties"]["error"]["properties"]["param"] == {"type": ["string", "null"]}
     assert schemas["ChatCompletionRequest"]["properties"]["model"] == {"type": "string", "examples": ["gpt-4o"]}
     assert schemas["ChatCompletionChunk"]["properties"]["usage"] == {
-        "anyOf": [{"allOf": [{"$ref": "#/components/schemas/Usage"}]}, {"type": "null"}]}
-    assert at(document, "paths", "/chat/completions", "post", "requestBody", "content", "application/json",
-              "schema") == {"$ref": "#/components/schemas/ChatCompletionRequest"}
+        "anyOf": [{"allOf": [{"$ref": "#/components/schemas/Usage"}]}, {"type": "null"}]
+    }
+    assert at(
+        document, "paths", "/chat/completions", "post", "requestBody", "content", "application/json", "schema"
+    ) == {"$ref": "#/components/schemas/ChatCompletionRequest"}
 
 
 def test_the_yaml_reads_back_as_the_same_document() -> None:
@@ -121,8 +132,13 @@ REQUESTS = [
     {"messages": HI, "tool_choice": "sometimes"},
     {"messages": HI, "modalities": ["text", "video"]},
 ]
-CHUNK = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-         "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+CHUNK = {
+    "id": "c",
+    "object": "chat.completion.chunk",
+    "created": 1,
+    "model": "m",
+    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+}
 EVENTS = [
     CHUNK,
     {**CHUNK, "usage": None},
@@ -133,8 +149,16 @@ EVENTS = [
     {**CHUNK, "object": "chat.completion"},
 ]
 RESPONSES = [
-    (200, {"id": "r", "object": "chat.completion", "created": 1, "model": "m",
-           "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}]}),
+    (
+        200,
+        {
+            "id": "r",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        },
+    ),
     (200, {"id": "r", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0}]}),
     (400, {"error": {"message": "m", "type": "invalid_request_error", "param": None, "code": None}}),
     (400, {"error": {"message": "m", "type": "invalid_request_error", "param": 3}}),
@@ -161,8 +185,13 @@ def test_both_forms_accept_and_refuse_the_same_events(pair: tuple[ContractValida
     for validator in pair:
         media = validator.spec.operation().responses["200"].content[EVENT_STREAM]
         assert media.terminator == "[DONE]"
-    assert pair[1].spec.operation().responses["200"].content[EVENT_STREAM].pointer.endswith(
-        "/itemSchema/properties/data/anyOf/1/contentSchema")
+    assert (
+        pair[1]
+        .spec.operation()
+        .responses["200"]
+        .content[EVENT_STREAM]
+        .pointer.endswith("/itemSchema/properties/data/anyOf/1/contentSchema")
+    )
 
 
 def test_both_forms_accept_and_refuse_the_same_json_replies(pair: tuple[ContractValidator, ContractValidator]) -> None:
@@ -179,17 +208,42 @@ def legacy_document(version: str = "3.0.3") -> dict[str, Any]:
     return {
         "openapi": version,
         "info": {"title": "t", "version": "1"},
-        "paths": {"/events": {"get": {"responses": {"200": {"description": "ok", "content": {
-            "text/event-stream": {"schema": {"type": "object", "properties": {"n": {"type": "integer"}}}},
-        }}}}}},
-        "components": {"schemas": {
-            "Rate": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
-                     "exclusiveMaximum": False, "example": 0.5},
-            "Colour": {"type": "string", "enum": ["red", "blue"], "nullable": True, "x-order": 2},
-            "Pet": {"type": "object", "discriminator": {"propertyName": "kind"},
-                    "externalDocs": {"url": "https://example.invalid/pet"}, "xml": {"name": "pet"},
-                    "properties": {"kind": {"type": "string"}}},
-        }},
+        "paths": {
+            "/events": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "text/event-stream": {
+                                    "schema": {"type": "object", "properties": {"n": {"type": "integer"}}}
+                                },
+                            },
+                        }
+                    }
+                }
+            }
+        },
+        "components": {
+            "schemas": {
+                "Rate": {
+                    "type": "number",
+                    "minimum": 0,
+                    "exclusiveMinimum": True,
+                    "maximum": 1,
+                    "exclusiveMaximum": False,
+                    "example": 0.5,
+                },
+                "Colour": {"type": "string", "enum": ["red", "blue"], "nullable": True, "x-order": 2},
+                "Pet": {
+                    "type": "object",
+                    "discriminator": {"propertyName": "kind"},
+                    "externalDocs": {"url": "https://example.invalid/pet"},
+                    "xml": {"name": "pet"},
+                    "properties": {"kind": {"type": "string"}},
+                },
+            }
+        },
     }
 
 
@@ -214,7 +268,8 @@ def test_a_stream_without_terminator_has_plain_json_data(tmp_path: Path, version
     entry = at(document, "paths", "/events", "get", "responses", "200", "content", EVENT_STREAM)
     data = entry["itemSchema"]["properties"]["data"]
     assert data["contentMediaType"] == "application/json" and data["contentSchema"]["properties"] == {
-        "n": {"type": "integer"}}
+        "n": {"type": "integer"}
+    }
     path = tmp_path / "exported.yaml"
     path.write_text(to_yaml(document, "doc.yaml"), encoding="utf-8")
     check = ContractValidator(load_spec(path))
@@ -246,17 +301,23 @@ def test_cli_writes_yaml_to_stdout_or_to_a_file(tmp_path: Path) -> None:
     assert seed.returncode == 0 and seed.stdout.startswith("# seed-openapi.yaml in OpenAPI 3.2.0 form")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--export-spec", "3.1"], "--export-spec: cannot export OpenAPI 3.1; supported: 3.2"),
-    (["--export-spec", "3.2", "-o", "{tmp}/missing/dir/out.yaml"],
-     "cannot write --output {tmp}/missing/dir/out.yaml: no such directory"),
-    (["--export-spec", "3.2", "-o", "{tmp}"], "cannot write --output {tmp}: Is a directory"),
-    (["--export-spec", "3.2", "--spec", "/nonexistent/openapi.yaml"], "/nonexistent/openapi.yaml: no such file"),
-    (["-o", "{tmp}/out.yaml"], "-o/--output needs --export-spec"),
-    (["--export-spec", "3.2", "--lint"], "--export-spec goes alone: no --lint, no URL"),
-    (["--export-spec", "3.2", "http://127.0.0.1:9"], "--export-spec goes alone: no --lint, no URL"),
-    (["--export-spec"], "argument --export-spec: expected one argument"),
-], ids=["version", "no-folder", "a-folder", "bad-spec", "output-alone", "with-lint", "with-url", "no-version"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--export-spec", "3.1"], "--export-spec: cannot export OpenAPI 3.1; supported: 3.2"),
+        (
+            ["--export-spec", "3.2", "-o", "{tmp}/missing/dir/out.yaml"],
+            "cannot write --output {tmp}/missing/dir/out.yaml: no such directory",
+        ),
+        (["--export-spec", "3.2", "-o", "{tmp}"], "cannot write --output {tmp}: Is a directory"),
+        (["--export-spec", "3.2", "--spec", "/nonexistent/openapi.yaml"], "/nonexistent/openapi.yaml: no such file"),
+        (["-o", "{tmp}/out.yaml"], "-o/--output needs --export-spec"),
+        (["--export-spec", "3.2", "--lint"], "--export-spec goes alone: no --lint, no URL"),
+        (["--export-spec", "3.2", "http://127.0.0.1:9"], "--export-spec goes alone: no --lint, no URL"),
+        (["--export-spec"], "argument --export-spec: expected one argument"),
+    ],
+    ids=["version", "no-folder", "a-folder", "bad-spec", "output-alone", "with-lint", "with-url", "no-version"],
+)
 def test_cli_usage_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     done = contract_check(*(arg.format(tmp=tmp_path) for arg in args))
     assert done.returncode == 2, done.stdout + done.stderr

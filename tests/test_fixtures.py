@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 
 from mockserver.audio import read_wav, synthesize_wav, wav_duration
-from mockserver.fixtures import (FAULT_TYPES, Fixture, FixtureError, check_fixture_messages, fixture_from_dict,
-                                 load_fixture_file, load_fixtures, messages_item_pointer)
+from mockserver.fixtures import (
+    FAULT_TYPES,
+    Fixture,
+    FixtureError,
+    check_fixture_messages,
+    fixture_from_dict,
+    load_fixture_file,
+    load_fixtures,
+    messages_item_pointer,
+)
 from mockserver.turns import Pacing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +44,7 @@ def error_of(action, *args) -> str:
 
 # -- the bundled fixtures ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def bundled() -> dict[str, Fixture]:
     return {fixture.name: fixture for fixture in load_fixtures(BUNDLED)}
@@ -52,8 +61,9 @@ def test_bundled_fixtures_load_and_every_message_obeys_the_contract(bundled, val
             sources = {step.turn.source for step in scenario.steps} if scenario else {turn.source}
             lines = {int(source.rsplit(":", 1)[1]) for source in sources}
             # a turn names its own line; each entry of a turn's replies names the entry's line
-            assert sources == {f"{fixture.source}:{fixture.line_of[index]}"} \
-                or (len(lines) > 1 and min(lines) > fixture.line_of[index])
+            assert sources == {f"{fixture.source}:{fixture.line_of[index]}"} or (
+                len(lines) > 1 and min(lines) > fixture.line_of[index]
+            )
 
 
 def test_bundled_fixtures_show_every_feature(bundled):
@@ -67,23 +77,42 @@ def test_bundled_fixtures_show_every_feature(bundled):
     assert {turn.fault["type"] for turn in turns if turn.fault} == set(FAULT_TYPES)
     conditions = {key for fixture in bundled.values() for key in fixture.match}
     assert {"model", "tools", "modalities", "response_format"} <= conditions
-    matchers = {key for fixture in bundled.values() for message in fixture.conversation
-                if isinstance(message.get("content"), dict) for key in message["content"]}
+    matchers = {
+        key
+        for fixture in bundled.values()
+        for message in fixture.conversation
+        if isinstance(message.get("content"), dict)
+        for key in message["content"]
+    }
     assert matchers == {"contains", "regex"}
     assert any(fixture.source.suffix == ".json" for fixture in bundled.values())
     assert any(fixture.source.parent != BUNDLED for fixture in bundled.values()), "a sub-folder"
     scenarios = [scenario for fixture in bundled.values() for scenario in fixture.scenarios.values()]
-    assert any(len(scenario.steps) == 2 and scenario.steps[0].times == 1 and scenario.steps[0].turn.fault
-               and scenario.steps[0].turn.fault["type"] == "http_error" for scenario in scenarios), "replies"
-    assert any(scenario.steps[0].turn.fault and scenario.steps[1].turn.fault is None
-               and scenario.steps[0].turn.content == scenario.steps[1].turn.content for scenario in scenarios), \
-        "fault.times"
+    assert any(
+        len(scenario.steps) == 2
+        and scenario.steps[0].times == 1
+        and scenario.steps[0].turn.fault
+        and scenario.steps[0].turn.fault["type"] == "http_error"
+        for scenario in scenarios
+    ), "replies"
+    assert any(
+        scenario.steps[0].turn.fault
+        and scenario.steps[1].turn.fault is None
+        and scenario.steps[0].turn.content == scenario.steps[1].turn.content
+        for scenario in scenarios
+    ), "fault.times"
 
 
 def test_fault_fixtures_use_the_documented_parameter_names(bundled):
-    parameters = {"http_error": {"status", "retry_after"}, "disconnect": {"after_chunks"},
-                  "stall": {"after_chunks", "stall_ms"}, "malformed_chunk": {"after_chunks"},
-                  "keepalive": {"every_chunks"}, "no_done": set(), "split_utf8": set()}
+    parameters = {
+        "http_error": {"status", "retry_after"},
+        "disconnect": {"after_chunks"},
+        "stall": {"after_chunks", "stall_ms"},
+        "malformed_chunk": {"after_chunks"},
+        "keepalive": {"every_chunks"},
+        "no_done": set(),
+        "split_utf8": set(),
+    }
     for fixture in bundled.values():
         for turn in fixture.turns.values():
             if turn.fault:
@@ -98,8 +127,11 @@ def test_paris_weather_is_the_documented_example(bundled):
     assert paris.pacing == Pacing(ttft_ms=250, tokens_per_second=40, jitter=0.2)
     assert sorted(paris.turns) == [2, 4]
     call = paris.turns[2].tool_calls[0]
-    assert call == {"id": "call_1", "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    assert call == {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
     assert paris.turns[2].effective_finish_reason == "tool_calls"
     assert paris.turns[4].content == "It is 18 °C and sunny in Paris."
     # the assistant turn appears in the conversation as a client sends it back
@@ -129,6 +161,7 @@ def test_the_json_schema_example_content_is_valid_for_its_documented_schema(bund
 
 # -- audio helpers --------------------------------------------------------------------------------------
 
+
 def test_synthesize_wav_is_seeded_pcm16_mono_and_not_silence():
     wav = synthesize_wav(0.5, seed=1)
     with wave.open(io.BytesIO(wav)) as reader:
@@ -146,8 +179,10 @@ def test_read_wav_says_why_a_file_is_not_a_wav(tmp_path):
     good = tmp_path / "ok.wav"
     good.write_bytes(synthesize_wav(0.1))
     assert read_wav(good) == good.read_bytes()
-    for content, reason in ((b"hello, not audio", "no RIFF/WAVE header"),
-                            (synthesize_wav(0.1)[:30], "not a readable WAV file")):
+    for content, reason in (
+        (b"hello, not audio", "no RIFF/WAVE header"),
+        (synthesize_wav(0.1)[:30], "not a readable WAV file"),
+    ):
         bad = tmp_path / "bad.wav"
         bad.write_bytes(content)
         with pytest.raises(ValueError, match=reason):
@@ -159,51 +194,80 @@ def test_read_wav_says_why_a_file_is_not_a_wav(tmp_path):
 # -- every mistake: file, line, and what is wrong -------------------------------------------------------
 
 BAD_YAML = {
-    "yaml syntax error": ("""
+    "yaml syntax error": (
+        """
         conversation:
           - {role: user, content: "hi"
           - {role: assistant, content: "hello"}
-        """, 3, "YAML syntax error"),
-    "unknown top-level key": ("""
+        """,
+        3,
+        "YAML syntax error",
+    ),
+    "unknown top-level key": (
+        """
         name: typo
         conversaton:
           - {role: user, content: "hi"}
-        """, 2, "unknown key 'conversaton' in the fixture; did you mean 'conversation'?"),
-    "unknown key in a turn": ("""
+        """,
+        2,
+        "unknown key 'conversaton' in the fixture; did you mean 'conversation'?",
+    ),
+    "unknown key in a turn": (
+        """
         conversation:
           - {role: user, content: "hi"}
           - role: assistant
             tool_call:
               - {function: {name: f, arguments: "{}"}}
-        """, 4, "unknown key 'tool_call' in an assistant turn; did you mean 'tool_calls'?"),
-    "unknown match condition": ("""
+        """,
+        4,
+        "unknown key 'tool_call' in an assistant turn; did you mean 'tool_calls'?",
+    ),
+    "unknown match condition": (
+        """
         match:
           modle: gpt-4o
         conversation:
           - {role: user, content: "hi"}
           - {role: assistant, content: "hello"}
-        """, 2, "unknown key 'modle' in match; did you mean 'model'?"),
-    "duplicate key": ("""
+        """,
+        2,
+        "unknown key 'modle' in match; did you mean 'model'?",
+    ),
+    "duplicate key": (
+        """
         conversation:
           - {role: user, content: "hi"}
           - {role: assistant, content: "hello"}
         conversation:
           - {role: user, content: "bye"}
-        """, 4, "duplicate key 'conversation' (first at line 1)"),
-    "empty assistant turn": ("""
+        """,
+        4,
+        "duplicate key 'conversation' (first at line 1)",
+    ),
+    "empty assistant turn": (
+        """
         conversation:
           - {role: user, content: "hi"}
           - role: assistant
-        """, 3, "assistant turn (message 2) has nothing to say"),
-    "tool_calls not a list": ("""
+        """,
+        3,
+        "assistant turn (message 2) has nothing to say",
+    ),
+    "tool_calls not a list": (
+        """
         conversation:
           - {role: user, content: "weather?"}
           - role: assistant
             tool_calls:
               id: call_1
               function: {name: get_weather, arguments: "{}"}
-        """, 4, "tool_calls must be a list"),
-    "arguments not JSON": ("""
+        """,
+        4,
+        "tool_calls must be a list",
+    ),
+    "arguments not JSON": (
+        """
         conversation:
           - {role: user, content: "weather?"}
           - role: assistant
@@ -211,83 +275,134 @@ BAD_YAML = {
               - function:
                   name: get_weather
                   arguments: "{city: Paris}"
-        """, 7, "arguments are not JSON"),
-    "arguments not an object": ("""
+        """,
+        7,
+        "arguments are not JSON",
+    ),
+    "arguments not an object": (
+        """
         conversation:
           - {role: user, content: "weather?"}
           - role: assistant
             tool_calls:
               - function: {name: get_weather, arguments: "[1, 2]"}
-        """, 5, "arguments must encode a JSON object, got array"),
-    "bad regex": ("""
+        """,
+        5,
+        "arguments must encode a JSON object, got array",
+    ),
+    "bad regex": (
+        """
         conversation:
           - role: user
             content:
               regex: "^What (is"
           - {role: assistant, content: "hello"}
-        """, 4, "bad regex '^What (is': missing ), unterminated subpattern"),
-    "unknown matcher": ("""
+        """,
+        4,
+        "bad regex '^What (is': missing ), unterminated subpattern",
+    ),
+    "unknown matcher": (
+        """
         conversation:
           - role: user
             content: {contain: weather}
           - {role: assistant, content: "hello"}
-        """, 3, "unknown key 'contain' in a content matcher; did you mean 'contains'?"),
-    "missing WAV": ("""
+        """,
+        3,
+        "unknown key 'contain' in a content matcher; did you mean 'contains'?",
+    ),
+    "missing WAV": (
+        """
         conversation:
           - {role: user, content: "speak"}
           - role: assistant
             audio:
               file: nowhere.wav
               transcript: "hi"
-        """, 5, "audio file 'nowhere.wav' not found"),
-    "no assistant turn": ("""
+        """,
+        5,
+        "audio file 'nowhere.wav' not found",
+    ),
+    "no assistant turn": (
+        """
         conversation:
           - {role: system, content: "Be brief."}
           - {role: user, content: "hi"}
-        """, 1, "the conversation has no assistant turn"),
-    "conversation missing": ("""
+        """,
+        1,
+        "the conversation has no assistant turn",
+    ),
+    "conversation missing": (
+        """
         name: nothing
-        """, 1, "missing 'conversation'"),
-    "unknown fault type": ("""
+        """,
+        1,
+        "missing 'conversation'",
+    ),
+    "unknown fault type": (
+        """
         conversation:
           - {role: user, content: "hi"}
           - role: assistant
             content: "hello"
             fault: {type: disconect, after_chunks: 2}
-        """, 5, "unknown fault type \"disconect\"; did you mean 'disconnect'?"),
-    "bad finish_reason": ("""
+        """,
+        5,
+        "unknown fault type \"disconect\"; did you mean 'disconnect'?",
+    ),
+    "bad finish_reason": (
+        """
         conversation:
           - {role: user, content: "hi"}
           - {role: assistant, content: "hello", finish_reason: done}
-        """, 3, "finish_reason must be one of stop, length, content_filter, tool_calls"),
-    "bad pacing": ("""
+        """,
+        3,
+        "finish_reason must be one of stop, length, content_filter, tool_calls",
+    ),
+    "bad pacing": (
+        """
         conversation:
           - {role: user, content: "hi"}
           - {role: assistant, content: "hello"}
         stream:
           tokens_per_second: 0.01
-        """, 5, "stream.tokens_per_second must be 0 (no wait) or between 0.1 and 1e+06, got 0.01"),
-    "pacing not a number": ("""
+        """,
+        5,
+        "stream.tokens_per_second must be 0 (no wait) or between 0.1 and 1e+06, got 0.01",
+    ),
+    "pacing not a number": (
+        """
         conversation:
           - {role: user, content: "hi"}
           - {role: assistant, content: "hello"}
         stream:
           jitter: lots
-        """, 5, "stream.jitter must be a number, got \"lots\""),
-    "inconsistent usage": ("""
+        """,
+        5,
+        'stream.jitter must be a number, got "lots"',
+    ),
+    "inconsistent usage": (
+        """
         conversation:
           - {role: user, content: "hi"}
           - role: assistant
             content: "hello"
             usage: {prompt_tokens: 3, completion_tokens: 2, total_tokens: 9}
-        """, 5, "usage.total_tokens is 9, but prompt_tokens + completion_tokens is 5"),
-    "json_schema reply that is not JSON": ("""
+        """,
+        5,
+        "usage.total_tokens is 9, but prompt_tokens + completion_tokens is 5",
+    ),
+    "json_schema reply that is not JSON": (
+        """
         match: {response_format: json_schema}
         conversation:
           - {role: user, content: "data please"}
           - role: assistant
             content: "not json"
-        """, 5, "its content must be JSON"),
+        """,
+        5,
+        "its content must be JSON",
+    ),
     "empty file": ("", 1, "the file is empty"),
 }
 
@@ -303,12 +418,16 @@ def test_a_bad_yaml_fixture_names_file_line_and_problem(tmp_path, case):
 
 def test_a_file_that_is_not_a_wav_is_named_with_its_line(tmp_path):
     (tmp_path / "reply.wav").write_text("this is text, not audio")
-    path = write(tmp_path, "speak.yaml", """
+    path = write(
+        tmp_path,
+        "speak.yaml",
+        """
         conversation:
           - {role: user, content: "speak"}
           - role: assistant
             audio: {file: reply.wav, transcript: "hi"}
-        """)
+        """,
+    )
     message = error_of(load_fixture_file, path)
     assert message == f"{path}:4: audio file 'reply.wav': not a WAV file (no RIFF/WAVE header)"
 
@@ -317,23 +436,31 @@ def test_a_wav_next_to_the_fixture_is_loaded(tmp_path):
     wav = synthesize_wav(0.2, seed=9)
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "reply.wav").write_bytes(wav)
-    path = write(tmp_path, "sub/speak.yaml", """
+    path = write(
+        tmp_path,
+        "sub/speak.yaml",
+        """
         conversation:
           - {role: user, content: "speak"}
           - role: assistant
             audio: {file: reply.wav, transcript: "hi"}
-        """)
+        """,
+    )
     audio = load_fixture_file(path).turns[1].audio
     assert audio is not None and audio.wav == wav and audio.source == tmp_path / "sub" / "reply.wav"
 
 
 def test_a_message_that_breaks_the_contract_is_named_at_start_up(tmp_path, validator):
-    path = write(tmp_path, "robot.yaml", """
+    path = write(
+        tmp_path,
+        "robot.yaml",
+        """
         conversation:
           - {role: user, content: "hi"}
           - {role: robot, content: "beep"}
           - {role: assistant, content: "hello"}
-        """)
+        """,
+    )
     fixture = load_fixture_file(path)
     message = error_of(check_fixture_messages, fixture, validator)
     assert message.startswith(f"{path}:3: message 2: ")
@@ -341,25 +468,33 @@ def test_a_message_that_breaks_the_contract_is_named_at_start_up(tmp_path, valid
 
 
 def test_a_contract_break_inside_a_part_is_found(tmp_path, validator):
-    path = write(tmp_path, "parts.yaml", """
+    path = write(
+        tmp_path,
+        "parts.yaml",
+        """
         conversation:
           - role: user
             content:
               - {type: text, text: "look"}
               - {type: image_url}
           - {role: assistant, content: "a cat"}
-        """)
+        """,
+    )
     message = error_of(check_fixture_messages, load_fixture_file(path), validator)
     assert message.startswith(f"{path}:2: message 1: ")
     assert "image_url" in message
 
 
 def test_matcher_messages_are_checked_for_everything_but_their_content(tmp_path, validator):
-    path = write(tmp_path, "matcher.yaml", """
+    path = write(
+        tmp_path,
+        "matcher.yaml",
+        """
         conversation:
           - {role: user, content: {contains: weather}, name: 42}
           - {role: assistant, content: "sunny"}
-        """)
+        """,
+    )
     message = error_of(check_fixture_messages, load_fixture_file(path), validator)
     assert message.startswith(f"{path}:2: message 1: ") and "name" in message
 
@@ -370,19 +505,27 @@ def test_the_messages_schema_is_found_through_the_document(validator):
 
 
 def test_duplicate_names_across_two_files_name_both_files(tmp_path):
-    first = write(tmp_path, "a/one.yaml", """
+    first = write(
+        tmp_path,
+        "a/one.yaml",
+        """
         name: greeting
         conversation:
           - {role: user, content: "hi"}
           - {role: assistant, content: "hello"}
-        """)
-    second = write(tmp_path, "b/two.yaml", """
+        """,
+    )
+    second = write(
+        tmp_path,
+        "b/two.yaml",
+        """
         # same name by mistake
         name: greeting
         conversation:
           - {role: user, content: "hey"}
           - {role: assistant, content: "hello"}
-        """)
+        """,
+    )
     message = error_of(load_fixtures, tmp_path)
     assert message.startswith(f"{second}:2: fixture name 'greeting' is already used by {first}:1")
 
@@ -408,8 +551,9 @@ def test_folder_loading_is_sorted_recursive_and_skips_hidden_and_other_files(tmp
     write(tmp_path, "a/z.yml", body % "z")
     write(tmp_path, ".hidden/x.yaml", "not: [valid")
     write(tmp_path, "notes.txt", "not a fixture")
-    (tmp_path / "c.json").write_text(json.dumps({"conversation": [
-        {"role": "user", "content": "c"}, {"role": "assistant", "content": "ok"}]}))
+    (tmp_path / "c.json").write_text(
+        json.dumps({"conversation": [{"role": "user", "content": "c"}, {"role": "assistant", "content": "ok"}]})
+    )
     assert [f.name for f in load_fixtures(tmp_path)] == ["z", "b", "c"]
     assert "no such folder" in error_of(load_fixtures, tmp_path / "missing")
 
@@ -419,39 +563,59 @@ def test_json_fixtures_report_lines_too(tmp_path):
     syntax.write_text('{\n  "conversation": [\n    {"role": "user", "content": "hi"},,\n  ]\n}\n')
     assert error_of(load_fixture_file, syntax).startswith(f"{syntax}:3: JSON syntax error: ")
     typo = tmp_path / "typo.json"
-    typo.write_text(json.dumps({"conversation": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello", "refusl": "no"}]}, indent=2))
+    typo.write_text(
+        json.dumps(
+            {
+                "conversation": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello", "refusl": "no"},
+                ]
+            },
+            indent=2,
+        )
+    )
     message = error_of(load_fixture_file, typo)
     assert message.startswith(f"{typo}:10: unknown key 'refusl'"), message
 
 
 def test_non_utf8_files_are_refused_with_their_line(tmp_path):
     path = tmp_path / "latin1.yaml"
-    path.write_bytes(b"conversation:\n  - {role: user, content: \"caf\xe9\"}\n")
+    path.write_bytes(b'conversation:\n  - {role: user, content: "caf\xe9"}\n')
     assert error_of(load_fixture_file, path) == f"{path}:2: not UTF-8 text (byte 44)"
 
 
 def test_yaml_dates_stay_text(tmp_path):
-    path = write(tmp_path, "date.yaml", """
+    path = write(
+        tmp_path,
+        "date.yaml",
+        """
         conversation:
           - {role: user, content: 2024-01-01}
           - {role: assistant, content: "a Monday"}
-        """)
+        """,
+    )
     assert load_fixture_file(path).conversation[0]["content"] == "2024-01-01"
 
 
 # -- fixtures from Python ----------------------------------------------------------------------------
 
+
 def test_fixture_from_dict_builds_a_fixture_with_deterministic_ids(validator):
-    data = {"conversation": [
-        {"role": "user", "content": "Weather in Oslo and Rome?"},
-        {"role": "assistant", "tool_calls": [
-            {"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}},
-            {"function": {"name": "get_weather", "arguments": {"city": "Rome"}}}]},
-        {"role": "tool", "content": "{\"temp_c\": 3}"},
-        {"role": "tool", "content": "{\"temp_c\": 21}"},
-        {"role": "assistant", "content": "Oslo is cold, Rome is warm."}]}
+    data = {
+        "conversation": [
+            {"role": "user", "content": "Weather in Oslo and Rome?"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}},
+                    {"function": {"name": "get_weather", "arguments": {"city": "Rome"}}},
+                ],
+            },
+            {"role": "tool", "content": '{"temp_c": 3}'},
+            {"role": "tool", "content": '{"temp_c": 21}'},
+            {"role": "assistant", "content": "Oslo is cold, Rome is warm."},
+        ]
+    }
     first = fixture_from_dict(data)
     second = fixture_from_dict(data)
     check_fixture_messages(first, validator)
@@ -464,13 +628,19 @@ def test_fixture_from_dict_builds_a_fixture_with_deterministic_ids(validator):
     named = fixture_from_dict(data, name="oslo-rome")
     assert named.name == "oslo-rome"
     assert [c["id"] for c in named.turns[1].tool_calls] != ids  # ids derive from the name
-    assert data["conversation"][2] == {"role": "tool", "content": "{\"temp_c\": 3}"}  # input left untouched
+    assert data["conversation"][2] == {"role": "tool", "content": '{"temp_c": 3}'}  # input left untouched
 
 
 def test_fixture_from_dict_errors_name_the_key_path():
-    message = error_of(fixture_from_dict, {"conversation": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": {"function": {"name": "f"}}}]})
+    message = error_of(
+        fixture_from_dict,
+        {
+            "conversation": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "tool_calls": {"function": {"name": "f"}}},
+            ]
+        },
+    )
     assert message.startswith("<python>: conversation[1].tool_calls: tool_calls must be a list")
 
 
@@ -480,7 +650,11 @@ def test_a_match_the_contract_can_never_meet_is_refused_at_load(tmp_path: Path) 
 
     (tmp_path / "json-object.yaml").write_text(
         "match:\n  response_format: json_object\nconversation:\n"
-        "  - {role: user, content: Hi}\n  - {role: assistant, content: '{}'}\n")
-    with pytest.raises(FixtureError, match=r"json-object\.yaml:2: match\.response_format must be one of text, "
-                                           r"json_schema"):
+        "  - {role: user, content: Hi}\n  - {role: assistant, content: '{}'}\n"
+    )
+    with pytest.raises(
+        FixtureError,
+        match=r"json-object\.yaml:2: match\.response_format must be one of text, "
+        r"json_schema",
+    ):
         load_fixtures(tmp_path)

@@ -23,8 +23,7 @@ def test_generated_requests_validate(validator: ContractValidator):
     schema = validator.spec.inline(validator.spec.resolve(REQUEST))
     seen: list[dict] = []
 
-    @settings(max_examples=8, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=8, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(from_schema(schema))
     def check(request: dict) -> None:
         assert validator.validate_request(request) == []

@@ -71,9 +71,27 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 def run_mock(folder: Path, *args: str, timeout: float = 60) -> Run:
     """``mockserver --fixtures folder`` to its end (killed after ``timeout``), with its time and peak RSS."""
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(timeout), sys.executable, "-m", "mockserver.cli",
-                           "--fixtures", str(folder), "--port", "0", *args], cwd=ROOT, capture_output=True,
-                          text=True, env=os.environ | {"PYTHONPATH": str(ROOT)}, timeout=timeout + 30)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LAUNCHER,
+            str(timeout),
+            sys.executable,
+            "-m",
+            "mockserver.cli",
+            "--fixtures",
+            str(folder),
+            "--port",
+            "0",
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        timeout=timeout + 30,
+    )
     returncode, peak_kb = (int(word) for word in done.stdout.split()[-2:])
     return Run(returncode, done.stderr, time.monotonic() - started, peak_kb / 1024)
 
@@ -107,10 +125,14 @@ def billion_laughs(indent: str = "") -> str:
 
 # -- 1. YAML aliases ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["top", "match.context"])
 def test_billion_laughs_is_refused_at_its_alias(tmp_path: Path, where: str) -> None:
-    text = billion_laughs() + HEAD + "x\n" if where == "top" else \
-        "match:\n  context:\n" + billion_laughs("    ") + HEAD + "x\n"
+    text = (
+        billion_laughs() + HEAD + "x\n"
+        if where == "top"
+        else "match:\n  context:\n" + billion_laughs("    ") + HEAD + "x\n"
+    )
     path = write(tmp_path, "lol.yaml", text)
     line = assert_refused(run_mock(tmp_path), f"{path}:", "aliases", f"{MAX_ALIAS_NODES:,}")
     assert f"{path}:1:" not in line  # the line of the alias that passes the bound, not a default
@@ -123,15 +145,20 @@ def test_an_alias_that_contains_itself_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_few_aliases_still_load(tmp_path: Path) -> None:
-    write(tmp_path, "anchors.yaml", "match:\n  context: &ctx {team: a}\ndescription: x\n"
-                                    "conversation:\n  - &ask {role: user, content: hi}\n"
-                                    "  - {role: assistant, content: hello}\n  - *ask\n"
-                                    "  - {role: assistant, content: again}\n")
+    write(
+        tmp_path,
+        "anchors.yaml",
+        "match:\n  context: &ctx {team: a}\ndescription: x\n"
+        "conversation:\n  - &ask {role: user, content: hi}\n"
+        "  - {role: assistant, content: hello}\n  - *ask\n"
+        "  - {role: assistant, content: again}\n",
+    )
     [fixture] = load_fixtures(tmp_path)
     assert fixture.conversation[0] == fixture.conversation[2]
 
 
 # -- 2. size ---------------------------------------------------------------------------------------
+
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
     path = tmp_path / "huge.yaml"
@@ -142,6 +169,7 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path)
 
 
 # -- 3. what is not a regular file -------------------------------------------------------------------
+
 
 def _symlink_loop(folder: Path) -> Path:
     os.symlink(folder / "b.yaml", folder / "a.yaml")
@@ -170,13 +198,17 @@ def _folder(folder: Path) -> Path:
     return folder / "x.yaml"
 
 
-@pytest.mark.parametrize("make, words", [
-    (_symlink_loop, ["symlink loop"]),
-    (_dangling, ["symlink to nothing"]),
-    (_dev_zero, ["character device"]),
-    (_fifo, ["FIFO"]),
-    (_folder, ["is a folder, not a file"]),
-], ids=["symlink-loop", "dangling-symlink", "link-to-dev-zero", "fifo", "folder-named-x.yaml"])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (_symlink_loop, ["symlink loop"]),
+        (_dangling, ["symlink to nothing"]),
+        (_dev_zero, ["character device"]),
+        (_fifo, ["FIFO"]),
+        (_folder, ["is a folder, not a file"]),
+    ],
+    ids=["symlink-loop", "dangling-symlink", "link-to-dev-zero", "fifo", "folder-named-x.yaml"],
+)
 def test_what_is_not_a_regular_file_is_named_never_skipped_nor_waited_on(tmp_path: Path, make, words) -> None:
     write(tmp_path, "good.yaml", HEAD + "hello\n")
     path = make(tmp_path)
@@ -197,29 +229,52 @@ def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
 
 # -- 4. content that parsers choke on ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name, text, line, words", [
-    ("nul.yaml", HEAD + "hi\x00there\n", 4, ["NUL character"]),
-    ("deep.yaml", HEAD + "x\nmatch:\n  context:\n    a: " + "[" * 10_000 + "]" * 10_000 + "\n", 7, ["nest"]),
-    ("deep.json", '{"conversation": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}],\n'
-                  ' "match": {"context": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}}", 2,
-     [f"nested more than {MAX_DEPTH} levels"]),
-    ("int.yaml", HEAD + "x\n    usage: {prompt_tokens: " + "9" * 5000 + "}\n", 5, ["5000 digits"]),
-    ("int.json", '{"conversation": [{"role": "user", "content": "hi"},\n {"role": "assistant", "content": "x", '
-                 '"usage": {"prompt_tokens": ' + "9" * 5000 + "}}]}", 2, ["5000 digits"]),
-    ("word.yaml", "a" * 20_000 + ": 1\n" + HEAD + "x\n", 1, ["YAML syntax error"]),
-], ids=["nul-byte", "yaml-10000-deep", "json-100000-deep", "yaml-5000-digits", "json-5000-digits",
-        "20kb-word-as-key"])
-def test_parser_limits_are_one_line_with_the_line(tmp_path: Path, name: str, text: str, line: int,
-                                                  words: list[str]) -> None:
+
+@pytest.mark.parametrize(
+    "name, text, line, words",
+    [
+        ("nul.yaml", HEAD + "hi\x00there\n", 4, ["NUL character"]),
+        ("deep.yaml", HEAD + "x\nmatch:\n  context:\n    a: " + "[" * 10_000 + "]" * 10_000 + "\n", 7, ["nest"]),
+        (
+            "deep.json",
+            '{"conversation": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}],\n'
+            ' "match": {"context": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}}",
+            2,
+            [f"nested more than {MAX_DEPTH} levels"],
+        ),
+        ("int.yaml", HEAD + "x\n    usage: {prompt_tokens: " + "9" * 5000 + "}\n", 5, ["5000 digits"]),
+        (
+            "int.json",
+            '{"conversation": [{"role": "user", "content": "hi"},\n {"role": "assistant", "content": "x", '
+            '"usage": {"prompt_tokens": ' + "9" * 5000 + "}}]}",
+            2,
+            ["5000 digits"],
+        ),
+        ("word.yaml", "a" * 20_000 + ": 1\n" + HEAD + "x\n", 1, ["YAML syntax error"]),
+    ],
+    ids=["nul-byte", "yaml-10000-deep", "json-100000-deep", "yaml-5000-digits", "json-5000-digits", "20kb-word-as-key"],
+)
+def test_parser_limits_are_one_line_with_the_line(
+    tmp_path: Path, name: str, text: str, line: int, words: list[str]
+) -> None:
     path = write(tmp_path, name, text)
     assert_refused(run_mock(tmp_path), f"{path}:{line}:", *words)
 
 
 def test_deep_json_inside_tool_call_arguments(tmp_path: Path) -> None:
     arguments = "[" * 100_000 + "]" * 100_000
-    write(tmp_path, "args.json", json.dumps({"conversation": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": arguments}}]}]}))
+    write(
+        tmp_path,
+        "args.json",
+        json.dumps(
+            {
+                "conversation": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": arguments}}]},
+                ]
+            }
+        ),
+    )
     with pytest.raises(FixtureError, match=r"args\.json:1: .*nested"):
         load_fixtures(tmp_path)
 
@@ -230,22 +285,40 @@ def test_a_20kb_word_of_content_is_served(tmp_path: Path) -> None:
     app = create_app(tmp_path, Settings(no_delay=True))
     assert time.monotonic() - started < 5
     with ServerThread(app) as server:
-        reply = httpx.post(f"{server.url}/v1/chat/completions", timeout=10,
-                           json={"model": "gpt-4o-mini", "stream": False,
-                                 "messages": [{"role": "user", "content": "hi"}]})
+        reply = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            timeout=10,
+            json={"model": "gpt-4o-mini", "stream": False, "messages": [{"role": "user", "content": "hi"}]},
+        )
     assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"] == "a" * 20_000
 
 
 # -- 5. an empty set ----------------------------------------------------------------------------------
 
+
 def test_an_empty_folder_is_refused_unless_allowed(tmp_path: Path) -> None:
     write(tmp_path, "README.md", "no fixtures here\n")
     assert_refused(run_mock(tmp_path), str(tmp_path), "no fixture file", "--allow-empty")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "--fixtures", str(tmp_path), "--port",
-                                str(port), "--allow-empty", "--log-level", "warning"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=os.environ | {"PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver.cli",
+            "--fixtures",
+            str(tmp_path),
+            "--port",
+            str(port),
+            "--allow-empty",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
     try:
         assert process.stdout is not None
         assert "0 fixtures" in process.stdout.readline()
@@ -261,6 +334,7 @@ def test_an_empty_folder_is_refused_unless_allowed(tmp_path: Path) -> None:
 
 
 # -- 6. start-up cost ----------------------------------------------------------------------------------
+
 
 def _long_text(size: int) -> str:
     return " ".join(f"word{i}" for i in range(size // 5))[:size]
@@ -279,11 +353,22 @@ def test_a_large_fixture_starts_in_seconds(tmp_path: Path, megabytes: int) -> No
 
 
 def test_the_sample_holds_every_kind_of_chunk() -> None:
-    fixture = fixture_from_dict({"conversation": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": _long_text(3 * CONDENSE_AT), "refusal": "no " * 3000,
-         "tool_calls": [{"function": {"name": "f", "arguments": {"q": "x" * 9000}}},
-                        {"function": {"name": "g", "arguments": "{}"}}]}]})
+    fixture = fixture_from_dict(
+        {
+            "conversation": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": _long_text(3 * CONDENSE_AT),
+                    "refusal": "no " * 3000,
+                    "tool_calls": [
+                        {"function": {"name": "f", "arguments": {"q": "x" * 9000}}},
+                        {"function": {"name": "g", "arguments": "{}"}},
+                    ],
+                },
+            ]
+        }
+    )
     [(index, turn)] = list(fixture.replies())
     identity = ReplyIdentity.new(random.Random(0), "m", 0)
     full = render_chunks(turn, identity, {})
@@ -309,12 +394,21 @@ def _kind(data: dict) -> str:
 
 
 def test_a_reply_that_breaks_the_contract_still_fails_at_start_up(tmp_path: Path) -> None:
-    fixture = fixture_from_dict({"conversation": [
-        {"role": "user", "content": "hi"}, {"role": "assistant", "content": _long_text(100_000)}]})
+    fixture = fixture_from_dict(
+        {"conversation": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": _long_text(100_000)}]}
+    )
     [(_, turn)] = list(fixture.replies())
-    broken = dataclasses.replace(fixture, turns={1: dataclasses.replace(turn, tool_calls=(
-        {"id": "call_1", "type": "not-a-function", "function": {"name": "f", "arguments": "{}"}},))})
+    broken = dataclasses.replace(
+        fixture,
+        turns={
+            1: dataclasses.replace(
+                turn,
+                tool_calls=({"id": "call_1", "type": "not-a-function", "function": {"name": "f", "arguments": "{}"}},),
+            )
+        },
+    )
     from contract.validate import ContractValidator
+
     with pytest.raises(FixtureError, match="would break the contract"):
         check_fixture(broken, ContractValidator())
 
@@ -322,8 +416,13 @@ def test_a_reply_that_breaks_the_contract_still_fails_at_start_up(tmp_path: Path
 def test_posting_a_900kb_conversation_is_quick_and_leaves_the_loop_free(tmp_path: Path) -> None:
     write(tmp_path, "one.yaml", HEAD + "hello\n")
     app = create_app(tmp_path, Settings(no_delay=True))
-    body = {"name": "big", "conversation": [{"role": "user", "content": "long one"},
-                                            {"role": "assistant", "content": _long_text(900_000)}]}
+    body = {
+        "name": "big",
+        "conversation": [
+            {"role": "user", "content": "long one"},
+            {"role": "assistant", "content": _long_text(900_000)},
+        ],
+    }
     with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         started = time.monotonic()
         response = client.post("/__mock/fixtures", json=body)

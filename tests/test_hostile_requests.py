@@ -9,11 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mock_helpers import write_conversations
 
 from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
-
-from mock_helpers import write_conversations
 
 BAD_BODIES = {
     "nested 20,000 deep in messages": b'{"messages": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
@@ -31,8 +30,10 @@ BAD_BODIES = {
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, Settings(no_delay=True)), log_level="critical") as server, \
-            httpx.Client(base_url=server.url, timeout=30) as http:
+    with (
+        ServerThread(create_app(folder, Settings(no_delay=True)), log_level="critical") as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
         yield http
 
 
@@ -50,11 +51,14 @@ def test_a_hostile_body_is_a_fast_400(client: httpx.Client, validator, name: str
 
 
 def test_ten_thousand_tools_are_refused_fast(client: httpx.Client) -> None:
-    tools = [{"type": "function", "function": {"name": f"f{i}", "parameters": {"type": "object"}}}
-             for i in range(10_000)]
+    tools = [
+        {"type": "function", "function": {"name": f"f{i}", "parameters": {"type": "object"}}} for i in range(10_000)
+    ]
     started = time.monotonic()
-    response = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Say hello."}],
-                                                         "tools": tools, "stream": False})
+    response = client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "Say hello."}], "tools": tools, "stream": False},
+    )
     assert time.monotonic() - started < 5  # 10,000 schema checks took 5 s of the event loop
     assert response.status_code == 400 and response.json()["error"]["code"] == "too_many_tools"
 
@@ -69,23 +73,51 @@ def test_the_journal_keeps_a_summary_of_large_bodies(client: httpx.Client) -> No
 
 
 STALLS = {  # each of these once blocked the event loop for tens of seconds or minutes
-    "a 900 KB message": ("/v1/chat/completions",
-                         {"messages": [{"role": "user", "content": "What is the weather " * 45_000}]}),
-    "10,000 messages": ("/v1/chat/completions",
-                        {"messages": [{"role": "user", "content": f"hello {i}"} for i in range(10_000)]}),
-    "tool parameters asking for 1e9 items": ("/v1/chat/completions", {
-        "messages": [{"role": "user", "content": "Call it."}], "tool_choice": "required",
-        "tools": [{"type": "function", "function": {"name": "huge", "parameters": {
-            "type": "object", "required": ["xs"], "properties": {"xs": {"type": "array", "minItems": 10**9}}}}}]}),
-    "a 900 KB conversation posted": ("/__mock/fixtures", {"conversation": [
-        {"role": "user", "content": "What is the weather " * 45_000}, {"role": "assistant", "content": "Sunny."}]}),
+    "a 900 KB message": (
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "What is the weather " * 45_000}]},
+    ),
+    "10,000 messages": (
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": f"hello {i}"} for i in range(10_000)]},
+    ),
+    "tool parameters asking for 1e9 items": (
+        "/v1/chat/completions",
+        {
+            "messages": [{"role": "user", "content": "Call it."}],
+            "tool_choice": "required",
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "huge",
+                        "parameters": {
+                            "type": "object",
+                            "required": ["xs"],
+                            "properties": {"xs": {"type": "array", "minItems": 10**9}},
+                        },
+                    },
+                }
+            ],
+        },
+    ),
+    "a 900 KB conversation posted": (
+        "/__mock/fixtures",
+        {
+            "conversation": [
+                {"role": "user", "content": "What is the weather " * 45_000},
+                {"role": "assistant", "content": "Sunny."},
+            ]
+        },
+    ),
 }
 
 
 @pytest.mark.parametrize("served", [False, True], ids=["fixtures", "fallback"])
 @pytest.mark.parametrize("name", list(STALLS))
-def test_a_stall_of_old_is_answered_fast_while_a_paced_stream_keeps_its_pace(tmp_path: Path, name: str,
-                                                                               served: bool) -> None:
+def test_a_stall_of_old_is_answered_fast_while_a_paced_stream_keeps_its_pace(
+    tmp_path: Path, name: str, served: bool
+) -> None:
     """The answer comes within two seconds, and a stream on another connection keeps its 25 ms gaps."""
     import threading
 
@@ -93,15 +125,20 @@ def test_a_stall_of_old_is_answered_fast_while_a_paced_stream_keeps_its_pace(tmp
 
     path, body = STALLS[name]
     folder = write_conversations(tmp_path)
-    with ServerThread(create_app(folder, Settings(max_body=2_000_000, fallback=served)), log_level="critical") as server, \
-            httpx.Client(base_url=server.url, timeout=30) as http:
+    with (
+        ServerThread(create_app(folder, Settings(max_body=2_000_000, fallback=served)), log_level="critical") as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
         paced: dict[str, object] = {}
 
         def stream() -> None:
             with httpx.Client(base_url=server.url, timeout=30) as own:
-                paced["reply"] = read_stream(own, "/v1/chat/completions",
-                                             {"messages": [{"role": "user", "content": "Say hello."}]},
-                                             headers={"X-Mock-Pacing": "ttft_ms=50, tokens_per_second=40, jitter=0"})
+                paced["reply"] = read_stream(
+                    own,
+                    "/v1/chat/completions",
+                    {"messages": [{"role": "user", "content": "Say hello."}]},
+                    headers={"X-Mock-Pacing": "ttft_ms=50, tokens_per_second=40, jitter=0"},
+                )
 
         worker = threading.Thread(target=stream)
         worker.start()
@@ -115,8 +152,9 @@ def test_a_stall_of_old_is_answered_fast_while_a_paced_stream_keeps_its_pace(tmp
     assert len(gaps) > 5 and max(gaps) < 0.025 + 0.4, gaps  # 25 ms planned; a blocked loop stalls for seconds
 
 
-def test_a_client_that_aborts_its_upload_is_no_server_error(client: httpx.Client,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_a_client_that_aborts_its_upload_is_no_server_error(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
     """It was logged as an unexpected error with a traceback, and journaled as a 500."""
     import socket
 
@@ -124,8 +162,10 @@ def test_a_client_that_aborts_its_upload_is_no_server_error(client: httpx.Client
     host, port = client.base_url.host, client.base_url.port
     with caplog.at_level("INFO", logger="mockserver"):
         with socket.create_connection((host, port)) as sock:
-            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 100000\r\n\r\n" + b'{"messages": [' + b" " * 1000)
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n" + b'{"messages": [' + b" " * 1000
+            )
             time.sleep(0.3)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

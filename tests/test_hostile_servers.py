@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-
+from brokenservers import RawServer, reference_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -20,8 +20,6 @@ from starlette.routing import Route
 from contract.report import console_text
 from contract.runner import run
 from mockserver.serve import ServerThread
-
-from brokenservers import RawServer, reference_app
 
 SEED = 5
 DEEP = 100_000
@@ -45,10 +43,14 @@ def _timed_run(url: str, **options: Any) -> tuple[Any, float]:
     return result, time.monotonic() - started
 
 
-@pytest.mark.parametrize("respond, message", [
-    (_trickle_head, "no complete response head within the 1 s deadline"),
-    (_endless_continue, "deadline"),
-], ids=["status-line-trickled-byte-by-byte", "endless-100-continue"])
+@pytest.mark.parametrize(
+    "respond, message",
+    [
+        (_trickle_head, "no complete response head within the 1 s deadline"),
+        (_endless_continue, "deadline"),
+    ],
+    ids=["status-line-trickled-byte-by-byte", "endless-100-continue"],
+)
 def test_a_response_head_that_never_ends_is_cut_at_the_deadline(respond: Any, message: str) -> None:
     with RawServer(respond) as server:
         result, elapsed = _timed_run(server.url, phases=["realistic"])
@@ -64,9 +66,11 @@ def _deep_app() -> Starlette:
     async def answer(request: Request) -> Response:
         body = await request.json()
         if body.get("stream", True):
+
             async def events():
                 yield f"data: {deep}\n\n".encode()
                 yield b"data: [DONE]\n\n"
+
             return StreamingResponse(events(), media_type="text/event-stream")
         return Response(deep, media_type="application/json")
 
@@ -84,11 +88,15 @@ def test_json_nested_100000_deep_is_a_failure_not_a_recursion_error() -> None:
 
 def test_control_bytes_from_the_server_are_shown_escaped() -> None:
     app = reference_app("server_error")
+
     async def hostile(scope, receive, send):  # the 500 body carries a terminal escape sequence and a bell
         if scope["type"] != "http":
             return await app(scope, receive, send)
-        await Response('{"error": {"message": "\x1b[2J\x1b[31mboom\x07", "type": "server_error"}}', 500,
-                       media_type="application/json")(scope, receive, send)
+        await Response(
+            '{"error": {"message": "\x1b[2J\x1b[31mboom\x07", "type": "server_error"}}',
+            500,
+            media_type="application/json",
+        )(scope, receive, send)
 
     with ServerThread(hostile) as server:
         result, _ = _timed_run(server.url, phases=["realistic"])
@@ -106,6 +114,7 @@ def test_shrinking_is_bounded_by_max_examples() -> None:
 
 
 # -- the rest of the hostile servers: each run ends bounded in time and memory, with a failure ----------
+
 
 def _streaming_app(chunks: Any, media_type: str, headers: dict[str, str] | None = None) -> Starlette:
     async def answer(request: Request) -> Response:
@@ -132,7 +141,7 @@ def _gzip_bomb() -> bytes:
 
 
 def _short_body(sock: socket.socket) -> None:
-    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"id\": ")
+    sock.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"id": ')
 
 
 def _reset(sock: socket.socket) -> None:
@@ -142,14 +151,22 @@ def _reset(sock: socket.socket) -> None:
 
 
 HOSTILE = {
-    "one 200 MB SSE line": (lambda: _streaming_app(lambda: (b"data: " + b"x" * (1 << 20) for _ in range(200)),
-                                                   "text/event-stream"), "stopped reading|deadline"),
-    "invalid UTF-8 in events": (lambda: _streaming_app(lambda: iter([b"data: \xff\xfe\xfd\n\n", b"data: [DONE]\n\n"]),
-                                                       "text/event-stream"), None),
-    "a gzip bomb": (lambda: _streaming_app(lambda: iter([_gzip_bomb()]), "application/json",
-                                           {"Content-Encoding": "gzip"}), "stopped reading|deadline"),
-    "a 1 GB JSON body": (lambda: _streaming_app(lambda: (b"[" + b"0," * (1 << 19) for _ in range(1024)),
-                                                "application/json"), "stopped reading|deadline"),
+    "one 200 MB SSE line": (
+        lambda: _streaming_app(lambda: (b"data: " + b"x" * (1 << 20) for _ in range(200)), "text/event-stream"),
+        "stopped reading|deadline",
+    ),
+    "invalid UTF-8 in events": (
+        lambda: _streaming_app(lambda: iter([b"data: \xff\xfe\xfd\n\n", b"data: [DONE]\n\n"]), "text/event-stream"),
+        None,
+    ),
+    "a gzip bomb": (
+        lambda: _streaming_app(lambda: iter([_gzip_bomb()]), "application/json", {"Content-Encoding": "gzip"}),
+        "stopped reading|deadline",
+    ),
+    "a 1 GB JSON body": (
+        lambda: _streaming_app(lambda: (b"[" + b"0," * (1 << 19) for _ in range(1024)), "application/json"),
+        "stopped reading|deadline",
+    ),
 }
 
 
@@ -165,13 +182,17 @@ def test_hostile_bodies_end_bounded_in_time_and_memory(name: str) -> None:
     assert result.failures, name
     if marker:
         assert any(any(m in f.message for m in marker.split("|")) for f in result.failures), [
-            f.message for f in result.failures]
+            f.message for f in result.failures
+        ]
     assert elapsed < 60, elapsed
     assert grown_mb < 200, grown_mb  # the caps hold: nothing is read whole
 
 
-@pytest.mark.parametrize("respond, what", [(_short_body, "transport_ok"), (_reset, "transport_ok")],
-                         ids=["content-length-larger-than-the-body", "connection-reset"])
+@pytest.mark.parametrize(
+    "respond, what",
+    [(_short_body, "transport_ok"), (_reset, "transport_ok")],
+    ids=["content-length-larger-than-the-body", "connection-reset"],
+)
 def test_broken_connections_are_transport_failures(respond: Any, what: str) -> None:
     with RawServer(respond) as server:
         result, elapsed = _timed_run(server.url, phases=["realistic"])
@@ -191,8 +212,10 @@ def test_a_redirect_to_another_server_is_reported_not_followed() -> None:
     async def redirect(request: Request) -> Response:
         return Response(status_code=307, headers={"Location": f"{other.url}/chat/completions"})
 
-    with ServerThread(elsewhere) as other, \
-            ServerThread(Starlette(routes=[Route("/chat/completions", redirect, methods=["POST"])])) as server:
+    with (
+        ServerThread(elsewhere) as other,
+        ServerThread(Starlette(routes=[Route("/chat/completions", redirect, methods=["POST"])])) as server,
+    ):
         result, _ = _timed_run(server.url, phases=["realistic"])
     assert hits == []
     assert any("307" in f.message for f in result.failures_for("status_code_documented"))

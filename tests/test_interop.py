@@ -45,19 +45,47 @@ def mock() -> Iterator[ServerThread]:
 
 def test_schemathesis_finds_no_failure_on_the_exported_contract(mock: ServerThread, tmp_path: Path) -> None:
     document = tmp_path / "openapi-3.2.yaml"
-    export = subprocess.run([sys.executable, "-m", "contract.cli", "--export-spec", "3.2", "-o", str(document)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    export = subprocess.run(
+        [sys.executable, "-m", "contract.cli", "--export-spec", "3.2", "-o", str(document)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert export.returncode == 0, export.stderr
 
     # cwd is tmp_path: Schemathesis and Hypothesis keep their caches (.schemathesis, .hypothesis)
     # in the working directory, and --generation-database none stores no examples at all.
     done = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", str(document), "--url", f"{mock.url}/v1",
-         "--seed", SEED, "--max-examples", MAX_EXAMPLES, "--workers", "1", "--generation-database", "none",
-         "--exclude-checks", EXCLUDED_CHECKS, "--request-timeout", "10",
-         "--suppress-health-check", "too_slow",  # timing on a loaded CI machine is not about the contract
-         "--no-color"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            str(document),
+            "--url",
+            f"{mock.url}/v1",
+            "--seed",
+            SEED,
+            "--max-examples",
+            MAX_EXAMPLES,
+            "--workers",
+            "1",
+            "--generation-database",
+            "none",
+            "--exclude-checks",
+            EXCLUDED_CHECKS,
+            "--request-timeout",
+            "10",
+            "--suppress-health-check",
+            "too_slow",  # timing on a loaded CI machine is not about the contract
+            "--no-color",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = done.stdout + done.stderr
 
     if done.returncode != 0:
@@ -67,7 +95,9 @@ def test_schemathesis_finds_no_failure_on_the_exported_contract(mock: ServerThre
         pytest.fail(f"schemathesis did not report every generated case as passed:\n{output}", pytrace=False)
     assert "Specification:    Open API 3.2.0" in output, output
 
-    streamed = [entry for entry in mock.app.state.mock.journal
-                if entry["status"] == 200 and isinstance(entry["body"], dict)
-                and entry["body"].get("stream", True) is not False]
+    streamed = [
+        entry
+        for entry in mock.app.state.mock.journal
+        if entry["status"] == 200 and isinstance(entry["body"], dict) and entry["body"].get("stream", True) is not False
+    ]
     assert streamed, "no request got a streamed reply: the stream's itemSchema was never exercised"

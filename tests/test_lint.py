@@ -83,9 +83,14 @@ def test_seed_single_tool_call(seed_findings, seed_validator, validator, holder)
     assert validator.validate_at(location, finding.witness) == []
 
 
-NULL_FIELDS = [("AssistantMessage", "content"), ("ResponseMessage", "content"), ("ResponseMessage", "refusal"),
-               ("Choice", "finish_reason"), ("DeltaChoice", "finish_reason"),
-               ("ChatCompletionChunk", "usage")]
+NULL_FIELDS = [
+    ("AssistantMessage", "content"),
+    ("ResponseMessage", "content"),
+    ("ResponseMessage", "refusal"),
+    ("Choice", "finish_reason"),
+    ("DeltaChoice", "finish_reason"),
+    ("ChatCompletionChunk", "usage"),
+]
 
 
 def test_seed_null_fields_exactly(seed_findings):
@@ -139,20 +144,30 @@ def test_project_contract_has_no_error(validator):
 BASE: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "things", "version": "1"},
-    "paths": {"/things": {"post": {
-        "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Req"}}}},
-        "responses": {
-            "200": {"description": "ok", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Resp"}}}},
-            "400": {"description": "bad", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Err"}}}},
-        },
-    }}},
-    "components": {"schemas": {
-        "Req": {"type": "object", "properties": {"name": {"type": "string"}}},
-        "Resp": {"type": "object", "properties": {"id": {"type": "string"}}},
-        "Err": {"type": "object", "properties": {"message": {"type": "string"}}},
-    }},
+    "paths": {
+        "/things": {
+            "post": {
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Req"}}}},
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resp"}}},
+                    },
+                    "400": {
+                        "description": "bad",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Err"}}},
+                    },
+                },
+            }
+        }
+    },
+    "components": {
+        "schemas": {
+            "Req": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "Resp": {"type": "object", "properties": {"id": {"type": "string"}}},
+            "Err": {"type": "object", "properties": {"message": {"type": "string"}}},
+        }
+    },
 }
 
 
@@ -187,8 +202,12 @@ def test_oneof_overlap_found_by_search(tmp_path):
 def test_oneof_respects_the_schema_around_it(tmp_path):
     """Both branches accept any string, but the sibling enum leaves none to share: no overlap
     of strings; the overlap found must satisfy the siblings too."""
-    node = {"type": "object", "required": ["k"], "properties": {"k": {"enum": ["a"]}},
-            "oneOf": [{"properties": {"k": {"type": "string"}}}, {"properties": {"k": {"type": "integer"}}}]}
+    node = {
+        "type": "object",
+        "required": ["k"],
+        "properties": {"k": {"enum": ["a"]}},
+        "oneOf": [{"properties": {"k": {"type": "string"}}}, {"properties": {"k": {"type": "integer"}}}],
+    }
     findings = lint_document(tmp_path, lambda d: schemas(d)["Req"]["properties"].update(n=node))
     assert findings == []
 
@@ -203,6 +222,7 @@ def test_ambiguous_response(tmp_path):
         schemas(d)["A"] = {"type": "object", "properties": {"a": {"type": "string"}}}
         schemas(d)["B"] = {"type": "object", "properties": {"b": {"type": "string"}}}
         schemas(d)["Resp"] = {"anyOf": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}]}
+
     findings = lint_document(tmp_path, change)
     assert {f.rule for f in findings} == {"ambiguous-response"}
     assert findings[0].location == "#/paths/~1things/post/responses/200/content/application~1json"
@@ -211,13 +231,24 @@ def test_ambiguous_response(tmp_path):
     assert validator.is_valid_at("#/components/schemas/B", findings[0].witness)
 
 
-@pytest.mark.parametrize(("prop", "also"), [
-    ({"type": "integer", "enum": ["a", "b"]}, set()),
-    ({"type": "string", "enum": []}, {("openapi-structure", "error")}),  # OpenAPI 3.0 wants a non-empty enum
-    ({"type": "object", "additionalProperties": False, "required": ["x"], "properties": {"y": {"type": "string"}}},
-     set()),
-    ({"type": "object", "required": ["x"], "properties": {"x": {"not": {}}}}, set()),
-], ids=["enum-vs-type", "empty-enum", "required-but-closed", "required-but-never"])
+@pytest.mark.parametrize(
+    ("prop", "also"),
+    [
+        ({"type": "integer", "enum": ["a", "b"]}, set()),
+        ({"type": "string", "enum": []}, {("openapi-structure", "error")}),  # OpenAPI 3.0 wants a non-empty enum
+        (
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["x"],
+                "properties": {"y": {"type": "string"}},
+            },
+            set(),
+        ),
+        ({"type": "object", "required": ["x"], "properties": {"x": {"not": {}}}}, set()),
+    ],
+    ids=["enum-vs-type", "empty-enum", "required-but-closed", "required-but-never"],
+)
 def test_unsatisfiable(tmp_path, prop, also):
     findings = lint_document(tmp_path, lambda d: schemas(d)["Req"]["properties"].update(n=prop))
     assert {(f.rule, f.level) for f in findings} == {("unsatisfiable", "error"), *also}
@@ -226,10 +257,16 @@ def test_unsatisfiable(tmp_path, prop, also):
 def test_unsatisfiable_tag_named_otherwise(tmp_path):
     def change(d):
         for name, kind in (("CatPet", "cat"), ("DogPet", "fish"), ("BirdPet", "bird")):
-            schemas(d)[name] = {"type": "object", "required": ["kind"],
-                                "properties": {"kind": {"type": "string", "enum": [kind]}}}
-        schemas(d)["Req"]["properties"]["pets"] = {"type": "array", "items": {"oneOf": [
-            {"$ref": f"#/components/schemas/{n}"} for n in ("CatPet", "DogPet", "BirdPet")]}}
+            schemas(d)[name] = {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {"kind": {"type": "string", "enum": [kind]}},
+            }
+        schemas(d)["Req"]["properties"]["pets"] = {
+            "type": "array",
+            "items": {"oneOf": [{"$ref": f"#/components/schemas/{n}"} for n in ("CatPet", "DogPet", "BirdPet")]},
+        }
+
     findings = lint_document(tmp_path, change)
     assert {f.rule for f in findings} == {"unsatisfiable"}
     assert findings[0].location == "#/components/schemas/DogPet/properties/kind/enum"
@@ -239,13 +276,20 @@ def test_unsatisfiable_tag_named_otherwise(tmp_path):
 def test_dangling_ref_in_unused_component(tmp_path):
     findings = lint_document(tmp_path, lambda d: schemas(d).update(Orphan={"$ref": "#/components/schemas/Nowhere"}))
     assert {(f.rule, f.location) for f in findings} == {
-        ("dangling-ref", "#/components/schemas/Orphan/$ref"), ("unused-schema", "#/components/schemas/Orphan")}
+        ("dangling-ref", "#/components/schemas/Orphan/$ref"),
+        ("unused-schema", "#/components/schemas/Orphan"),
+    }
 
 
 def test_dangling_ref_outside_schemas(tmp_path):
     def change(d):
-        d["components"]["responses"] = {"Gone": {"description": "x", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Nowhere"}}}}}
+        d["components"]["responses"] = {
+            "Gone": {
+                "description": "x",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Nowhere"}}},
+            }
+        }
+
     findings = lint_document(tmp_path, change)
     assert [(f.rule, f.level) for f in findings] == [("dangling-ref", "error")]
     assert "'#/components/schemas/Nowhere' resolves nowhere" in findings[0].message
@@ -254,36 +298,44 @@ def test_dangling_ref_outside_schemas(tmp_path):
 def test_unused_schema(tmp_path):
     findings = lint_document(tmp_path, lambda d: schemas(d).update(Extra={"type": "string"}))
     assert [(f.rule, f.level, f.location) for f in findings] == [
-        ("unused-schema", "warning", "#/components/schemas/Extra")]
+        ("unused-schema", "warning", "#/components/schemas/Extra")
+    ]
 
 
 def test_unused_schema_reached_only_from_unused(tmp_path):
     def change(d):
         schemas(d)["Outer"] = {"type": "object", "properties": {"i": {"$ref": "#/components/schemas/Inner"}}}
         schemas(d)["Inner"] = {"type": "string"}
+
     findings = lint_document(tmp_path, change)
     assert {f.location for f in findings if f.rule == "unused-schema"} == {
-        "#/components/schemas/Outer", "#/components/schemas/Inner"}
+        "#/components/schemas/Outer",
+        "#/components/schemas/Inner",
+    }
 
 
 def test_single_tool_call(tmp_path):
     call = {"type": "object", "properties": {"id": {"type": "string"}}}
     findings = lint_document(tmp_path, lambda d: schemas(d)["Resp"]["properties"].update(tool_calls=call))
     assert [(f.rule, f.location) for f in findings] == [
-        ("single-tool-call", "#/components/schemas/Resp/properties/tool_calls")]
+        ("single-tool-call", "#/components/schemas/Resp/properties/tool_calls")
+    ]
     assert findings[0].witness == [{"id": "call_1"}, {"id": "call_2"}]
 
 
 def test_null_forbidden(tmp_path):
-    findings = lint_document(tmp_path, lambda d: schemas(d)["Resp"]["properties"].update(
-        finish_reason={"type": "string"}))
+    findings = lint_document(
+        tmp_path, lambda d: schemas(d)["Resp"]["properties"].update(finish_reason={"type": "string"})
+    )
     assert [(f.rule, f.location, f.witness) for f in findings] == [
-        ("null-forbidden", "#/components/schemas/Resp/properties/finish_reason", {"finish_reason": None})]
+        ("null-forbidden", "#/components/schemas/Resp/properties/finish_reason", {"finish_reason": None})
+    ]
 
 
 def test_null_allowed_is_clean(tmp_path):
-    findings = lint_document(tmp_path, lambda d: schemas(d)["Resp"]["properties"].update(
-        finish_reason={"type": "string", "nullable": True}))
+    findings = lint_document(
+        tmp_path, lambda d: schemas(d)["Resp"]["properties"].update(finish_reason={"type": "string", "nullable": True})
+    )
     assert findings == []
 
 
@@ -297,7 +349,9 @@ def test_stream_documented_is_clean(tmp_path):
     def change(d):
         schemas(d)["Req"]["properties"]["stream"] = {"type": "boolean"}
         d["paths"]["/things"]["post"]["responses"]["200"]["content"]["text/event-stream"] = {
-            "schema": {"$ref": "#/components/schemas/Resp"}}
+            "schema": {"$ref": "#/components/schemas/Resp"}
+        }
+
     assert lint_document(tmp_path, change) == []
 
 
@@ -305,31 +359,43 @@ def test_no_error_responses(tmp_path):
     def change(d):
         del d["paths"]["/things"]["post"]["responses"]["400"]
         del schemas(d)["Err"]
+
     findings = lint_document(tmp_path, change)
     assert [(f.rule, f.location) for f in findings] == [("no-error-responses", "#/paths/~1things/post/responses")]
 
 
 def test_event_stream_item_schema_of_32_is_a_stream(tmp_path):
     """An OpenAPI 3.2 ``itemSchema`` documents the stream; its items are chunks (usage may be null)."""
+
     def change(d):
         d["openapi"] = "3.2.0"
         schemas(d)["Req"]["properties"]["stream"] = {"type": "boolean"}
         schemas(d)["Piece"] = {"type": "object", "properties": {"usage": {"type": "object"}}}
         d["paths"]["/things"]["post"]["responses"]["200"]["content"]["text/event-stream"] = {
-            "itemSchema": {"type": "object", "properties": {"data": {
-                "contentMediaType": "application/json", "contentSchema": {"$ref": "#/components/schemas/Piece"}}}}}
+            "itemSchema": {
+                "type": "object",
+                "properties": {
+                    "data": {
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"$ref": "#/components/schemas/Piece"},
+                    }
+                },
+            }
+        }
+
     findings = lint_document(tmp_path, change)
     assert [(f.rule, f.location) for f in findings] == [
-        ("null-forbidden", "#/components/schemas/Piece/properties/usage")]
+        ("null-forbidden", "#/components/schemas/Piece/properties/usage")
+    ]
 
 
 # -- openapi-structure: the document checked by openapi-spec-validator first ---------------
 
 CONTRACT = ROOT / "openapi.yaml"
-JSON_REPLY = '''            application/json:
+JSON_REPLY = """            application/json:
               schema:
                 $ref: "#/components/schemas/ChatCompletionResponse"
-'''
+"""
 
 
 def contract_copy(tmp_path: Path, old: str, new: str, name: str = "copy.yaml") -> Path:
@@ -343,8 +409,13 @@ def contract_copy(tmp_path: Path, old: str, new: str, name: str = "copy.yaml") -
 
 def described_reply(tmp_path: Path) -> Path:
     """The defect the document used to have: a description inside the 200 reply's Media Type object."""
-    return contract_copy(tmp_path, JSON_REPLY, JSON_REPLY.replace(
-        "              schema:\n", "              description: The whole reply.\n              schema:\n"))
+    return contract_copy(
+        tmp_path,
+        JSON_REPLY,
+        JSON_REPLY.replace(
+            "              schema:\n", "              description: The whole reply.\n              schema:\n"
+        ),
+    )
 
 
 def test_description_in_a_media_type_is_a_structure_error(tmp_path):
@@ -360,14 +431,18 @@ def test_project_contract_and_seed_are_structurally_valid(validator, seed_findin
     assert [f for f in seed_findings if f.rule == "openapi-structure"] == []  # its defects are all deeper
 
 
-@pytest.mark.parametrize(("version", "expected"), [
-    ("3.1.0", ["additional property 'description' is not allowed in a Media Type object"]),
-    ("3.2.0", []),  # OpenAPI 3.2 gives the Media Type object a description
-])
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("3.1.0", ["additional property 'description' is not allowed in a Media Type object"]),
+        ("3.2.0", []),  # OpenAPI 3.2 gives the Media Type object a description
+    ],
+)
 def test_structure_follows_the_document_version(tmp_path, version, expected):
     def change(d):
         d["openapi"] = version
         d["paths"]["/things"]["post"]["responses"]["200"]["content"]["application/json"]["description"] = "x"
+
     findings = lint_document(tmp_path, change)
     assert [f.message for f in findings if f.rule == "openapi-structure"] == expected
 
@@ -376,8 +451,12 @@ def test_structure_error_under_a_oneof_names_the_real_reason(tmp_path):
     """A Response object is "a Response or a Reference": the message is about the Response."""
     findings = lint_document(tmp_path, lambda d: d["paths"]["/things"]["post"]["responses"]["200"].pop("description"))
     assert [(f.rule, f.location, f.message) for f in findings] == [
-        ("openapi-structure", "#/paths/~1things/post/responses/200",
-         "required property 'description' is missing in a Response object")]
+        (
+            "openapi-structure",
+            "#/paths/~1things/post/responses/200",
+            "required property 'description' is missing in a Response object",
+        )
+    ]
 
 
 def test_structure_semantic_checks_are_located(tmp_path):
@@ -385,10 +464,13 @@ def test_structure_semantic_checks_are_located(tmp_path):
         schemas(d)["Req"]["properties"]["name"]["default"] = 5
         d["paths"]["/things"]["post"]["operationId"] = "same"
         d["paths"]["/other"] = {"get": {"operationId": "same", "responses": {"200": {"description": "ok"}}}}
+
     found = {(f.location, f.message) for f in lint_document(tmp_path, change) if f.rule == "openapi-structure"}
     assert found == {
-        ("#/components/schemas/Req/properties/name/default",
-         "the default value does not fit its schema: expected string, got integer 5"),
+        (
+            "#/components/schemas/Req/properties/name/default",
+            "the default value does not fit its schema: expected string, got integer 5",
+        ),
         # the document is written with sorted keys: /other comes first, so /things repeats its id
         ("#/paths/~1things/post", "Operation ID 'same' for 'post' in '/things' is not unique"),
     }
@@ -405,7 +487,7 @@ def test_unquoted_status_codes_are_fine():
 # -- undocumented-refusal: refusals of schema-valid requests the document does not list -----
 
 BAD_REQUEST = "#/components/responses/BadRequest"
-NAMED_CHOICE = '''            - type: object
+NAMED_CHOICE = """            - type: object
               required: [type, function]
               properties:
                 type:
@@ -417,7 +499,7 @@ NAMED_CHOICE = '''            - type: object
                   properties:
                     name:
                       type: string
-'''
+"""
 X_REFUSALS_START = "      x-refusals:\n"
 
 
@@ -456,7 +538,9 @@ def test_tool_choice_object_without_required_is_refused_undocumented(tmp_path):
     """The seed's tool_choice object: {} is schema-valid, but a server needs the function's name."""
     loose = NAMED_CHOICE.replace("              required: [type, function]\n", "").replace(
         "                  required: [name]\n                  properties:\n"
-        "                    name:\n                      type: string\n", "")
+        "                    name:\n                      type: string\n",
+        "",
+    )
     path = contract_copy(tmp_path, NAMED_CHOICE, loose)
     findings = refusals(lint_spec(load_spec(path)))
     assert [(f.level, f.location) for f in findings] == [("warning", BAD_REQUEST)]
@@ -484,6 +568,7 @@ def test_a_named_tool_choice_without_tools_is_reported(tmp_path):
 def test_a_refuser_that_raises_is_a_warning(validator):
     def broken(body):
         raise ValueError("no idea")
+
     findings = refusals(lint_spec(validator.spec, refusers={"broken": broken}))
     assert [(f.level, f.location) for f in findings] == [("warning", BAD_REQUEST)]
     assert "refuser 'broken' failed on the witness (ValueError: no idea)" in findings[0].message
@@ -500,8 +585,10 @@ def test_an_entry_point_that_cannot_load_is_a_warning(validator, monkeypatch):
     monkeypatch.setattr(lint_refusals, "entry_points", lambda group: [point] if group == ENTRY_POINT_GROUP else [])
     findings = refusals(lint_spec(validator.spec))
     assert len(findings) == 1
-    assert "refuser 'gone' failed on the witness (ImportError: cannot load no_such_module_here:check" \
+    assert (
+        "refuser 'gone' failed on the witness (ImportError: cannot load no_such_module_here:check"
         in findings[0].message
+    )
 
 
 def test_no_refusers_no_findings(seed_path, tmp_path):
@@ -511,8 +598,10 @@ def test_no_refusers_no_findings(seed_path, tmp_path):
 
 def test_list_indexes_do_not_matter(validator):
     """x-refusals names ``tools[].function.parameters``; a refusal at ``tools[0]...`` is that one."""
+
     def check(param):
         return lambda body: Refusal("invalid_function_parameters", param) if body.get("tools") else None
+
     documented = {"a": check("tools[0].function.parameters")}
     assert refusals(lint_spec(validator.spec, refusers=documented)) == []
     other = refusals(lint_spec(validator.spec, refusers={"a": check("tools[0].function.name")}))
@@ -530,11 +619,14 @@ def test_each_refusal_once_with_the_smallest_witness(validator):
 
 def test_the_search_finds_what_hand_built_bodies_miss(tmp_path):
     """Hand-built bodies use the empty name; only the seeded search reaches a long one."""
+
     def lint(path: Path) -> list[Finding]:
         def long_name(body):  # a new function each time, so no answer is remembered from the last lint
             name = body.get("name")
             return Refusal("name_too_long", "name") if isinstance(name, str) and len(name) >= 3 else None
+
         return refusals(lint_spec(load_spec(path), refusers=[long_name]))
+
     lint_document(tmp_path, lambda d: None)
     findings = lint(tmp_path / "doc.yaml")
     assert [f.location for f in findings] == ["#/paths/~1things/post/responses/400"]
@@ -547,6 +639,7 @@ def test_without_a_400_the_refusal_is_reported_at_the_request_body(tmp_path):
     def change(d):
         del d["paths"]["/things"]["post"]["responses"]["400"]
         d["paths"]["/things"]["post"]["responses"]["default"] = {"description": "error"}
+
     lint_document(tmp_path, change)
     findings = refusals(lint_spec(load_spec(tmp_path / "doc.yaml"), refusers={"all": lambda body: Refusal("no", None)}))
     assert [f.location for f in findings] == ["#/paths/~1things/post/requestBody/content/application~1json/schema"]

@@ -51,6 +51,7 @@ def reply(text: str) -> dict[str, Any]:
 
 # -- the multi-turn paris conversation, step by step ----------------------------------------------------
 
+
 def test_each_step_of_the_paris_conversation_gets_its_own_turn(index):
     first = matched(index.lookup({"model": "gpt-4o", "messages": [SYSTEM, QUESTION]}))
     assert (first.fixture.name, first.turn_index) == ("paris-weather", 2)
@@ -59,9 +60,16 @@ def test_each_step_of_the_paris_conversation_gets_its_own_turn(index):
 
     # What the openai SDK sends back: the assistant message as it parsed it (content null,
     # extra null fields, arguments re-serialised without spaces), then the tool result.
-    echoed = {"role": "assistant", "content": None, "refusal": None, "audio": None, "function_call": None,
-              "tool_calls": [{"id": call["id"], "type": "function",
-                              "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}
+    echoed = {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "audio": None,
+        "function_call": None,
+        "tool_calls": [
+            {"id": call["id"], "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+        ],
+    }
     tool = {"role": "tool", "tool_call_id": call["id"], "content": '{"temp_c":18}'}
     second = matched(index.lookup({"model": "gpt-4o", "messages": [SYSTEM, QUESTION, echoed, tool]}))
     assert (second.fixture.name, second.turn_index) == ("paris-weather", 4)
@@ -75,15 +83,22 @@ def test_parallel_calls_then_both_tool_results(index):
     calls = first.turn.tool_calls
     assert [c["function"]["name"] for c in calls] == ["get_weather", "get_weather"]
     echoed = {"role": "assistant", "tool_calls": [dict(c) for c in calls]}  # no content key at all
-    results = [{"role": "tool", "tool_call_id": c["id"], "content": r}
-               for c, r in zip(calls, ['{"sky": "sunny", "temp_c": 18}', '{"temp_c": 24, "sky": "light rain"}'])]
+    results = [
+        {"role": "tool", "tool_call_id": c["id"], "content": r}
+        for c, r in zip(calls, ['{"sky": "sunny", "temp_c": 18}', '{"temp_c": 24, "sky": "light rain"}'])
+    ]
     second = matched(index.lookup({"messages": [question, echoed, *results], "tools": tools}))
     assert second.turn_index == 4 and "Tokyo" in (second.turn.content or "")
 
 
 def test_a_tool_call_id_the_client_changed_is_a_near_miss(index):
-    echoed = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+    echoed = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+        ],
+    }
     tool = {"role": "tool", "tool_call_id": "call_9", "content": '{"temp_c": 18}'}
     misses = missed(index.lookup({"model": "gpt-4o", "messages": [SYSTEM, QUESTION, echoed, tool]}))
     assert misses[0].fixture.name == "paris-weather" and misses[0].message_index == 2
@@ -92,9 +107,12 @@ def test_a_tool_call_id_the_client_changed_is_a_near_miss(index):
 
 # -- normalisation and parts -------------------------------------------------------------------------
 
+
 def test_whitespace_is_collapsed_in_every_message(index):
-    messages = [{"role": "system", "content": "  You are a\nweather   assistant. "},
-                {"role": "user", "content": "What is\tthe weather in Paris?\n"}]
+    messages = [
+        {"role": "system", "content": "  You are a\nweather   assistant. "},
+        {"role": "user", "content": "What is\tthe weather in Paris?\n"},
+    ]
     assert matched(index.lookup({"model": "gpt-4o", "messages": messages})).fixture.name == "paris-weather"
     split_word = [SYSTEM, user("What is the weather in Par is?")]
     assert isinstance(index.lookup({"model": "gpt-4o", "messages": split_word}), list)
@@ -105,8 +123,10 @@ def test_a_string_equals_a_single_text_part_and_system_parts_compare_alike():
     idx = FixtureIndex([fixture])
     as_parts = [{"role": "system", "content": ["Be brief."]}, user([{"type": "text", "text": "Hi  there"}])]
     assert matched(idx.lookup({"messages": as_parts})).fixture is fixture
-    two_parts = [{"role": "system", "content": "Be brief."},
-                 user([{"type": "text", "text": "Hi"}, {"type": "text", "text": "there"}])]
+    two_parts = [
+        {"role": "system", "content": "Be brief."},
+        user([{"type": "text", "text": "Hi"}, {"type": "text", "text": "there"}]),
+    ]
     miss = missed(idx.lookup({"messages": two_parts}))[0]
     assert miss.reason == "message 2 (user): expected 1 content part, got 2"
 
@@ -117,50 +137,80 @@ def png(payload: bytes) -> str:
 
 def test_images_compare_by_url_and_data_urls_by_their_bytes():
     picture = b"\x89PNG fake picture bytes" * 20
-    fixture = one([user([{"type": "text", "text": "What is in this picture?"},
-                         {"type": "image_url", "image_url": png(picture)},
-                         {"type": "image_url", "image_url": "https://example.com/cat.png"}]),
-                   reply("A cat, twice.")])
+    fixture = one(
+        [
+            user(
+                [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": png(picture)},
+                    {"type": "image_url", "image_url": "https://example.com/cat.png"},
+                ]
+            ),
+            reply("A cat, twice."),
+        ]
+    )
     idx = FixtureIndex([fixture])
     wrapped = base64.b64encode(picture).decode()
-    wrapped = "\n".join(wrapped[i:i + 76] for i in range(0, len(wrapped), 76))  # MIME line breaks
-    same = user([{"type": "text", "text": "What is in this picture?"},
-                 {"type": "image_url", "image_url": {"url": "data:image/png;base64," + wrapped, "detail": "low"}},
-                 {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}])
+    wrapped = "\n".join(wrapped[i : i + 76] for i in range(0, len(wrapped), 76))  # MIME line breaks
+    same = user(
+        [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + wrapped, "detail": "low"}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        ]
+    )
     assert matched(idx.lookup({"messages": [same]})).fixture is fixture
-    other = user([{"type": "text", "text": "What is in this picture?"},
-                  {"type": "image_url", "image_url": png(picture + b"!")},
-                  {"type": "image_url", "image_url": "https://example.com/cat.png"}])
+    other = user(
+        [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": png(picture + b"!")},
+            {"type": "image_url", "image_url": "https://example.com/cat.png"},
+        ]
+    )
     miss = missed(idx.lookup({"messages": [other]}))[0]
     assert miss.reason.startswith("message 1 (user): part 2: expected image sha256:")
-    swapped = user([{"type": "text", "text": "What is in this picture?"},
-                    {"type": "image_url", "image_url": "https://example.com/dog.png"},
-                    {"type": "image_url", "image_url": png(picture)}])
+    swapped = user(
+        [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": "https://example.com/dog.png"},
+            {"type": "image_url", "image_url": png(picture)},
+        ]
+    )
     assert "part 2: expected image sha256:" in missed(idx.lookup({"messages": [swapped]}))[0].reason
 
 
 def test_audio_parts_compare_by_format_and_data():
     clip = base64.b64encode(b"RIFF....WAVEfmt fake audio").decode()
-    fixture = one([user([{"type": "input_audio", "input_audio": {"data": clip, "format": "wav"}}]),
-                   reply("I heard you.")])
+    fixture = one(
+        [user([{"type": "input_audio", "input_audio": {"data": clip, "format": "wav"}}]), reply("I heard you.")]
+    )
     idx = FixtureIndex([fixture])
-    assert matched(idx.lookup({"messages": [user([{"type": "input_audio",
-                                                    "input_audio": {"format": "wav", "data": clip}}])]}))
-    mp3 = missed(idx.lookup({"messages": [user([{"type": "input_audio",
-                                                  "input_audio": {"data": clip, "format": "mp3"}}])]}))
+    assert matched(
+        idx.lookup({"messages": [user([{"type": "input_audio", "input_audio": {"format": "wav", "data": clip}}])]})
+    )
+    mp3 = missed(
+        idx.lookup({"messages": [user([{"type": "input_audio", "input_audio": {"data": clip, "format": "mp3"}}])]})
+    )
     assert mp3[0].reason == "message 1 (user): expected audio format wav, got mp3"
     other = base64.b64encode(b"different audio").decode()
-    changed = missed(idx.lookup({"messages": [user([{"type": "input_audio",
-                                                      "input_audio": {"data": other, "format": "wav"}}])]}))
+    changed = missed(
+        idx.lookup({"messages": [user([{"type": "input_audio", "input_audio": {"data": other, "format": "wav"}}])]})
+    )
     assert changed[0].reason.startswith("message 1 (user): audio data differs")
 
 
 def test_assistant_content_null_absent_and_empty_are_equal_and_tool_json_compares_parsed():
-    fixture = one([user("Add 2 and 3."),
-                   {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "add",
-                                                                                    "arguments": {"a": 2, "b": 3}}}]},
-                   {"role": "tool", "content": '{"sum": 5, "ok": true}'},
-                   reply("5.")])
+    fixture = one(
+        [
+            user("Add 2 and 3."),
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "c1", "function": {"name": "add", "arguments": {"a": 2, "b": 3}}}],
+            },
+            {"role": "tool", "content": '{"sum": 5, "ok": true}'},
+            reply("5."),
+        ]
+    )
     idx = FixtureIndex([fixture])
     calls = [{"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"b":3,"a":2}'}}]
     for content in ({"content": None}, {}, {"content": ""}):
@@ -168,13 +218,24 @@ def test_assistant_content_null_absent_and_empty_are_equal_and_tool_json_compare
         tool = {"role": "tool", "tool_call_id": "c1", "content": '{"ok":true,  "sum":5}'}
         assert matched(idx.lookup({"messages": [user("Add 2 and 3."), echoed, tool]})).turn_index == 3
     wrong = [{"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 4}'}}]
-    miss = missed(idx.lookup({"messages": [user("Add 2 and 3."), {"role": "assistant", "tool_calls": wrong},
-                                           {"role": "tool", "tool_call_id": "c1", "content": '{"sum": 6}'}]}))[0]
-    assert miss.reason == ('message 2 (assistant): tool call 1: expected add({"a": 2, "b": 3}), '
-                           'got add({"a": 2, "b": 4})')
+    miss = missed(
+        idx.lookup(
+            {
+                "messages": [
+                    user("Add 2 and 3."),
+                    {"role": "assistant", "tool_calls": wrong},
+                    {"role": "tool", "tool_call_id": "c1", "content": '{"sum": 6}'},
+                ]
+            }
+        )
+    )[0]
+    assert miss.reason == (
+        'message 2 (assistant): tool call 1: expected add({"a": 2, "b": 3}), got add({"a": 2, "b": 4})'
+    )
 
 
 # -- matchers ---------------------------------------------------------------------------------------
+
 
 def test_contains_and_regex_matchers(index):
     assert matched(index.lookup({"messages": [user("Tell me a\njoke, please")]})).fixture.name == "matcher-contains"
@@ -186,16 +247,21 @@ def test_contains_and_regex_matchers(index):
 
 
 def test_matchers_compose_with_literal_messages_and_conditions():
-    fixture = one([{"role": "system", "content": "Be terse."}, user({"regex": r"^\d+ \+ \d+$"}), reply("Sum.")],
-                  match={"model": "calc-1"})
+    fixture = one(
+        [{"role": "system", "content": "Be terse."}, user({"regex": r"^\d+ \+ \d+$"}), reply("Sum.")],
+        match={"model": "calc-1"},
+    )
     idx = FixtureIndex([fixture])
-    assert matched(idx.lookup({"model": "calc-1", "messages": [{"role": "system", "content": "Be terse."},
-                                                               user(" 2 +  2 ")]}))
-    other_system = missed(idx.lookup({"model": "calc-1", "messages": [{"role": "system", "content": "Be long."},
-                                                                      user("2 + 2")]}))
+    assert matched(
+        idx.lookup({"model": "calc-1", "messages": [{"role": "system", "content": "Be terse."}, user(" 2 +  2 ")]})
+    )
+    other_system = missed(
+        idx.lookup({"model": "calc-1", "messages": [{"role": "system", "content": "Be long."}, user("2 + 2")]})
+    )
     assert other_system[0].reason == 'message 1 (system): expected "Be terse.", got "Be long."'
-    wrong_model = missed(idx.lookup({"model": "calc-2", "messages": [{"role": "system", "content": "Be terse."},
-                                                                     user("2 + 2")]}))
+    wrong_model = missed(
+        idx.lookup({"model": "calc-2", "messages": [{"role": "system", "content": "Be terse."}, user("2 + 2")]})
+    )
     assert wrong_model[0].reason == "model: expected calc-1, got calc-2"
 
 
@@ -219,20 +285,42 @@ CONDITION_CASES = [
     ({"model": "gpt-4o"}, {"model": "gpt-4o"}, {}, "model: expected gpt-4o, got none"),
     ({"ssml_enabled": True}, {"ssml_enabled": True}, {}, "ssml_enabled: expected true, got false"),
     ({"ssml_enabled": False}, {}, {"ssml_enabled": True}, "ssml_enabled: expected false, got true"),
-    ({"context": {"user": {"tier": "pro"}}}, {"context": {"user": {"tier": "pro", "id": 7}, "locale": "fr"}},
-     {"context": {"user": {"tier": "free"}}}, 'context.user.tier: expected "pro", got "free"'),
-    ({"context": {"locale": "fr"}}, {"context": {"locale": "fr"}}, {}, 'context: expected a mapping with {"locale": "fr"}, got nothing'),
-    ({"tools": ["get_weather"]},
-     {"tools": [{"type": "function", "function": {"name": "get_weather"}},
-                {"type": "function", "function": {"name": "get_time"}}]},
-     {"tools": [{"type": "function", "function": {"name": "get_time"}}]},
-     "tools: the request does not offer get_weather (offered: get_time)"),
-    ({"modalities": ["text", "audio"]}, {"modalities": ["audio", "text"], "audio": {"voice": "alloy"}},
-     {"modalities": ["text"]}, "modalities: expected [text, audio], got [text]"),
+    (
+        {"context": {"user": {"tier": "pro"}}},
+        {"context": {"user": {"tier": "pro", "id": 7}, "locale": "fr"}},
+        {"context": {"user": {"tier": "free"}}},
+        'context.user.tier: expected "pro", got "free"',
+    ),
+    (
+        {"context": {"locale": "fr"}},
+        {"context": {"locale": "fr"}},
+        {},
+        'context: expected a mapping with {"locale": "fr"}, got nothing',
+    ),
+    (
+        {"tools": ["get_weather"]},
+        {
+            "tools": [
+                {"type": "function", "function": {"name": "get_weather"}},
+                {"type": "function", "function": {"name": "get_time"}},
+            ]
+        },
+        {"tools": [{"type": "function", "function": {"name": "get_time"}}]},
+        "tools: the request does not offer get_weather (offered: get_time)",
+    ),
+    (
+        {"modalities": ["text", "audio"]},
+        {"modalities": ["audio", "text"], "audio": {"voice": "alloy"}},
+        {"modalities": ["text"]},
+        "modalities: expected [text, audio], got [text]",
+    ),
     ({"modalities": ["text"]}, {}, {"modalities": ["text", "audio"]}, "modalities: expected [text], got [text, audio]"),
-    ({"response_format": "json_schema"},
-     {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}},
-     {}, "response_format: expected json_schema, got none"),
+    (
+        {"response_format": "json_schema"},
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}},
+        {},
+        "response_format: expected json_schema, got none",
+    ),
 ]
 
 
@@ -249,12 +337,15 @@ def test_match_conditions(condition, accepted, refused, reason):
 
 # -- near misses ----------------------------------------------------------------------------------------
 
+
 def test_near_misses_name_the_closest_fixture_and_the_first_difference(index):
     misses = missed(index.lookup({"model": "gpt-4o", "messages": [SYSTEM, user("What is the weather in Rome?")]}))
     assert 1 <= len(misses) <= 3
-    assert str(misses[0]) == ('paris-weather (' + str(ROOT / "fixtures" / "paris-weather.yaml") + ':10): '
-                              'message 2 (user): expected "What is the weather in Paris?", '
-                              'got "What is the weather in Rome?"')
+    assert str(misses[0]) == (
+        "paris-weather (" + str(ROOT / "fixtures" / "paris-weather.yaml") + ":10): "
+        'message 2 (user): expected "What is the weather in Paris?", '
+        'got "What is the weather in Rome?"'
+    )
     assert misses[0].message_index == 1 and misses[0].turn_index == 2
     assert len({m.fixture.name for m in misses}) == len(misses)
 
@@ -263,7 +354,7 @@ def test_near_miss_for_a_request_longer_than_every_turn(index):
     extra = [SYSTEM, QUESTION, reply("Let me check."), user("Well?")]
     misses = missed(index.lookup({"model": "gpt-4o", "messages": extra}))
     assert misses[0].fixture.name == "paris-weather"
-    assert misses[0].reason == "message 3 (assistant): expected no content, got \"Let me check.\""
+    assert misses[0].reason == 'message 3 (assistant): expected no content, got "Let me check."'
     shorter = one([user("Hi"), reply("Hello")], name="short")
     idx = FixtureIndex([shorter])
     miss = missed(idx.lookup({"messages": [user("Hi"), reply("Hello"), user("Again")]}))[0]
@@ -271,8 +362,10 @@ def test_near_miss_for_a_request_longer_than_every_turn(index):
 
 
 def test_near_misses_rank_by_shared_prefix_then_similarity():
-    fixtures = [one([{"role": "system", "content": "S"}, user(f"question {word}"), reply("a")], name=word)
-                for word in ("alpha", "beta", "gamma", "delta")]
+    fixtures = [
+        one([{"role": "system", "content": "S"}, user(f"question {word}"), reply("a")], name=word)
+        for word in ("alpha", "beta", "gamma", "delta")
+    ]
     fixtures.append(one([user("question betas"), reply("b")], name="no-system"))
     idx = FixtureIndex(fixtures)
     misses = missed(idx.lookup({"messages": [{"role": "system", "content": "S"}, user("question betta")]}))
@@ -299,16 +392,23 @@ def test_an_empty_index_and_odd_bodies_give_no_near_misses_and_no_exception():
 
 # -- index speed ---------------------------------------------------------------------------------------
 
+
 def generated(count: int) -> list[Fixture]:
     """Literal fixtures sharing 50 system prompts, plus one matcher fixture in four."""
     fixtures = []
     for i in range(count):
         if i % 4 == 3:
-            conversation = [{"role": "system", "content": f"Matcher system {i}"}, user({"contains": f"token{i}"}),
-                            reply(f"matched {i}")]
+            conversation = [
+                {"role": "system", "content": f"Matcher system {i}"},
+                user({"contains": f"token{i}"}),
+                reply(f"matched {i}"),
+            ]
         else:
-            conversation = [{"role": "system", "content": f"You are helper number {i % 50}."},
-                            user(f"Question number {i}?"), reply(f"Answer {i}.")]
+            conversation = [
+                {"role": "system", "content": f"You are helper number {i % 50}."},
+                user(f"Question number {i}?"),
+                reply(f"Answer {i}."),
+            ]
         fixtures.append(fixture_from_dict({"conversation": conversation}, name=f"gen-{i}"))
     return fixtures
 
@@ -316,8 +416,9 @@ def generated(count: int) -> list[Fixture]:
 def request_for(i: int) -> dict[str, Any]:
     if i % 4 == 3:
         return {"messages": [{"role": "system", "content": f"Matcher system {i}"}, user(f"a token{i} here")]}
-    return {"messages": [{"role": "system", "content": f"You are helper number {i % 50}."},
-                         user(f"Question number {i}?")]}
+    return {
+        "messages": [{"role": "system", "content": f"You are helper number {i % 50}."}, user(f"Question number {i}?")]
+    }
 
 
 def per_lookup_seconds(idx: FixtureIndex, bodies: list[dict[str, Any]], rounds: int, repeat: int) -> float:
@@ -347,7 +448,7 @@ def test_lookup_cost_does_not_grow_with_the_number_of_fixtures():
     # A miss compares a bounded number of candidates: 10,000 fixtures cost about what 1,000 do.
     miss = [{"messages": [{"role": "system", "content": "You are helper number 3."}, user("Something else")]}]
     thousand = FixtureIndex(fixtures[:1000])
-    assert missed(big.lookup(miss[0]))[0].reason.startswith("message 2 (user): expected \"Question number")
+    assert missed(big.lookup(miss[0]))[0].reason.startswith('message 2 (user): expected "Question number')
     miss_1k = per_lookup_seconds(thousand, miss, rounds=5, repeat=3)
     miss_10k = per_lookup_seconds(big, miss, rounds=5, repeat=3)
     print(f"miss: {miss_1k * 1e3:.2f} ms with 1,000 fixtures, {miss_10k * 1e3:.2f} ms with 10,000")
@@ -358,13 +459,22 @@ def test_needle_matchers_are_found_through_their_index_among_thousands(monkeypat
     """5,000 turns that differ only in a ``contains`` needle: a lookup checks a handful, not all of them."""
     import mockserver.matching as matching
 
-    fixtures = [one([user({"regex": r"^urgent"}), reply("Regex.")], name="regex"),  # unindexed: checked each time
-                one([user({"contains": "tic"}), reply("Short needle.")], name="short")]  # shorter than GRAM
-    fixtures += [one([user({"contains": f"ticket {n:05d} please"}), reply(f"Ticket {n}.")], name=f"needle-{n}")
-                 for n in range(5_000)]
+    fixtures = [
+        one([user({"regex": r"^urgent"}), reply("Regex.")], name="regex"),  # unindexed: checked each time
+        one([user({"contains": "tic"}), reply("Short needle.")], name="short"),
+    ]  # shorter than GRAM
+    fixtures += [
+        one([user({"contains": f"ticket {n:05d} please"}), reply(f"Ticket {n}.")], name=f"needle-{n}")
+        for n in range(5_000)
+    ]
     fixtures.append(one([user({"contains": "ticket 00042 please"}), reply("Later, so it wins.")], name="later-42"))
-    fixtures.append(one([user({"contains": "ticket 00043 please"}), reply("More conditions win.")],
-                        match={"model": "gpt-4o"}, name="model-43"))
+    fixtures.append(
+        one(
+            [user({"contains": "ticket 00043 please"}), reply("More conditions win.")],
+            match={"model": "gpt-4o"},
+            name="model-43",
+        )
+    )
     index = FixtureIndex(fixtures)
     checked = []
     real = matching.matcher_holds

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,8 +25,6 @@ from contract.validate import JSON, ContractValidator
 from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 
-from conftest import ROOT
-
 SPEC = load_spec(ROOT / "openapi.yaml")
 REQUESTS = schema_requests(SPEC, SPEC.operation())
 
@@ -36,18 +35,29 @@ def _listed_refusals() -> set[tuple[str | None, str | None]]:
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[httpx.Client]:
-    with ServerThread(create_app(None, Settings(no_delay=True, seed=7))) as server, \
-            httpx.Client(base_url=server.url + "/v1", timeout=30) as client:
+    with (
+        ServerThread(create_app(None, Settings(no_delay=True, seed=7))) as server,
+        httpx.Client(base_url=server.url + "/v1", timeout=30) as client,
+    ):
         yield client
 
 
-@settings(max_examples=60, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 @given(body=REQUESTS, data=st.data())
-def test_schema_valid_requests_are_answered_or_refused_as_documented(mock: httpx.Client,
-                                                                     validator: ContractValidator,
-                                                                     body: Any, data: Any) -> None:
+def test_schema_valid_requests_are_answered_or_refused_as_documented(
+    mock: httpx.Client, validator: ContractValidator, body: Any, data: Any
+) -> None:
     assert validator.validate_request(body) == []
     response = mock.post("/chat/completions", json=body)
     if response.status_code == 400:
@@ -71,16 +81,23 @@ def test_the_refusals_the_contract_lists_do_happen(mock: httpx.Client) -> None:
     function = {"name": "f", "parameters": {"type": "object"}}
     cases = {
         ("invalid_tool_choice", "tool_choice"): {"tool_choice": "required"},
-        ("invalid_function_parameters", "tools[].function.parameters"):
-            {"tools": [{"type": "function", "function": {**function, "parameters": {"type": 5}}}]},
-        ("invalid_json_schema", "response_format.json_schema.schema"):
-            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}},
-        ("unsupported_audio_format", "audio.format"):
-            {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "mp3"}},
-        ("too_many_tools", "tools"): {"tools": [{"type": "function", "function": {"name": f"f{i}"}} for i in range(129)]},
+        ("invalid_function_parameters", "tools[].function.parameters"): {
+            "tools": [{"type": "function", "function": {**function, "parameters": {"type": 5}}}]
+        },
+        ("invalid_json_schema", "response_format.json_schema.schema"): {
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}
+        },
+        ("unsupported_audio_format", "audio.format"): {
+            "modalities": ["text", "audio"],
+            "audio": {"voice": "alloy", "format": "mp3"},
+        },
+        ("too_many_tools", "tools"): {
+            "tools": [{"type": "function", "function": {"name": f"f{i}"}} for i in range(129)]
+        },
     }
     assert set(cases) == _listed_refusals()
     for (code, param), extra in cases.items():
-        error = mock.post("/chat/completions", json={"messages": [{"role": "user", "content": "Hi"}],
-                                                    "stream": False, **extra}).json()["error"]
+        error = mock.post(
+            "/chat/completions", json={"messages": [{"role": "user", "content": "Hi"}], "stream": False, **extra}
+        ).json()["error"]
         assert (error["code"], normalise_param(error["param"])) == (code, param)

@@ -11,17 +11,22 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mock_helpers import ask, stop_cli, write_conversations
 
 from mockserver.serve import free_port
-
-from mock_helpers import ask, stop_cli, write_conversations
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mockserver.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "mockserver.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
 
 
 def assert_one_line_usage_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -37,10 +42,27 @@ def assert_one_line_usage_error(result: subprocess.CompletedProcess[str], *words
 def test_serves_until_interrupted(tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "c")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "--fixtures", str(folder), "--port",
-                                str(port), "--no-delay", "--seed", "7", "--log-level", "warning"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=os.environ | {"PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver.cli",
+            "--fixtures",
+            str(folder),
+            "--port",
+            str(port),
+            "--no-delay",
+            "--seed",
+            "7",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
     try:
         assert process.stdout is not None
         banner = process.stdout.readline()
@@ -75,7 +97,8 @@ def test_missing_folder() -> None:
 
 def test_broken_fixture_names_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text(
-        "conversation:\n  - {role: user, content: Hi}\n  - {role: assistant, contnt: Hello}\n")
+        "conversation:\n  - {role: user, content: Hi}\n  - {role: assistant, contnt: Hello}\n"
+    )
     line = assert_one_line_usage_error(run_cli("--fixtures", str(tmp_path)))
     assert f"{tmp_path / 'broken.yaml'}:3:" in line and "contnt" in line
 
@@ -83,18 +106,22 @@ def test_broken_fixture_names_file_and_line(tmp_path: Path) -> None:
 def test_reply_that_breaks_the_contract_names_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "faulty.yaml").write_text(
         "conversation:\n  - {role: user, content: Hi}\n  - role: assistant\n    content: Hello\n"
-        "    fault: {type: stall, stall_ms: fast}\n")
+        "    fault: {type: stall, stall_ms: fast}\n"
+    )
     line = assert_one_line_usage_error(run_cli("--fixtures", str(tmp_path)))
     assert f"{tmp_path / 'faulty.yaml'}:" in line and "stall_ms" in line
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--jitter", "2"], ["--jitter"]),
-    (["--port", "70000"], ["--port"]),
-    (["--fault-types", "http_error,meteor"], ["meteor"]),
-    (["--fault-rate", "1.5"], ["--fault-rate"]),
-    (["--ttft-ms", "soon"], ["--ttft-ms"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--jitter", "2"], ["--jitter"]),
+        (["--port", "70000"], ["--port"]),
+        (["--fault-types", "http_error,meteor"], ["meteor"]),
+        (["--fault-rate", "1.5"], ["--fault-rate"]),
+        (["--ttft-ms", "soon"], ["--ttft-ms"]),
+    ],
+)
 def test_bad_arguments(args: list[str], words: list[str]) -> None:
     assert_one_line_usage_error(run_cli(*args), *words)
 
@@ -105,5 +132,4 @@ def test_port_in_use(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert_one_line_usage_error(run_cli("--fixtures", str(folder), "--port", str(port)), "cannot listen",
-                                    str(port))
+        assert_one_line_usage_error(run_cli("--fixtures", str(folder), "--port", str(port)), "cannot listen", str(port))

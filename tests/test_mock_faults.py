@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from mock_helpers import ask, read_stream, write_conversations
 
 from mockserver.app import Settings, create_app
 from mockserver.faults import FaultPlan, parse_fault, parse_fault_header
 from mockserver.serve import ServerThread
-
-from mock_helpers import ask, read_stream, write_conversations
 
 URL = "/v1/chat/completions"
 
@@ -36,37 +36,48 @@ def faulty(client: httpx.Client, fault: str, content: str = "Say hello.", **extr
 
 
 def test_fault_specs_parse_or_say_why() -> None:
-    assert parse_fault({"type": "stall", "after_chunks": 2, "stall_ms": 50}) == FaultPlan("stall", after_chunks=2,
-                                                                                         stall_ms=50)
+    assert parse_fault({"type": "stall", "after_chunks": 2, "stall_ms": 50}) == FaultPlan(
+        "stall", after_chunks=2, stall_ms=50
+    )
     assert parse_fault_header("disconnect; after_chunks=3") == FaultPlan("disconnect", after_chunks=3)
-    for bad, words in [({"type": "explode"}, "not one of"), ({"type": "stall", "after": 1}, "unknown key 'after'"),
-                       ({"type": "disconnect", "after_chunks": "3"}, "whole number"),
-                       ({"type": "http_error", "status": 302}, "documented error status"), ("stall", "mapping")]:
+    for bad, words in [
+        ({"type": "explode"}, "not one of"),
+        ({"type": "stall", "after": 1}, "unknown key 'after'"),
+        ({"type": "disconnect", "after_chunks": "3"}, "whole number"),
+        ({"type": "http_error", "status": 302}, "documented error status"),
+        ("stall", "mapping"),
+    ]:
         with pytest.raises(ValueError, match=words):
             parse_fault(bad)
 
 
 def test_counts_and_millisecond_waits_parse_or_say_why() -> None:
-    assert parse_fault_header("http_error; status=503; retry_after_ms=20; times=2") == \
-        FaultPlan("http_error", status=503, retry_after_ms=20, times=2)
+    assert parse_fault_header("http_error; status=503; retry_after_ms=20; times=2") == FaultPlan(
+        "http_error", status=503, retry_after_ms=20, times=2
+    )
     assert parse_fault({"type": "no_done", "times": 1}).describe() == "no_done; times=1"
     assert parse_fault({"type": "http_error", "status": 429}).describe() == "http_error; status=429"
-    for bad, words in [({"type": "stall", "times": 0}, "times must be at least 1"),
-                       ({"type": "stall", "times": 1.5}, "times must be a whole number"),
-                       ({"type": "disconnect", "retry_after_ms": 5}, "unknown key 'retry_after_ms'"),
-                       ({"type": "http_error", "retry_after": 1, "retry_after_ms": 1}, "not both")]:
+    for bad, words in [
+        ({"type": "stall", "times": 0}, "times must be at least 1"),
+        ({"type": "stall", "times": 1.5}, "times must be a whole number"),
+        ({"type": "disconnect", "retry_after_ms": 5}, "unknown key 'retry_after_ms'"),
+        ({"type": "http_error", "retry_after": 1, "retry_after_ms": 1}, "not both"),
+    ]:
         with pytest.raises(ValueError, match=words):
             parse_fault(bad)
 
 
-@pytest.mark.parametrize("fault, headers", [
-    ("http_error; status=429", {"retry-after": "2"}),
-    ("http_error; status=429; retry_after=0", {"retry-after": "0"}),
-    ("http_error; status=503", {}),
-    ("http_error; status=503; retry_after=7", {"retry-after": "7"}),
-    ("http_error; status=429; retry_after_ms=1500", {"retry-after": "2", "retry-after-ms": "1500"}),
-    ("http_error; status=500; retry_after_ms=10", {"retry-after": "1", "retry-after-ms": "10"}),
-])
+@pytest.mark.parametrize(
+    "fault, headers",
+    [
+        ("http_error; status=429", {"retry-after": "2"}),
+        ("http_error; status=429; retry_after=0", {"retry-after": "0"}),
+        ("http_error; status=503", {}),
+        ("http_error; status=503; retry_after=7", {"retry-after": "7"}),
+        ("http_error; status=429; retry_after_ms=1500", {"retry-after": "2", "retry-after-ms": "1500"}),
+        ("http_error; status=500; retry_after_ms=10", {"retry-after": "1", "retry-after-ms": "10"}),
+    ],
+)
 def test_the_wait_an_error_names(client: httpx.Client, validator: Any, fault: str, headers: dict[str, str]) -> None:
     response = client.post(URL, json=ask("Say hello."), headers={"X-Mock-Fault": fault})
     assert validator.validate_response(response.status_code, response.json()) == []
@@ -119,8 +130,10 @@ def test_malformed_chunk(client: httpx.Client, validator: Any) -> None:
     assert data[2].startswith('{"id":"chatcmpl-')
     rest = [json.loads(d) for d in data[:2] + data[3:-1]]
     assert all(validator.validate_event(chunk) == [] for chunk in rest)
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in rest if c["choices"]) == \
-        "Hello! How can I help you today?", "the stream carries on after the bad chunk"
+    assert (
+        "".join(c["choices"][0]["delta"].get("content") or "" for c in rest if c["choices"])
+        == "Hello! How can I help you today?"
+    ), "the stream carries on after the bad chunk"
     assert data[-1] == "[DONE]"
 
 
@@ -159,7 +172,9 @@ def test_split_utf8_needs_a_multibyte_character(client: httpx.Client, validator:
 
 
 def _statuses(folder: Path, seed: int) -> list[tuple[int, str]]:
-    app = create_app(folder, Settings(no_delay=True, seed=seed, fault_rate=0.5, fault_types=("http_error", "keepalive")))
+    app = create_app(
+        folder, Settings(no_delay=True, seed=seed, fault_rate=0.5, fault_types=("http_error", "keepalive"))
+    )
     seen = []
     with ServerThread(app) as running, httpx.Client(base_url=running.url, timeout=10) as http:
         for _ in range(12):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 import pytest
-
 from mock_helpers import CONVERSATIONS
 
 pytest_plugins = ["pytester"]
@@ -135,8 +134,13 @@ conversation:
     fault: {type: http_error, status: 503, retry_after_ms: 1, times: 1}
 """
 
-TESTS = ["test_adds", "test_does_not_see_what_another_test_added", "test_scenario_starts_at_its_first_reply",
-         "test_removes_a_folder_conversation", "test_still_has_the_folder_conversation"]
+TESTS = [
+    "test_adds",
+    "test_does_not_see_what_another_test_added",
+    "test_scenario_starts_at_its_first_reply",
+    "test_removes_a_folder_conversation",
+    "test_still_has_the_folder_conversation",
+]
 
 
 @pytest.fixture()
@@ -163,7 +167,7 @@ def test_tests_pass_under_xdist(isolated: pytest.Pytester) -> None:
 
 # -- servers of a test's own, and the helpers ---------------------------------------------------------------
 
-FACTORY_TEST = '''
+FACTORY_TEST = """
 import socket
 import time
 
@@ -217,7 +221,7 @@ def test_a_failure_shows_what_the_server_received(mockserver):
 def test_last_request_without_requests_says_so(mockserver):
     with pytest.raises(AssertionError, match="received no request"):
         mockserver.last_request
-'''
+"""
 
 
 def test_the_factory_and_the_helpers(pytester: pytest.Pytester) -> None:
@@ -227,11 +231,15 @@ def test_the_factory_and_the_helpers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_factory=FACTORY_TEST)
     result = pytester.runpytest(*_plugin_args(), "-p", "no:randomly", "-q")
     result.assert_outcomes(passed=4, failed=2)
-    result.stdout.fnmatch_lines([
-        "*test_a_broken_folder_fails_with_one_line*",
-        "*mockserver: *bad.yaml:1: conversation must be a non-empty list*",
-    ])
-    result.stdout.fnmatch_lines([
-        "*- mockserver requests -*",
-        "1. POST /v1/chat/completions -> 200  hello turn 1 play 1  last message \"Say hello.\"",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_a_broken_folder_fails_with_one_line*",
+            "*mockserver: *bad.yaml:1: conversation must be a non-empty list*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*- mockserver requests -*",
+            '1. POST /v1/chat/completions -> 200  hello turn 1 play 1  last message "Say hello."',
+        ]
+    )

@@ -14,18 +14,31 @@ from hypothesis import strategies as st
 
 from contract.sse import parse_stream
 from mockserver.audio import synthesize_wav
-from mockserver.stream import (DEFAULT_PACING, NO_DELAY, ReplyIdentity, compute_usage, layer_pacing, pacing_delays,
-                               parse_pacing_header, prompt_tokens, render_chunks, render_completion,
-                               usage_override_problem)
+from mockserver.stream import (
+    DEFAULT_PACING,
+    NO_DELAY,
+    ReplyIdentity,
+    compute_usage,
+    layer_pacing,
+    pacing_delays,
+    parse_pacing_header,
+    prompt_tokens,
+    render_chunks,
+    render_completion,
+    usage_override_problem,
+)
 from mockserver.tokenize import count_tokens, tokenize
 from mockserver.turns import AssistantTurn, AudioReply, Pacing
 
 IDENTITY = ReplyIdentity.new(random.Random(1), "gpt-4o", 1_700_000_000)
-MESSAGES = [{"role": "system", "content": "You are a weather assistant."},
-            {"role": "user", "content": "What is the weather in Paris?"}]
+MESSAGES = [
+    {"role": "system", "content": "You are a weather assistant."},
+    {"role": "user", "content": "What is the weather in Paris?"},
+]
 
 
 # -- tokenizer ------------------------------------------------------------------------------------
+
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
@@ -56,6 +69,7 @@ def test_multibyte_text_tokenizes() -> None:
 
 # -- chunks ---------------------------------------------------------------------------------------
 
+
 def _assembled_content(chunks: list) -> str:
     return "".join(c.data["choices"][0]["delta"].get("content") or "" for c in chunks if c.data["choices"])
 
@@ -66,8 +80,11 @@ def test_text_stream_shape_and_validity(validator) -> None:
     chunks = render_chunks(turn, IDENTITY, usage)
     for chunk in chunks:
         assert validator.validate_event(chunk.data) == []
-        assert (chunk.data["id"], chunk.data["created"], chunk.data["model"]) == (IDENTITY.id, IDENTITY.created,
-                                                                                  "gpt-4o")
+        assert (chunk.data["id"], chunk.data["created"], chunk.data["model"]) == (
+            IDENTITY.id,
+            IDENTITY.created,
+            "gpt-4o",
+        )
     assert chunks[0].data["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
     assert _assembled_content(chunks) == turn.content
     content_chunks = [c for c in chunks if c.data["choices"] and c.data["choices"][0]["delta"].get("content")]
@@ -84,8 +101,10 @@ def test_text_stream_shape_and_validity(validator) -> None:
 
 
 def test_parallel_tool_calls_stream_per_index(validator) -> None:
-    calls = ({"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-             {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}})
+    calls = (
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}},
+    )
     turn = AssistantTurn(tool_calls=calls)
     chunks = render_chunks(turn, IDENTITY, compute_usage(MESSAGES, turn))
     assembled: dict[int, dict] = {}
@@ -100,8 +119,10 @@ def test_parallel_tool_calls_stream_per_index(validator) -> None:
             else:
                 assert set(call) == {"index", "function"}
                 slot["arguments"] += call["function"]["arguments"]
-    assert assembled == {0: {"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
-                         1: {"id": "call_2", "name": "get_weather", "arguments": '{"city": "Rome"}'}}
+    assert assembled == {
+        0: {"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        1: {"id": "call_2", "name": "get_weather", "arguments": '{"city": "Rome"}'},
+    }
     assert chunks[0].data["choices"][0]["delta"]["content"] is None
     assert chunks[-2].data["choices"][0]["finish_reason"] == "tool_calls"
 
@@ -111,8 +132,11 @@ def test_audio_stream_and_response(validator) -> None:
     turn = AssistantTurn(audio=AudioReply(wav=wav, transcript="Hello from Paris."))
     usage = compute_usage(MESSAGES, turn)
     chunks = render_chunks(turn, IDENTITY, usage)
-    audio = [c.data["choices"][0]["delta"]["audio"] for c in chunks
-             if c.data["choices"] and "audio" in c.data["choices"][0]["delta"]]
+    audio = [
+        c.data["choices"][0]["delta"]["audio"]
+        for c in chunks
+        if c.data["choices"] and "audio" in c.data["choices"][0]["delta"]
+    ]
     assert audio[0]["id"].startswith("audio_") and "expires_at" in audio[-1]
     data = "".join(a.get("data", "") for a in audio)
     assert base64.b64decode(data) == wav
@@ -149,6 +173,7 @@ def test_usage_override_wins_field_by_field() -> None:
 
 
 # -- pacing ---------------------------------------------------------------------------------------
+
 
 def test_pacing_layers_and_header() -> None:
     header = parse_pacing_header("ttft_ms=100, tokens_per_second=50")
@@ -199,8 +224,18 @@ def test_a_huge_prompt_is_counted_within_bounded_work() -> None:
     assert count_tokens(prose[:1000]) == len(tokenize(prose[:1000]))  # short texts are counted exactly
 
 
-@pytest.mark.parametrize("header", ["tokens_per_second=1e-300", "tokens_per_second=0.01", "tokens_per_second=nan",
-                                    "tokens_per_second=inf", "ttft_ms=nan", "jitter=nan", "ttft_ms=1e309"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "tokens_per_second=1e-300",
+        "tokens_per_second=0.01",
+        "tokens_per_second=nan",
+        "tokens_per_second=inf",
+        "ttft_ms=nan",
+        "jitter=nan",
+        "ttft_ms=1e309",
+    ],
+)
 def test_pacing_that_would_hold_a_stream_forever_is_refused(header: str) -> None:
     from mockserver.stream import parse_pacing_header
 
@@ -209,10 +244,20 @@ def test_pacing_that_would_hold_a_stream_forever_is_refused(header: str) -> None
     assert parse_pacing_header("tokens_per_second=0").tokens_per_second == 0  # 0 still means "no wait"
 
 
-@pytest.mark.parametrize("field, value", [("ttft_ms", -1), ("ttft_ms", 700_000), ("tokens_per_second", 0.01),
-                                          ("tokens_per_second", 2e6), ("jitter", 1), ("jitter", -0.5)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("ttft_ms", -1),
+        ("ttft_ms", 700_000),
+        ("tokens_per_second", 0.01),
+        ("tokens_per_second", 2e6),
+        ("jitter", 1),
+        ("jitter", -0.5),
+    ],
+)
 def test_pacing_refuses_a_bad_value_in_the_same_words_wherever_it_is_given(
-        field: str, value: float, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    field: str, value: float, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mockserver.cli import main
     from mockserver.fixtures import FixtureError, load_fixture_file
     from mockserver.turns import Pacing, PacingError
@@ -224,9 +269,14 @@ def test_pacing_refuses_a_bad_value_in_the_same_words_wherever_it_is_given(
         parse_pacing_header(f"{field}={value}")
     assert str(header.value) == f"X-Mock-Pacing: {field} {reason}"
     fixture = tmp_path / "paced.json"
-    fixture.write_text(json.dumps({"conversation": [{"role": "user", "content": "hi"},
-                                                    {"role": "assistant", "content": "hello"}],
-                                   "stream": {field: value}}))
+    fixture.write_text(
+        json.dumps(
+            {
+                "conversation": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+                "stream": {field: value},
+            }
+        )
+    )
     with pytest.raises(FixtureError) as loaded:
         load_fixture_file(fixture)
     assert str(loaded.value).endswith(f"stream.{field} {reason}")

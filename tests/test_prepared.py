@@ -20,8 +20,9 @@ TURNS = {
     "refusal": AssistantTurn(refusal="I can't help with that."),
     "tool calls": AssistantTurn(tool_calls=(CALL, {**CALL, "id": "call_2"})),
     "text and a call": AssistantTurn(content="Checking.", tool_calls=(CALL,)),
-    "finish reason and usage": AssistantTurn(content="Cut", finish_reason="length",
-                                              usage={"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8}),
+    "finish reason and usage": AssistantTurn(
+        content="Cut", finish_reason="length", usage={"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8}
+    ),
     "empty text": AssistantTurn(content=""),
 }
 
@@ -29,7 +30,7 @@ TURNS = {
 @pytest.mark.parametrize("name", TURNS)
 def test_prepared_bytes_are_the_whole_rendering(name: str) -> None:
     turn = TURNS[name]
-    for seed, model in ((1, "gpt-4o"), (2, "modèle \"quoted\"")):  # the second request reuses the first's rendering
+    for seed, model in ((1, "gpt-4o"), (2, 'modèle "quoted"')):  # the second request reuses the first's rendering
         identity = ReplyIdentity.new(random.Random(seed), model, 1_700_000_000 + seed)
         usage = compute_usage(MESSAGES, turn)
         rendered = ReplyBytes(turn, identity, usage)

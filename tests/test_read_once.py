@@ -6,14 +6,21 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from test_checks import (
+    HELLO,
+    WEATHER_CALL,
+    WITH_TOOLS,
+    completion,
+    json_exchange,
+    stream_exchange,
+    text_chunks,
+    tool_chunks,
+)
 
 from contract import semantics
 from contract.checks import CHECKS, CheckContext, judge
 from contract.semantics import assemble_exchange, read_exchange, read_once
 from contract.spec import load_spec
-
-from test_checks import (HELLO, WEATHER_CALL, WITH_TOOLS, completion, json_exchange, stream_exchange, text_chunks,
-                         tool_chunks)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +40,9 @@ def _counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return parsed
 
 
-def test_judging_a_stream_with_every_check_parses_each_event_once(ctx: CheckContext,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_judging_a_stream_with_every_check_parses_each_event_once(
+    ctx: CheckContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     streamed = stream_exchange(WITH_TOOLS, tool_chunks([WEATHER_CALL]))
     counterpart = stream_exchange(HELLO, text_chunks())
     parsed = _counting_parses(monkeypatch)

@@ -12,13 +12,15 @@ import base64
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from mock_helpers import WEATHER_TOOL, read_stream
 from openai import OpenAI
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,8 +33,6 @@ from mockserver.fixtures import load_fixtures
 from mockserver.recording import Upstream, create_recorder_app, record_missing
 from mockserver.serve import ServerThread, free_port
 from mockserver.turns import Pacing
-
-from mock_helpers import WEATHER_TOOL, read_stream
 
 PACING = Pacing(ttft_ms=120, tokens_per_second=60, jitter=0)
 UPSTREAM_FIXTURES = {
@@ -87,12 +87,14 @@ conversation:
     fault: {type: disconnect, after_chunks: 6}
 """,
 }
-WEATHER = [{"role": "system", "content": "You are a weather assistant."},
-           {"role": "user", "content": "Compare the weather in Paris and Tokyo."}]
-WEATHER_CALLS = [{"id": "call_paris", "type": "function",
-                  "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-                 {"id": "call_tokyo", "type": "function",
-                  "function": {"name": "get_weather", "arguments": '{"city": "Tokyo"}'}}]
+WEATHER = [
+    {"role": "system", "content": "You are a weather assistant."},
+    {"role": "user", "content": "Compare the weather in Paris and Tokyo."},
+]
+WEATHER_CALLS = [
+    {"id": "call_paris", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+    {"id": "call_tokyo", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Tokyo"}'}},
+]
 
 
 def _ask(text: str, **extra: Any) -> dict[str, Any]:
@@ -102,13 +104,20 @@ def _ask(text: str, **extra: Any) -> dict[str, Any]:
 REQUESTS: dict[str, dict[str, Any]] = {
     "sea": _ask("Tell me about the sea."),
     "weather": {"model": "gpt-4o", "messages": WEATHER, "tools": [WEATHER_TOOL]},
-    "weather-2": {"model": "gpt-4o", "tools": [WEATHER_TOOL], "messages": [
-        *WEATHER, {"role": "assistant", "content": None, "tool_calls": WEATHER_CALLS},
-        {"role": "tool", "tool_call_id": "call_paris", "content": '{"temp_c": 18}'},
-        {"role": "tool", "tool_call_id": "call_tokyo", "content": '{"temp_c": 24}'}]},
+    "weather-2": {
+        "model": "gpt-4o",
+        "tools": [WEATHER_TOOL],
+        "messages": [
+            *WEATHER,
+            {"role": "assistant", "content": None, "tool_calls": WEATHER_CALLS},
+            {"role": "tool", "tool_call_id": "call_paris", "content": '{"temp_c": 18}'},
+            {"role": "tool", "tool_call_id": "call_tokyo", "content": '{"temp_c": 24}'},
+        ],
+    },
     "refusal": _ask("How do I pick my neighbour's lock?"),
-    "speak": _ask("Say good morning out loud.", modalities=["text", "audio"],
-                  audio={"voice": "alloy", "format": "wav"}),
+    "speak": _ask(
+        "Say good morning out loud.", modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"}
+    ),
     "rate-limit": _ask("Are you rate limited?"),
     "outage": _ask("Are you down?"),
     "drop": _ask("Tell me a long story."),
@@ -141,8 +150,9 @@ class Seen:
 
 def observe(client: httpx.Client, url: str, body: dict[str, Any]) -> Seen:
     stream = read_stream(client, url, body)
-    seen = Seen(stream.status, broken=stream.error is not None, retry_after=stream.headers.get("retry-after"),
-                raw=stream.raw)
+    seen = Seen(
+        stream.status, broken=stream.error is not None, retry_after=stream.headers.get("retry-after"), raw=stream.raw
+    )
     if stream.status != 200:
         return seen
     reply = assemble_stream(stream.events)
@@ -199,9 +209,11 @@ def _sdk_calls(base_url: str) -> dict[str, Any]:
 def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any) -> None:
     upstream_dir = _write(tmp_path / "upstream", UPSTREAM_FIXTURES)
     recorded = tmp_path / "recorded"
-    with ServerThread(create_app(upstream_dir, Settings(pacing=PACING))) as upstream, \
-            ServerThread(create_recorder_app(Upstream.parse(upstream.url), recorded)) as recorder, \
-            httpx.Client(timeout=10) as http:
+    with (
+        ServerThread(create_app(upstream_dir, Settings(pacing=PACING))) as upstream,
+        ServerThread(create_recorder_app(Upstream.parse(upstream.url), recorded)) as recorder,
+        httpx.Client(timeout=10) as http,
+    ):
         direct = observe(http, f"{upstream.url}/v1/chat/completions", REQUESTS["sea"])
         via = {name: observe(http, f"{recorder.url}/chat/completions", body) for name, body in REQUESTS.items()}
         sdk_via = _sdk_calls(recorder.url + "/v1")
@@ -211,8 +223,10 @@ def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any)
     assert via["sea"].text == direct.text == sdk_via["stream"] == sdk_via["json"]
     assert via["sea"].ttft >= 0.1, "the first token cannot come before the upstream's 120 ms"
     assert via["sea"].span >= 0.5 * direct.span, (via["sea"].span, direct.span)  # relayed as it came, not buffered
-    assert via["weather"].tool_calls == [("call_paris", "get_weather", {"city": "Paris"}),
-                                         ("call_tokyo", "get_weather", {"city": "Tokyo"})]
+    assert via["weather"].tool_calls == [
+        ("call_paris", "get_weather", {"city": "Paris"}),
+        ("call_tokyo", "get_weather", {"city": "Tokyo"}),
+    ]
     assert via["weather-2"].text == "Paris is 18 °C and Tokyo is 24 °C."
     assert via["refusal"].refusal == "I can't help with getting into someone else's home."
     assert via["speak"].transcript == "Good morning to you!" and via["speak"].wav[:4] == b"RIFF"
@@ -229,9 +243,11 @@ def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any)
     weather = next(f for name, f in fixtures.items() if name.startswith("compare-the-weather"))
     assert [m["role"] for m in weather.conversation] == ["system", "user", "assistant", "tool", "tool", "assistant"]
     sea = next(f for name, f in fixtures.items() if name.startswith("tell-me-about-the-sea"))
-    figures = (f"\nupstream 120 ms, 60 tok/s, jitter 0; recorded {sea.pacing}; client ttft direct "
-               f"{direct.ttft * 1000:.0f} ms, via the recorder {via['sea'].ttft * 1000:.0f} ms; "
-               f"first-to-last token {direct.span * 1000:.0f} / {via['sea'].span * 1000:.0f} ms")
+    figures = (
+        f"\nupstream 120 ms, 60 tok/s, jitter 0; recorded {sea.pacing}; client ttft direct "
+        f"{direct.ttft * 1000:.0f} ms, via the recorder {via['sea'].ttft * 1000:.0f} ms; "
+        f"first-to-last token {direct.span * 1000:.0f} / {via['sea'].span * 1000:.0f} ms"
+    )
     print(figures)
     # A loaded machine only delays events, and the upstream schedules tokens from the stream's start,
     # so the lower bounds are the tight ones.
@@ -247,7 +263,13 @@ def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any)
     for name in REQUESTS:
         before, after = via[name], again[name]
         assert (after.status, after.text, after.refusal, after.tool_calls, after.transcript, after.broken) == (
-            before.status, before.text, before.refusal, before.tool_calls, before.transcript, before.broken), name
+            before.status,
+            before.text,
+            before.refusal,
+            before.tool_calls,
+            before.transcript,
+            before.broken,
+        ), name
     assert again["speak"].wav == via["speak"].wav
     assert again["rate-limit"].retry_after == "3"
     assert sdk_again == sdk_via
@@ -259,12 +281,20 @@ def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any)
 def test_the_client_gets_the_upstreams_bytes(tmp_path: Path) -> None:
     """Two identical upstreams, one asked directly and one through the recorder: the same bytes come back."""
     upstream_dir = _write(tmp_path / "upstream", UPSTREAM_FIXTURES)
-    bodies = [REQUESTS["sea"], REQUESTS["weather"], REQUESTS["speak"], {**REQUESTS["sea"], "stream": False},
-              REQUESTS["rate-limit"], REQUESTS["refusal"]]
-    with ServerThread(create_app(upstream_dir, Settings(no_delay=True, seed=11))) as direct, \
-            ServerThread(create_app(upstream_dir, Settings(no_delay=True, seed=11))) as behind, \
-            ServerThread(create_recorder_app(Upstream.parse(behind.url + "/v1"), tmp_path / "recorded")) as recorder, \
-            httpx.Client(timeout=10) as http:
+    bodies = [
+        REQUESTS["sea"],
+        REQUESTS["weather"],
+        REQUESTS["speak"],
+        {**REQUESTS["sea"], "stream": False},
+        REQUESTS["rate-limit"],
+        REQUESTS["refusal"],
+    ]
+    with (
+        ServerThread(create_app(upstream_dir, Settings(no_delay=True, seed=11))) as direct,
+        ServerThread(create_app(upstream_dir, Settings(no_delay=True, seed=11))) as behind,
+        ServerThread(create_recorder_app(Upstream.parse(behind.url + "/v1"), tmp_path / "recorded")) as recorder,
+        httpx.Client(timeout=10) as http,
+    ):
         for body in bodies:
             expected = http.post(f"{direct.url}/v1/chat/completions", json=body)
             got = http.post(f"{recorder.url}/v1/chat/completions", json=body)
@@ -275,16 +305,26 @@ def test_the_client_gets_the_upstreams_bytes(tmp_path: Path) -> None:
 
 
 def test_record_missing_replays_what_matches_and_records_the_rest(tmp_path: Path) -> None:
-    local = _write(tmp_path / "local", {"hello.yaml": """\
+    local = _write(
+        tmp_path / "local",
+        {
+            "hello.yaml": """\
 conversation:
   - {role: user, content: "Say hello."}
   - {role: assistant, content: "Hello from the fixture."}
-"""})
-    upstream_dir = _write(tmp_path / "upstream", {"capital.yaml": """\
+"""
+        },
+    )
+    upstream_dir = _write(
+        tmp_path / "upstream",
+        {
+            "capital.yaml": """\
 conversation:
   - {role: user, content: "What is the capital of France?"}
   - {role: assistant, content: "The capital of France is Paris."}
-"""})
+"""
+        },
+    )
     capital = [{"role": "user", "content": "What is the capital of France?"}]
     with ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream, httpx.Client(timeout=10) as http:
         app = create_app(local, Settings(no_delay=True))
@@ -294,12 +334,15 @@ conversation:
             return len(http.get(f"{upstream.url}/__mock/requests").json()["requests"])
 
         with ServerThread(app) as mock, OpenAI(base_url=mock.url + "/v1", api_key="test", max_retries=0) as sdk:
-            hello = sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Say hello."}],
-                                                stream=False)
+            hello = sdk.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "Say hello."}], stream=False
+            )
             assert hello.choices[0].message.content == "Hello from the fixture." and upstream_requests() == 0
             streamed = sdk.chat.completions.create(model="gpt-4o", messages=capital, stream=True)
-            assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == \
-                "The capital of France is Paris."
+            assert (
+                "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+                == "The capital of France is Paris."
+            )
             assert upstream_requests() == 1
             assert [path.name for path in local.glob("what-is-the-capital*.yaml")]
             again = sdk.chat.completions.create(model="gpt-4o", messages=capital, stream=False)
@@ -308,20 +351,26 @@ conversation:
             journal = http.get(f"{mock.url}/__mock/requests").json()["requests"]
             assert [entry["fixture"] for entry in journal][1] == "upstream" and journal[1]["status"] == 200
     with ServerThread(create_app(local, Settings(no_delay=True))) as fresh, httpx.Client(timeout=10) as http:
-        reply = http.post(f"{fresh.url}/v1/chat/completions", json={"model": "gpt-4o", "messages": capital,
-                                                                     "stream": False})
+        reply = http.post(
+            f"{fresh.url}/v1/chat/completions", json={"model": "gpt-4o", "messages": capital, "stream": False}
+        )
         assert reply.json()["choices"][0]["message"]["content"] == "The capital of France is Paris."
 
 
 def test_a_client_retry_after_a_429_is_recorded_and_replayed_as_the_same_story(tmp_path: Path) -> None:
-    upstream_dir = _write(tmp_path / "upstream", {"busy.yaml": """\
+    upstream_dir = _write(
+        tmp_path / "upstream",
+        {
+            "busy.yaml": """\
 conversation:
   - {role: user, content: "Are you busy today?"}
   - role: assistant
     replies:
       - fault: {type: http_error, status: 429, retry_after: 1}
       - content: "Not any more: here is your answer."
-"""})
+"""
+        },
+    )
     recorded = tmp_path / "recorded"
     messages = [{"role": "user", "content": "Are you busy today?"}]
 
@@ -330,12 +379,16 @@ conversation:
             reply = sdk.chat.completions.create(model="gpt-4o", messages=messages, stream=False)
             return reply.choices[0].message.content
 
-    with ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream, \
-            ServerThread(create_recorder_app(Upstream.parse(upstream.url), recorded)) as recorder:
+    with (
+        ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream,
+        ServerThread(create_recorder_app(Upstream.parse(upstream.url), recorded)) as recorder,
+    ):
         assert ask_with_retries(recorder.url + "/v1") == "Not any more: here is your answer."
     (fixture,) = load_fixtures(recorded)
     assert [step.turn.fault for step in fixture.scenarios[1].steps] == [
-        {"type": "http_error", "status": 429, "retry_after": 1}, None]
+        {"type": "http_error", "status": 429, "retry_after": 1},
+        None,
+    ]
     with ServerThread(create_app(recorded, Settings(no_delay=True))) as replay, httpx.Client(timeout=10) as http:
         assert ask_with_retries(replay.url + "/v1") == "Not any more: here is your answer."
         statuses = [entry["status"] for entry in http.get(f"{replay.url}/__mock/requests").json()["requests"]]
@@ -356,32 +409,59 @@ def plain_upstream() -> Iterator[tuple[ServerThread, list[dict[str, str]]]]:
         seen.append({name.lower(): value for name, value in request.headers.items()})
         body = await request.json()
         if "unauthorised" in body["messages"][-1]["content"]:
-            return JSONResponse({"error": {"message": f"Incorrect API key provided: {LIVE_KEY[:12]}...",
-                                           "type": "invalid_request_error", "param": None,
-                                           "code": "invalid_api_key"}}, 401)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {LIVE_KEY[:12]}...",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+                401,
+            )
         text = f"Your key {LIVE_KEY} is safe with me."
-        return JSONResponse({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
-                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
-                                                                  "refusal": None},
-                                          "logprobs": None, "finish_reason": "stop"}],
-                             "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}})
+        return JSONResponse(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+            }
+        )
 
     app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
     with ServerThread(app) as running:
         yield running, seen
 
 
-def test_credentials_are_forwarded_but_never_written(tmp_path: Path,
-                                                     plain_upstream: tuple[ServerThread, list[dict[str, str]]]) -> None:
+def test_credentials_are_forwarded_but_never_written(
+    tmp_path: Path, plain_upstream: tuple[ServerThread, list[dict[str, str]]]
+) -> None:
     upstream, seen = plain_upstream
     recorded = tmp_path / "recorded"
     client_key = "client-secret-key-999"
     app = create_recorder_app(Upstream.parse(upstream.url, [("Authorization", f"Bearer {LIVE_KEY}")]), recorded)
     with ServerThread(app) as recorder, httpx.Client(timeout=10) as http:
-        reply = http.post(f"{recorder.url}/v1/chat/completions",
-                          json=_ask(f"Remember my other key, {client_key}.", stream=False),
-                          headers={"Authorization": "Bearer test", "X-Api-Key": client_key,
-                                   "Proxy-Authorization": "Basic c2VjcmV0", "Accept-Encoding": "gzip"})
+        reply = http.post(
+            f"{recorder.url}/v1/chat/completions",
+            json=_ask(f"Remember my other key, {client_key}.", stream=False),
+            headers={
+                "Authorization": "Bearer test",
+                "X-Api-Key": client_key,
+                "Proxy-Authorization": "Basic c2VjcmV0",
+                "Accept-Encoding": "gzip",
+            },
+        )
         assert reply.status_code == 200 and LIVE_KEY in reply.json()["choices"][0]["message"]["content"]
         refused = http.post(f"{recorder.url}/v1/chat/completions", json=_ask("Am I unauthorised?", stream=False))
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"

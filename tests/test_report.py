@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from brokenservers import reference_app
 
 from contract.redaction import Redactor
 from contract.report import console_text, curl_line, write_json, write_junit
@@ -16,10 +17,12 @@ from contract.results import RunResult
 from contract.runner import run
 from mockserver.serve import ServerThread
 
-from brokenservers import reference_app
-
-SECRETS = {"Authorization": "Bearer sk-live-SECRET-0001", "X-Api-Key": "apikey-SECRET-0002",
-           "X-Session-Token": "tok-SECRET-0003", "X-Trace": "trace-visible-42"}
+SECRETS = {
+    "Authorization": "Bearer sk-live-SECRET-0001",
+    "X-Api-Key": "apikey-SECRET-0002",
+    "X-Session-Token": "tok-SECRET-0003",
+    "X-Trace": "trace-visible-42",
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +65,9 @@ def test_curl_line_reproduces_the_failure(failing_run) -> None:
     record = result.failures[0]
     with ServerThread(reference_app("server_error")) as server:
         line = curl_line(record.request).replace(result.url, server.url)  # same request, fresh server
-        completed = subprocess.run(["sh", "-c", line + " -o /dev/null -w '%{http_code}'"], capture_output=True,
-                                   text=True, timeout=10)
+        completed = subprocess.run(
+            ["sh", "-c", line + " -o /dev/null -w '%{http_code}'"], capture_output=True, text=True, timeout=10
+        )
     assert completed.stdout.strip() == "500", completed.stderr
 
 
@@ -106,10 +110,16 @@ def test_json_loads_and_holds_the_result(failing_run, tmp_path: Path) -> None:
 
 def test_redactor_names_and_values() -> None:
     redactor = Redactor(("hunter2-long",))
-    headers = redactor.headers({"authorization": "x", "X-Client-Secret": "y", "Api-Key": "z", "Password": "p",
-                                "Accept": "text/event-stream"})
-    assert headers == {"authorization": "[redacted]", "X-Client-Secret": "[redacted]", "Api-Key": "[redacted]",
-                       "Password": "[redacted]", "Accept": "text/event-stream"}
+    headers = redactor.headers(
+        {"authorization": "x", "X-Client-Secret": "y", "Api-Key": "z", "Password": "p", "Accept": "text/event-stream"}
+    )
+    assert headers == {
+        "authorization": "[redacted]",
+        "X-Client-Secret": "[redacted]",
+        "Api-Key": "[redacted]",
+        "Password": "[redacted]",
+        "Accept": "text/event-stream",
+    }
     assert redactor.text("echo hunter2-long back") == "echo [redacted] back"
 
 
@@ -120,8 +130,14 @@ def test_junit_survives_control_characters(tmp_path: Path) -> None:
     request = PreparedRequest("POST", "http://127.0.0.1:1/chat/completions", {}, {"messages": []}, b'{"messages": []}')
     exchange = Exchange(request=request, status=200, body=b"\x00\x01bad")
     record = FailureRecord.of(Failure("response_body_valid", "body \x00 is not JSON"), "schema", exchange)
-    result = RunResult(url="http://127.0.0.1:1", spec_source="openapi.yaml", seed=1, checks=["response_body_valid"],
-                       failures=[record], stats={"response_body_valid": CheckStats(0, 1)})
+    result = RunResult(
+        url="http://127.0.0.1:1",
+        spec_source="openapi.yaml",
+        seed=1,
+        checks=["response_body_valid"],
+        failures=[record],
+        stats={"response_body_valid": CheckStats(0, 1)},
+    )
     write_junit(result, tmp_path / "r.xml")
     failure = ET.parse(tmp_path / "r.xml").getroot().find("testcase/failure")
     assert "\\u0000" in failure.get("message")
@@ -131,8 +147,14 @@ def test_a_secret_inside_a_json_number_neither_breaks_nor_leaks_the_json_report(
     """Redaction works on values: ``X-Api-Key: 1732600`` beside ``"created": 1732600000`` once crashed --json."""
     server = ServerThread(reference_app("server_error", echo_authorization=True)).start()
     try:
-        result = run(server.url, max_examples=5, seed=7, timeout=2.0, phases=["realistic"],
-                     headers={"X-Api-Key": "1732600", "Authorization": "Bearer sk-bare-token-0042"})
+        result = run(
+            server.url,
+            max_examples=5,
+            seed=7,
+            timeout=2.0,
+            phases=["realistic"],
+            headers={"X-Api-Key": "1732600", "Authorization": "Bearer sk-bare-token-0042"},
+        )
     finally:
         server.stop()
     record = result.failures[0]

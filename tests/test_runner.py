@@ -7,29 +7,29 @@ import json
 import socketserver
 import threading
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from brokenservers import reference_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from contract.cli import parse_header
 from contract.client import Limits, Timeout, is_costly, send
 from contract.exchange import NOT_JSON, PreparedRequest
-from contract.cli import parse_header
 from contract.runner import UsageError, _counterpart, operation_url, run, select_checks
 from contract.spec import load_spec
 from mockserver.serve import ServerThread
 
-from brokenservers import reference_app
-
 
 def _request(url: str, body: object = None) -> PreparedRequest:
     body = body if body is not None else {"messages": [{"role": "user", "content": "hi"}]}
-    return PreparedRequest("POST", url + "/chat/completions", {"Content-Type": "application/json"}, body,
-                           json.dumps(body).encode())
+    return PreparedRequest(
+        "POST", url + "/chat/completions", {"Content-Type": "application/json"}, body, json.dumps(body).encode()
+    )
 
 
 def _app(handler) -> Starlette:
@@ -41,8 +41,13 @@ def _sse(body: AsyncIterator[bytes]) -> StreamingResponse:
 
 
 def _chunk(content: str) -> bytes:
-    data = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+    data = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}],
+    }
     return f"data: {json.dumps(data)}\n\n".encode()
 
 
@@ -54,6 +59,7 @@ def test_a_stream_is_read_event_by_event_with_ttft_before_the_end() -> None:
             yield _chunk("Hel")
             await asyncio.sleep(0.3)
             yield _chunk("lo") + b"data: [DONE]\n\n"
+
         return _sse(body())
 
     with ServerThread(_app(paced)) as server, httpx.Client() as client:
@@ -73,6 +79,7 @@ def test_a_trickling_server_is_cut_at_the_overall_deadline() -> None:
             while True:
                 yield b":"
                 await asyncio.sleep(0.2)  # never silent long enough for a per-read timeout
+
         return _sse(body())
 
     with ServerThread(_app(trickle), log_level="critical") as server, httpx.Client() as client:
@@ -92,14 +99,14 @@ def test_an_oversized_event_and_body_are_capped() -> None:
         async def events() -> AsyncIterator[bytes]:
             yield b"data: " + b"a" * 50_000
             await asyncio.sleep(10)
+
         return _sse(events())
 
     limits = Limits(max_body_bytes=10_000, max_event_bytes=10_000)
     with ServerThread(_app(huge), log_level="critical") as server, httpx.Client() as client:
         started = time.monotonic()
         stream = send(client, _request(server.url), timeout=Timeout(5), limits=limits)
-        whole = send(client, _request(server.url, {"messages": [], "stream": False}), timeout=Timeout(5),
-                     limits=limits)
+        whole = send(client, _request(server.url, {"messages": [], "stream": False}), timeout=Timeout(5), limits=limits)
     assert time.monotonic() - started < 2
     assert "grew past 10000 bytes" in stream.transport_error
     assert "exceeded 10000 bytes" in whole.transport_error and len(whole.body) == 10_000
@@ -110,6 +117,7 @@ def test_invalid_utf8_is_a_framing_problem_not_a_crash() -> None:
         async def body() -> AsyncIterator[bytes]:
             yield b"data: caf\xe9\n\n"
             yield b"data: [DONE]\n\n"
+
         return _sse(body())
 
     with ServerThread(_app(bad)) as server, httpx.Client() as client:
@@ -122,8 +130,9 @@ def test_a_connection_closed_mid_body_is_recorded() -> None:
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             self.request.recv(65536)
-            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-                                 b'{"id": "x"')
+            self.request.sendall(
+                b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id": "x"'
+            )
 
     server = socketserver.TCPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -144,10 +153,15 @@ def test_operation_url_joins_both_base_forms() -> None:
     assert operation_url("http://127.0.0.1:8000/v1/", operation) == "http://127.0.0.1:8000/v1/chat/completions"
 
 
-@pytest.mark.parametrize("url, message", [("127.0.0.1:8000", "must start with http"),
-                                          ("http://", "has no host"),
-                                          ("http://127.0.0.1:99999", "invalid port"),
-                                          ("http://127.0.0.1:8000/v1?x=1", "without query")])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("127.0.0.1:8000", "must start with http"),
+        ("http://", "has no host"),
+        ("http://127.0.0.1:99999", "invalid port"),
+        ("http://127.0.0.1:8000/v1?x=1", "without query"),
+    ],
+)
 def test_bad_urls_are_usage_errors(url: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         run(url)
@@ -175,17 +189,26 @@ def test_the_counterpart_flips_stream_with_absent_meaning_true() -> None:
 def test_progress_reports_each_phase_start_and_end() -> None:
     seen: list[tuple[str, bool, int]] = []
     with ServerThread(reference_app()) as server:
-        run(server.url, max_examples=3, seed=1, timeout=2, phases=["realistic", "negative"],
-            progress=lambda phase, finished: seen.append((phase.name, finished, phase.requests)))
-    assert [(name, finished) for name, finished, _ in seen] == [("realistic", False), ("realistic", True),
-                                                                 ("negative", False), ("negative", True)]
+        run(
+            server.url,
+            max_examples=3,
+            seed=1,
+            timeout=2,
+            phases=["realistic", "negative"],
+            progress=lambda phase, finished: seen.append((phase.name, finished, phase.requests)),
+        )
+    assert [(name, finished) for name, finished, _ in seen] == [
+        ("realistic", False),
+        ("realistic", True),
+        ("negative", False),
+        ("negative", True),
+    ]
     assert all(count >= 3 for _, finished, count in seen if finished)
 
 
 def _document_with(tmp_path, change) -> object:
     """A copy of openapi.yaml with one change, loaded."""
     import yaml
-
     from conftest import ROOT
 
     document = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
@@ -208,13 +231,21 @@ def test_the_counterpart_follows_the_documents_stream_default(tmp_path) -> None:
 
 def test_the_documents_stream_terminator_reaches_the_client(tmp_path) -> None:
     """With ``x-sse-terminator: "[END]"`` a server that ends with ``[DONE]`` has not terminated its stream."""
+
     def end_marker(document):
         document["paths"]["/chat/completions"]["post"]["responses"]["200"]["content"]["text/event-stream"][
-            "x-sse-terminator"] = "[END]"
+            "x-sse-terminator"
+        ] = "[END]"
 
     with ServerThread(reference_app()) as server:
-        result = run(server.url, spec=_document_with(tmp_path, end_marker), max_examples=2, seed=1, timeout=2,
-                     phases=["coverage"])
+        result = run(
+            server.url,
+            spec=_document_with(tmp_path, end_marker),
+            max_examples=2,
+            seed=1,
+            timeout=2,
+            phases=["coverage"],
+        )
     [record] = result.failures_for("stream_terminated")
     assert "without data: [END]" in record.message
 

@@ -17,8 +17,12 @@ from mockserver.state import MockStore, Store
 
 
 def fixture(name: str, question: str, answer: str) -> Fixture:
-    return fixture_from_dict({"name": name, "conversation": [{"role": "user", "content": question},
-                                                             {"role": "assistant", "content": answer}]})
+    return fixture_from_dict(
+        {
+            "name": name,
+            "conversation": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+        }
+    )
 
 
 def answer(store: Store, question: str) -> str | None:
@@ -68,8 +72,7 @@ def test_conversations_changed_in_one_worker_are_served_by_the_other(state_file:
     assert second.hits("hello") == 0, "a replaced conversation's scenarios start over"
     assert second.remove("bye") is True and first.remove("bye") is False
     assert [f.name for f in second.fixtures] == ["extra", "hello"] and second.is_added("extra")
-    assert (answer(second, "Hi?"), answer(second, "Bye?"), answer(second, "Extra?")) == \
-        ("Overridden.", None, "Extra.")
+    assert (answer(second, "Hi?"), answer(second, "Bye?"), answer(second, "Extra?")) == ("Overridden.", None, "Extra.")
     assert second.find("extra") == fixture("extra", "Extra?", "Extra.")
     first.reset()
     assert second.fixtures == (HELLO, BYE) and not second.is_added("extra")

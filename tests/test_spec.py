@@ -13,19 +13,32 @@ from contract.spec import SpecError, load_spec
 from contract.validate import ContractValidator
 
 
-def document(version: str = "3.0.3", schemas: dict[str, Any] | None = None,
-             ok_content: dict[str, Any] | None = None) -> dict[str, Any]:
+def document(
+    version: str = "3.0.3", schemas: dict[str, Any] | None = None, ok_content: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "openapi": version,
         "info": {"title": "t", "version": "1"},
-        "paths": {"/chat/completions": {"post": {
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Req"}}}},
-            "responses": {"200": {"description": "ok", "content": ok_content or {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Req"}}}}},
-        }}},
-        "components": {"schemas": {"Req": {"type": "object", "properties": {"n": {"type": "integer"}}},
-                                   **(schemas or {})}},
+        "paths": {
+            "/chat/completions": {
+                "post": {
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Req"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": ok_content
+                            or {"application/json": {"schema": {"$ref": "#/components/schemas/Req"}}},
+                        }
+                    },
+                }
+            }
+        },
+        "components": {
+            "schemas": {"Req": {"type": "object", "properties": {"n": {"type": "integer"}}}, **(schemas or {})}
+        },
     }
 
 
@@ -45,8 +58,10 @@ def test_yaml_and_json_load_alike(tmp_path):
     assert from_yaml.document == from_json.document
     op = from_json.operation("/chat/completions", "POST")
     assert op.request_body_required
-    assert op.request_body["application/json"].pointer == \
-        "#/paths/~1chat~1completions/post/requestBody/content/application~1json/schema"
+    assert (
+        op.request_body["application/json"].pointer
+        == "#/paths/~1chat~1completions/post/requestBody/content/application~1json/schema"
+    )
     assert op.response_for(200) is op.responses["200"] and op.response_for(404) is None
 
 
@@ -55,15 +70,23 @@ def test_bundled_contract_loads_by_default():
     assert spec.source.endswith("openapi.yaml") and spec.operation().responses["200"].content
 
 
-@pytest.mark.parametrize(("prop", "accepted", "refused"), [
-    ({"type": "string", "nullable": True}, ["a", None], [1]),
-    ({"type": "string", "enum": ["a", "b"], "nullable": True}, ["a", None], ["c"]),
-    ({"allOf": [{"$ref": "#/components/schemas/Inner"}], "nullable": True}, [{"k": 1}, None], [{"k": "x"}, 3]),
-    ({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}, ["a", 2, None], [[]]),
-], ids=["type", "enum", "allOf-ref", "oneOf"])
+@pytest.mark.parametrize(
+    ("prop", "accepted", "refused"),
+    [
+        ({"type": "string", "nullable": True}, ["a", None], [1]),
+        ({"type": "string", "enum": ["a", "b"], "nullable": True}, ["a", None], ["c"]),
+        ({"allOf": [{"$ref": "#/components/schemas/Inner"}], "nullable": True}, [{"k": 1}, None], [{"k": "x"}, 3]),
+        ({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}, ["a", 2, None], [[]]),
+    ],
+    ids=["type", "enum", "allOf-ref", "oneOf"],
+)
 def test_nullable_conversion(tmp_path, prop, accepted, refused):
-    doc = document(schemas={"Inner": {"type": "object", "properties": {"k": {"type": "integer"}}},
-                            "Holder": {"type": "object", "properties": {"v": prop}}})
+    doc = document(
+        schemas={
+            "Inner": {"type": "object", "properties": {"k": {"type": "integer"}}},
+            "Holder": {"type": "object", "properties": {"v": prop}},
+        }
+    )
     check = checker(tmp_path, doc)
     for value in accepted:
         assert check.validate_at("#/components/schemas/Holder", {"v": value}) == [], value
@@ -77,8 +100,13 @@ def test_not_nullable_refuses_null(tmp_path):
 
 
 def test_openapi_only_keywords_dropped(tmp_path):
-    prop = {"type": "string", "example": "gpt-4o", "x-internal": True, "xml": {"name": "m"},
-            "externalDocs": {"url": "https://example.invalid"}}
+    prop = {
+        "type": "string",
+        "example": "gpt-4o",
+        "x-internal": True,
+        "xml": {"name": "m"},
+        "externalDocs": {"url": "https://example.invalid"},
+    }
     pet = {"type": "object", "discriminator": {"propertyName": "kind"}, "properties": {"kind": {"type": "string"}}}
     spec = load_spec(write(tmp_path, document(schemas={"Model": prop, "Pet": pet})))
     assert spec.document["components"]["schemas"]["Model"] == {"type": "string"}
@@ -89,8 +117,11 @@ def test_openapi_only_keywords_dropped(tmp_path):
 def test_exclusive_minimum_boolean_in_30(tmp_path):
     bounded = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1, "exclusiveMaximum": False}
     check = checker(tmp_path, document(schemas={"Rate": bounded}))
-    assert check.spec.document["components"]["schemas"]["Rate"] == {"type": "number", "exclusiveMinimum": 0,
-                                                                     "maximum": 1}
+    assert check.spec.document["components"]["schemas"]["Rate"] == {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 1,
+    }
     assert check.validate_at("#/components/schemas/Rate", 0) != []
     assert check.validate_at("#/components/schemas/Rate", 1) == []
 
@@ -107,8 +138,16 @@ def test_31_type_arrays_and_numeric_exclusive_bounds(tmp_path):
 @pytest.mark.parametrize("with_data", [True, False], ids=["data-contentSchema", "bare-itemSchema"])
 def test_32_item_schema_for_event_stream(tmp_path, with_data):
     chunk_ref = {"$ref": "#/components/schemas/Req"}
-    item = ({"type": "object", "properties": {"data": {"type": "string", "contentMediaType": "application/json",
-                                                        "contentSchema": chunk_ref}}} if with_data else chunk_ref)
+    item = (
+        {
+            "type": "object",
+            "properties": {
+                "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": chunk_ref}
+            },
+        }
+        if with_data
+        else chunk_ref
+    )
     content = {"text/event-stream": {"itemSchema": item}}
     check = checker(tmp_path, document("3.2.0", ok_content=content))
     media = check.spec.operation().responses["200"].content["text/event-stream"]
@@ -120,8 +159,11 @@ def test_32_item_schema_for_event_stream(tmp_path, with_data):
 
 @pytest.mark.parametrize("keyword", ["anyOf", "oneOf"])
 def test_32_item_schema_data_is_json_or_the_terminator(tmp_path, keyword):
-    as_json = {"type": "string", "contentMediaType": "application/json",
-               "contentSchema": {"$ref": "#/components/schemas/Req"}}
+    as_json = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": {"$ref": "#/components/schemas/Req"},
+    }
     item = {"type": "object", "properties": {"data": {keyword: [{"const": "[END]"}, as_json]}}}
     check = checker(tmp_path, document("3.2.0", ok_content={"text/event-stream": {"itemSchema": item}}))
     media = check.spec.operation().responses["200"].content["text/event-stream"]
@@ -171,12 +213,16 @@ def test_json_syntax_error_has_line_and_column(tmp_path):
     assert spec_error(path).startswith(f"{path}:2:11: JSON syntax error")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('swagger: "2.0"\npaths: {}\n', "Swagger 2.0 is not supported"),
-    ("- a\n- b\n", "the top level is not a mapping"),
-    ("info: {title: t}\n", "not an OpenAPI 3 document"),
-    ("openapi: 3.0.0\npaths: [1]\n", "'paths' must be a mapping"),
-], ids=["swagger-2", "plain-list", "no-openapi-field", "paths-not-mapping"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('swagger: "2.0"\npaths: {}\n', "Swagger 2.0 is not supported"),
+        ("- a\n- b\n", "the top level is not a mapping"),
+        ("info: {title: t}\n", "not an OpenAPI 3 document"),
+        ("openapi: 3.0.0\npaths: [1]\n", "'paths' must be a mapping"),
+    ],
+    ids=["swagger-2", "plain-list", "no-openapi-field", "paths-not-mapping"],
+)
 def test_not_openapi(tmp_path, text, expected):
     path = tmp_path / "doc.yaml"
     path.write_text(text, encoding="utf-8")

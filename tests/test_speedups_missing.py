@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+from mock_helpers import ask, stop_cli, write_conversations
 
 from contract.sse import SSEEvent, parse_stream
 from contract.validate import ContractValidator
 from mockserver.serve import free_port
-
-from mock_helpers import ask, stop_cli, write_conversations
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEED_UPS = ("orjson", "httptools", "uvloop", "jsonschema_rs")
@@ -26,8 +25,9 @@ WITHOUT = f"import sys; sys.modules.update(dict.fromkeys({SPEED_UPS!r})); from m
 
 
 def run_without_speed_ups(*args: str, **popen: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", WITHOUT, *args], cwd=ROOT, text=True,
-                            env=os.environ | {"PYTHONPATH": str(ROOT)}, **popen)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-c", WITHOUT, *args], cwd=ROOT, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)}, **popen
+    )  # type: ignore[call-overload]
 
 
 def test_version_names_each_missing_speed_up() -> None:
@@ -42,8 +42,17 @@ def test_version_names_each_missing_speed_up() -> None:
 def test_serves_the_contract_without_speed_ups(tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "c")
     port = free_port()
-    process = run_without_speed_ups("--fixtures", str(folder), "--port", str(port), "--no-delay",
-                                    "--log-level", "warning", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = run_without_speed_ups(
+        "--fixtures",
+        str(folder),
+        "--port",
+        str(port),
+        "--no-delay",
+        "--log-level",
+        "warning",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     validator = ContractValidator()
     try:
         url = f"http://127.0.0.1:{port}"
@@ -65,8 +74,9 @@ def test_serves_the_contract_without_speed_ups(tmp_path: Path) -> None:
             assert problems == [] and events[-1].data == "[DONE]" and len(events) > 3
             for event in events[:-1]:
                 assert validator.validate_event(json.loads(event.data)) == []
-            refused = http.post("/v1/chat/completions", content=b'{"messages": [', headers={
-                "Content-Type": "application/json"})
+            refused = http.post(
+                "/v1/chat/completions", content=b'{"messages": [', headers={"Content-Type": "application/json"}
+            )
             assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_json"
     finally:
         stop_cli(process)

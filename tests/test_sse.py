@@ -70,7 +70,7 @@ def test_events_come_out_as_soon_as_complete():
 
 
 def test_multi_line_data():
-    assert [e.data for e in events(b"data: {\ndata:   \"a\": 1\ndata: }\n\n")] == ['{\n  "a": 1\n}']
+    assert [e.data for e in events(b'data: {\ndata:   "a": 1\ndata: }\n\n')] == ['{\n  "a": 1\n}']
 
 
 def test_comments_are_reported_not_dispatched():
@@ -197,7 +197,7 @@ def test_unterminated_last_event_is_reported_and_not_dispatched():
 
 
 def test_stream_ending_mid_line():
-    items, problems = parse_stream(b"data: a\n\ndata: {\"par")
+    items, problems = parse_stream(b'data: a\n\ndata: {"par')
     assert [i.data for i in items] == ["a"]
     assert [p.kind for p in problems] == ["unterminated_line", "unterminated_event"]
     assert problems[0].offset == 9
@@ -265,7 +265,7 @@ def test_any_chunking_gives_the_same_events(stream, data):
 @given(stream=valid_streams())
 def test_byte_at_a_time_gives_the_same_events(stream):
     whole, _ = parse_stream(stream)
-    chunked, parser = feed_in_pieces([stream[i:i + 1] for i in range(len(stream))])
+    chunked, parser = feed_in_pieces([stream[i : i + 1] for i in range(len(stream))])
     assert chunked == whole and parser.problems == []
 
 
@@ -273,4 +273,7 @@ def test_stream_ending_inside_a_multibyte_character():
     items, problems = parse_stream(b"data: a\n\ndata: \xc3")
     assert [i.data for i in items] == ["a"]
     assert [(p.kind, p.offset) for p in problems] == [
-        ("invalid_utf8", 15), ("unterminated_line", 9), ("unterminated_event", 9)]
+        ("invalid_utf8", 15),
+        ("unterminated_line", 9),
+        ("unterminated_event", 9),
+    ]

@@ -12,8 +12,12 @@ from mockserver.state import MockStore
 
 
 def fixture(name: str, question: str, answer: str) -> Fixture:
-    return fixture_from_dict({"name": name, "conversation": [{"role": "user", "content": question},
-                                                             {"role": "assistant", "content": answer}]})
+    return fixture_from_dict(
+        {
+            "name": name,
+            "conversation": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+        }
+    )
 
 
 def answer(store: MockStore, question: str) -> str | None:

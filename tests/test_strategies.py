@@ -11,9 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract.spec import load_spec
-from contract.strategies import (NEGATIVE_KINDS, SCHEMA_KINDS, NegativeCase, bounded_schema, conversation_requests,
-                                 mutation_sites, negative_requests, realistic_applies, realistic_requests,
-                                 request_media, schema_requests)
+from contract.strategies import (
+    NEGATIVE_KINDS,
+    SCHEMA_KINDS,
+    NegativeCase,
+    bounded_schema,
+    conversation_requests,
+    mutation_sites,
+    negative_requests,
+    realistic_applies,
+    realistic_requests,
+    request_media,
+    schema_requests,
+)
 from contract.validate import ContractValidator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,11 +137,30 @@ def test_realistic_requests_cover_the_api() -> None:
         seen.add(f"stream:{body.get('stream', 'absent')}")
 
     collect()
-    expected = {"role:system", "role:user", "role:assistant", "role:tool", "part:text", "part:image_url",
-                "part:input_audio", "field:tools", "field:response_format", "field:modalities", "field:audio",
-                "field:parallel_tool_calls", "field:ssml_enabled", "field:model", "tool_choice:auto",
-                "tool_choice:none", "tool_choice:required", "tool_choice:named", "tool_choice:absent",
-                "stream:True", "stream:False", "stream:absent"}
+    expected = {
+        "role:system",
+        "role:user",
+        "role:assistant",
+        "role:tool",
+        "part:text",
+        "part:image_url",
+        "part:input_audio",
+        "field:tools",
+        "field:response_format",
+        "field:modalities",
+        "field:audio",
+        "field:parallel_tool_calls",
+        "field:ssml_enabled",
+        "field:model",
+        "tool_choice:auto",
+        "tool_choice:none",
+        "tool_choice:required",
+        "tool_choice:named",
+        "tool_choice:absent",
+        "stream:True",
+        "stream:False",
+        "stream:absent",
+    }
     assert expected <= seen, expected - seen
 
 
@@ -219,24 +248,38 @@ def test_negative_requests_cover_every_kind_of_break() -> None:
 
 
 def test_the_rules_named_in_the_contract_are_all_found() -> None:
-    body = {"model": "gpt-4o", "stream": True, "modalities": ["text"], "tool_choice": "auto",
-            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
-            "messages": [{"role": "user", "content": "hi"},
-                         {"role": "assistant", "content": None, "tool_calls": [
-                             {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-                         {"role": "tool", "tool_call_id": "call_1", "content": "{}"}]}
-    sites = {f"{m.kind}: {m.pointer}: {m.describe}" for m in
-             mutation_sites(SPEC.inline(request_media(OPERATION).schema), body)}
-    for expected in ("missing-required: /: required property 'messages' removed",
-                     "missing-required: /messages/0: required property 'role' removed",
-                     "missing-required: /messages/0: required property 'content' removed",
-                     "missing-required: /messages/2: required property 'tool_call_id' removed",
-                     'wrong-type: /messages: array replaced by string "not-a-number" (allowed: array)',
-                     'wrong-type: /stream: boolean replaced by string "not-a-number" (allowed: boolean)',
-                     "wrong-type: /messages/0/content: string replaced by integer 42 (allowed: array, string)",
-                     'outside-enum: /messages/0/role: "robot" is not one of ["user"]',
-                     'outside-enum: /modalities/0: "robot" is not one of ["text", "audio"]',
-                     'outside-enum: /tool_choice: "robot" is not one of ["auto", "none", "required"]'):
+    body = {
+        "model": "gpt-4o",
+        "stream": True,
+        "modalities": ["text"],
+        "tool_choice": "auto",
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "{}"},
+        ],
+    }
+    sites = {
+        f"{m.kind}: {m.pointer}: {m.describe}"
+        for m in mutation_sites(SPEC.inline(request_media(OPERATION).schema), body)
+    }
+    for expected in (
+        "missing-required: /: required property 'messages' removed",
+        "missing-required: /messages/0: required property 'role' removed",
+        "missing-required: /messages/0: required property 'content' removed",
+        "missing-required: /messages/2: required property 'tool_call_id' removed",
+        'wrong-type: /messages: array replaced by string "not-a-number" (allowed: array)',
+        'wrong-type: /stream: boolean replaced by string "not-a-number" (allowed: boolean)',
+        "wrong-type: /messages/0/content: string replaced by integer 42 (allowed: array, string)",
+        'outside-enum: /messages/0/role: "robot" is not one of ["user"]',
+        'outside-enum: /modalities/0: "robot" is not one of ["text", "audio"]',
+        'outside-enum: /tool_choice: "robot" is not one of ["auto", "none", "required"]',
+    ):
         assert expected in sites, expected
 
 
@@ -249,8 +292,11 @@ def test_each_mutation_changes_one_place_and_breaks_the_contract(body: dict[str,
     assert {s.kind for s in sites} >= {"missing-required", "wrong-type", "outside-enum"}
     mutation = data.draw(st.sampled_from(sites))
     broken = mutation.apply(body)
-    assert _diff(body, broken) == [mutation.pointer if mutation.kind != "missing-required"
-                                   else f"{mutation.pointer.rstrip('/')}/{mutation.describe.split(chr(39))[1]}"]
+    assert _diff(body, broken) == [
+        mutation.pointer
+        if mutation.kind != "missing-required"
+        else f"{mutation.pointer.rstrip('/')}/{mutation.describe.split(chr(39))[1]}"
+    ]
     if not validator.validate_request(broken):
         # Removing what one branch of an anyOf requires can leave another branch satisfied (an assistant
         # message with tool_calls may leave out content); negative_requests drops such a mutation before

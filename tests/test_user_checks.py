@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from brokenservers import reference_app
+from test_checks import HELLO, completion, json_exchange
 
 import contract
 from contract.checks import BUILT_IN, CHECKS, CheckContext, checks_table, default_checks, judge
@@ -20,9 +23,6 @@ from contract.report import write_console, write_json
 from contract.runner import run
 from contract.spec import load_spec
 from mockserver.serve import ServerThread
-
-from brokenservers import reference_app
-from test_checks import HELLO, completion, json_exchange
 
 SEED = 20240611
 NAME = "answers_without_system_prompt"
@@ -40,8 +40,14 @@ def no_system_prompt() -> Iterator[str]:
             return None
         roles = [m.get("role") for m in body["messages"] if isinstance(m, dict)]
         if "system" in roles:
-            return [contract.Failure(NAME, f"a system prompt was sent (message {roles.index('system')})",
-                                     expected="no system message", seen="role system")]
+            return [
+                contract.Failure(
+                    NAME,
+                    f"a system prompt was sent (message {roles.index('system')})",
+                    expected="no system message",
+                    seen="role system",
+                )
+            ]
         return []
 
     try:

@@ -24,8 +24,13 @@ def test_wrong_type_has_path_message_and_schema_location(validator):
 
 
 def test_location_follows_refs_into_components(validator):
-    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-             "choices": [{"index": 0, "delta": {"content": 5}, "finish_reason": None}]}
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": 5}, "finish_reason": None}],
+    }
     [error] = validator.validate_event(chunk)
     assert error.path == "/choices/0/delta/content"
     assert error.message == "expected string or null, got integer 5"
@@ -51,8 +56,10 @@ def test_oneof_names_the_closest_branch_and_the_inner_path(validator):
     [error] = validator.validate_request(request)
     assert error.path == "/messages/0"
     assert error.schema_location == MESSAGES_ONEOF
-    assert error.message == ("matches no branch of oneOf (SystemMessage, UserMessage, AssistantMessage, "
-                             "ToolMessage); closest is UserMessage at /content/0/text: expected string, got integer 3")
+    assert error.message == (
+        "matches no branch of oneOf (SystemMessage, UserMessage, AssistantMessage, "
+        "ToolMessage); closest is UserMessage at /content/0/text: expected string, got integer 3"
+    )
 
 
 def test_oneof_closest_branch_by_tag(validator):
@@ -64,8 +71,10 @@ def test_ambiguous_oneof_on_the_seed(seed_path: Path):
     seed = ContractValidator(load_spec(seed_path))
     [error] = seed.validate_request({"messages": [{"role": "system", "content": "Be brief."}]})
     assert error.path == "/messages/0"
-    assert error.message == ('{"role": "system", "content": "Be brief."} matches 2 branches of oneOf '
-                             "(SystemMessage, AssistantMessage); exactly one must match")
+    assert error.message == (
+        '{"role": "system", "content": "Be brief."} matches 2 branches of oneOf '
+        "(SystemMessage, AssistantMessage); exactly one must match"
+    )
     assert error.schema_location == MESSAGES_ONEOF
 
 
@@ -115,7 +124,14 @@ def test_long_values_are_cut_to_one_short_line(validator):
 
 def test_helpers():
     assert [json_type(v) for v in (None, True, 1, 1.5, "s", [], {})] == [
-        "null", "boolean", "integer", "number", "string", "array", "object"]
+        "null",
+        "boolean",
+        "integer",
+        "number",
+        "string",
+        "array",
+        "object",
+    ]
     assert short_json("x" * 100, limit=10) == '"xxxxxxxx…'
 
 
@@ -133,5 +149,8 @@ def test_the_compiled_verdict_agrees_and_jsonschema_still_words_the_errors(valid
     assert error.path == "/messages/9999"
     for instance in ({"messages": []}, {"messages": 5}, {"stream": "yes", "messages": []}, {}):
         pointer = validator.spec.operation().request_body["application/json"].pointer
-        assert validator.is_valid_at(pointer, instance) == (validator.validate_at(pointer, instance) == []) \
+        assert (
+            validator.is_valid_at(pointer, instance)
+            == (validator.validate_at(pointer, instance) == [])
             == validator._validator(pointer).is_valid(instance)
+        )

@@ -7,16 +7,16 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from mock_helpers import ask
 
 from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread, free_port
-
-from mock_helpers import ask
 
 URL = "/v1/chat/completions"
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,8 +68,10 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def served(folder: Path) -> Iterator[tuple[ServerThread, httpx.Client]]:
-    with ServerThread(create_app(folder, Settings(no_delay=True), watch=True, watch_interval=POLL)) as running, \
-            httpx.Client(base_url=running.url, timeout=10) as http:
+    with (
+        ServerThread(create_app(folder, Settings(no_delay=True), watch=True, watch_interval=POLL)) as running,
+        httpx.Client(base_url=running.url, timeout=10) as http,
+    ):
         yield running, http
 
 
@@ -83,18 +85,24 @@ def test_an_edited_file_is_served_without_a_restart(folder: Path, served: Any) -
 def test_added_and_removed_files_come_and_go(folder: Path, served: Any) -> None:
     _, http = served
     (folder / "sub").mkdir()
-    edit(folder / "sub" / "new.json",
-         '{"conversation": [{"role": "user", "content": "New?"}, {"role": "assistant", "content": "Yes."}]}')
+    edit(
+        folder / "sub" / "new.json",
+        '{"conversation": [{"role": "user", "content": "New?"}, {"role": "assistant", "content": "Yes."}]}',
+    )
     eventually(lambda: answer(http, "New?") == "Yes.", "the new file is served")
-    assert {item["file"] for item in http.get("/__mock/fixtures").json()["fixtures"]} == \
-        {"bye.yaml", "hello.yaml", "sub/new.json"}
+    assert {item["file"] for item in http.get("/__mock/fixtures").json()["fixtures"]} == {
+        "bye.yaml",
+        "hello.yaml",
+        "sub/new.json",
+    }
     (folder / "bye.yaml").unlink()
     eventually(lambda: http.post(URL, json=ask("Say bye.")).status_code == 400, "the removed file is gone")
     assert http.get("/health").json()["fixtures"] == 2
 
 
-def test_a_broken_edit_keeps_the_previous_set_and_logs_one_line(folder: Path, served: Any,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broken_edit_keeps_the_previous_set_and_logs_one_line(
+    folder: Path, served: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     _, http = served
     caplog.set_level(logging.INFO, logger="mockserver")
     edit(folder / "hello.yaml", conversation("Say hello.", "Hello!") + "  - {role: assistant, contnet: oops}\n")
@@ -110,8 +118,9 @@ def test_a_broken_edit_keeps_the_previous_set_and_logs_one_line(folder: Path, se
     assert any("reloaded 2 fixtures" in r.getMessage() and "hello.yaml" in r.getMessage() for r in caplog.records)
 
 
-def test_a_duplicate_name_across_files_is_refused_like_at_start_up(folder: Path, served: Any,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_a_duplicate_name_across_files_is_refused_like_at_start_up(
+    folder: Path, served: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     _, http = served
     edit(folder / "copy.yaml", "name: hello\n" + conversation("Say hello.", "Impostor."))
     eventually(lambda: "fixture name 'hello' is already used by" in caplog.text, "the clash is logged")
@@ -120,11 +129,19 @@ def test_a_duplicate_name_across_files_is_refused_like_at_start_up(folder: Path,
 
 def test_a_reload_keeps_run_time_state_of_unchanged_conversations(folder: Path, served: Any) -> None:
     _, http = served
-    edit(folder / "flaky.yaml", 'conversation:\n  - {role: user, content: "Flaky?"}\n'
-                                '  - {role: assistant, content: "Works.", fault: {type: http_error, times: 1}}\n')
+    edit(
+        folder / "flaky.yaml",
+        'conversation:\n  - {role: user, content: "Flaky?"}\n'
+        '  - {role: assistant, content: "Works.", fault: {type: http_error, times: 1}}\n',
+    )
     eventually(lambda: http.post(URL, json=ask("Flaky?")).status_code == 500, "the scenario is served")
-    http.post("/__mock/fixtures", json={"name": "added", "conversation": [
-        {"role": "user", "content": "Added?"}, {"role": "assistant", "content": "Still here."}]})
+    http.post(
+        "/__mock/fixtures",
+        json={
+            "name": "added",
+            "conversation": [{"role": "user", "content": "Added?"}, {"role": "assistant", "content": "Still here."}],
+        },
+    )
     edit(folder / "bye.yaml", conversation("Say bye.", "Farewell."))
     eventually(lambda: answer(http, "Say bye.") == "Farewell.", "the edit is served")
     assert http.post(URL, json=ask("Flaky?")).status_code == 200, "the unchanged scenario did not start over"
@@ -141,10 +158,26 @@ def test_the_watcher_stops_with_the_server(folder: Path) -> None:
 
 def test_the_command_line_watches(folder: Path) -> None:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "--fixtures", str(folder), "--port",
-                                str(port), "--no-delay", "--watch", "--log-level", "warning"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=os.environ | {"PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver.cli",
+            "--fixtures",
+            str(folder),
+            "--port",
+            str(port),
+            "--no-delay",
+            "--watch",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
     try:
         assert process.stdout is not None
         assert "watching for changes" in process.stdout.readline()
@@ -171,14 +204,18 @@ def _up(http: httpx.Client) -> bool:
         return False
 
 
-def test_a_changed_wav_reloads_the_fixtures_that_use_it(folder: Path, served: Any,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_a_changed_wav_reloads_the_fixtures_that_use_it(
+    folder: Path, served: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     from mockserver.audio import synthesize_wav
 
     _, http = served
     (folder / "chime.wav").write_bytes(synthesize_wav(0.2, seed=1))
-    edit(folder / "chime.yaml", 'conversation:\n  - {role: user, content: "Chime."}\n'
-                                '  - {role: assistant, audio: {file: chime.wav, transcript: "Ding."}}\n')
+    edit(
+        folder / "chime.yaml",
+        'conversation:\n  - {role: user, content: "Chime."}\n'
+        '  - {role: assistant, audio: {file: chime.wav, transcript: "Ding."}}\n',
+    )
     eventually(lambda: answer(http, "Chime.") == "Ding.", "the audio fixture is served")
     edit(folder / "chime.wav", "not a WAV any more")
     eventually(lambda: "chime.yaml:3: audio file 'chime.wav'" in caplog.text, "the fixture using it is re-checked")

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -42,8 +43,13 @@ CONVERSATIONS = {
           - {role: assistant, content: "Hello!"}
         """,
 }
-ADDED = {"name": "added", "conversation": [{"role": "user", "content": "Are you new?"},
-                                           {"role": "assistant", "content": "Posted at run time."}]}
+ADDED = {
+    "name": "added",
+    "conversation": [
+        {"role": "user", "content": "Are you new?"},
+        {"role": "assistant", "content": "Posted at run time."},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +59,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     for name, text in CONVERSATIONS.items():
         (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "mockserver.cli", "--fixtures", str(folder), "--port",
-                                str(port), "--no-delay", "--workers", "2", "--journal-size", "1000",
-                                "--log-level", "warning"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=os.environ | {"PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver.cli",
+            "--fixtures",
+            str(folder),
+            "--port",
+            str(port),
+            "--no-delay",
+            "--workers",
+            "2",
+            "--journal-size",
+            "1000",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
     try:
         assert process.stdout is not None
         banner = process.stdout.readline()
@@ -132,8 +156,9 @@ def test_a_conversation_posted_to_one_worker_is_served_by_every_worker(http: htt
     assert http.post("/__mock/fixtures", json=ADDED).json() == {"name": "added", "replaced": False, "fixtures": 3}
     answers = send_until_both_workers_answer(http, question)
     assert {r.json()["choices"][0]["message"]["content"] for r in answers} == {"Posted at run time."}
-    listed = [{f["name"]: (f["added"], f["hits"]) for f in http.get("/__mock/fixtures").json()["fixtures"]}
-              for _ in range(6)]
+    listed = [
+        {f["name"]: (f["added"], f["hits"]) for f in http.get("/__mock/fixtures").json()["fixtures"]} for _ in range(6)
+    ]
     assert all(summary["added"] == (True, len(answers)) for summary in listed)
     assert http.delete("/__mock/fixtures/added").status_code == 200
     http.delete("/__mock/requests").raise_for_status()
@@ -154,14 +179,19 @@ def test_reset_clears_every_worker(http: httpx.Client) -> None:
     assert http.post(CHAT, json=ask("Are you new?", stream=False)).status_code == 400
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--workers", "0"], ["--workers", "at least 1", "got 0"]),
-    (["--workers", "-2"], ["--workers", "at least 1", "got -2"]),
-    (["--workers", "two"], ["--workers", "whole number", "'two'"]),
-    (["--workers", "1.5"], ["--workers", "whole number", "'1.5'"]),
-    (["--workers", "2", "--watch"], ["--watch", "one process", "--workers 2"]),
-    (["--workers", "3", "--record-missing", "--upstream", "http://127.0.0.1:9", "--fixtures", "."],
-     ["--record-missing", "one process", "--workers 3"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--workers", "0"], ["--workers", "at least 1", "got 0"]),
+        (["--workers", "-2"], ["--workers", "at least 1", "got -2"]),
+        (["--workers", "two"], ["--workers", "whole number", "'two'"]),
+        (["--workers", "1.5"], ["--workers", "whole number", "'1.5'"]),
+        (["--workers", "2", "--watch"], ["--watch", "one process", "--workers 2"]),
+        (
+            ["--workers", "3", "--record-missing", "--upstream", "http://127.0.0.1:9", "--fixtures", "."],
+            ["--record-missing", "one process", "--workers 3"],
+        ),
+    ],
+)
 def test_bad_workers_values_are_one_line_and_exit_2(args: list[str], words: list[str]) -> None:
     assert_one_line_usage_error(run_cli(*args), *words)

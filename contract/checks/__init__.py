@@ -20,12 +20,44 @@ from __future__ import annotations
 from ..exchange import Exchange, Failure
 from .context import MAX_FAILURES_PER_CHECK, CheckContext, Finding, Verdict
 from .helpers import is_refusal, request_is_valid, stream_default, stream_terminator
-from .registry import (BUILT_IN, CHECKS, Check, Outcome, Scope, check, default_checks, judge, register, run_checks,
-                       select_checks, unregister)
+from .registry import (
+    BUILT_IN,
+    CHECKS,
+    Check,
+    Outcome,
+    Scope,
+    check,
+    default_checks,
+    judge,
+    register,
+    run_checks,
+    select_checks,
+    unregister,
+)
 from .table import checks_table
 
 __all__ = [
-    "BUILT_IN", "CHECKS", "MAX_FAILURES_PER_CHECK", "Check", "CheckContext", "Exchange", "Failure", "Finding",
-    "Outcome", "Scope", "Verdict", "check", "checks_table", "default_checks", "is_refusal", "judge", "register",
-    "request_is_valid", "run_checks", "select_checks", "stream_default", "stream_terminator", "unregister",
+    "BUILT_IN",
+    "CHECKS",
+    "MAX_FAILURES_PER_CHECK",
+    "Check",
+    "CheckContext",
+    "Exchange",
+    "Failure",
+    "Finding",
+    "Outcome",
+    "Scope",
+    "Verdict",
+    "check",
+    "checks_table",
+    "default_checks",
+    "is_refusal",
+    "judge",
+    "register",
+    "request_is_valid",
+    "run_checks",
+    "select_checks",
+    "stream_default",
+    "stream_terminator",
+    "unregister",
 ]

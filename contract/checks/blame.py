@@ -7,8 +7,9 @@ failure is reported with ``blame="document"`` and the fix belongs in the documen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..exchange import Exchange, Failure
 from ..spec import DOCUMENT_URI, SpecError, pointer_join
@@ -41,21 +42,27 @@ class DocumentDefect:
     witness: Any
 
 
-def validation_failures(ctx: CheckContext, check: str, errors: list[ValidationError], instance: Any,
-                         prefix: str = "") -> list[Failure]:
+def validation_failures(
+    ctx: CheckContext, check: str, errors: list[ValidationError], instance: Any, prefix: str = ""
+) -> list[Failure]:
     failures = []
     for error in errors[:MAX_FAILURES_PER_CHECK]:
         seen = short_json(value_at(instance, error.path), 40)
         ambiguity = _ambiguity(ctx, error, instance)
         defect = ambiguity or _known_defect(ctx, error, instance)
         if defect:
-            expected = (f"one branch of the oneOf at {error.schema_location}" if ambiguity else
-                        DEFECT_EXPECTATIONS.get(defect.rule, "a document that admits this value").format(
-                            where=error.path or "/"))
+            expected = (
+                f"one branch of the oneOf at {error.schema_location}"
+                if ambiguity
+                else DEFECT_EXPECTATIONS.get(defect.rule, "a document that admits this value").format(
+                    where=error.path or "/"
+                )
+            )
             failures.append(document_failure(check, defect, expected, seen))
         else:
-            failures.append(Failure(check, one_line(f"{prefix}{error}"), expected=f"valid at {error.schema_location}",
-                                    seen=seen))
+            failures.append(
+                Failure(check, one_line(f"{prefix}{error}"), expected=f"valid at {error.schema_location}", seen=seen)
+            )
     return failures
 
 
@@ -77,8 +84,12 @@ def _ambiguity(ctx: CheckContext, error: ValidationError, instance: Any) -> Docu
     finding = _finding(ctx, AMBIGUITY_RULES, location)
     witness = finding.witness if finding is not None and finding.witness is not None else value
     rule = finding.rule if finding is not None else "oneof-overlap"
-    return DocumentDefect(rule, f"{error.path or '/'} is valid under {len(matching)} branches of the oneOf at "
-                                 f"{location}, which must match exactly one", witness)
+    return DocumentDefect(
+        rule,
+        f"{error.path or '/'} is valid under {len(matching)} branches of the oneOf at "
+        f"{location}, which must match exactly one",
+        witness,
+    )
 
 
 def _known_defect(ctx: CheckContext, error: ValidationError, instance: Any) -> DocumentDefect | None:
@@ -103,9 +114,11 @@ def stream_gap(ctx: CheckContext, exchange: Exchange) -> DocumentDefect | None:
     witness = finding.witness if finding is not None and finding.witness is not None else exchange.request.body
     body = exchange.request.body
     asked = "stream is true" if isinstance(body, dict) and "stream" in body else "stream is absent (default true)"
-    return DocumentDefect(finding.rule if finding else "stream-not-documented",
-                           f"{asked} but status {status} documents no text/event-stream to describe the reply",
-                           witness)
+    return DocumentDefect(
+        finding.rule if finding else "stream-not-documented",
+        f"{asked} but status {status} documents no text/event-stream to describe the reply",
+        witness,
+    )
 
 
 def error_gap(ctx: CheckContext, status: int) -> DocumentDefect | None:
@@ -116,8 +129,11 @@ def error_gap(ctx: CheckContext, status: int) -> DocumentDefect | None:
         return None
     finding = _finding(ctx, ERROR_GAP_RULES, pointer_join(ctx.operation.pointer, "responses"))
     witness = finding.witness if finding is not None and finding.witness is not None else {"status": status}
-    return DocumentDefect(finding.rule if finding else "no-error-responses",
-                           f"the operation documents no 4xx response, so a refusal ({status}) cannot conform", witness)
+    return DocumentDefect(
+        finding.rule if finding else "no-error-responses",
+        f"the operation documents no 4xx response, so a refusal ({status}) cannot conform",
+        witness,
+    )
 
 
 def _finding(ctx: CheckContext, rules: frozenset[str], location: str) -> Finding | None:
@@ -140,7 +156,10 @@ def _norm_pointer(pointer: str) -> str:
 
 
 def document_failure(check: str, defect: DocumentDefect, expected: str, seen: str) -> Failure:
-    message = (f"defect of the document, not the server ({defect.rule}): {defect.detail}; "
-               f"witness {short_json(defect.witness, 80)}")
-    return Failure(check, one_line(message), expected=expected[:80], seen=seen, blame="document",
-                   witness=defect.witness)
+    message = (
+        f"defect of the document, not the server ({defect.rule}): {defect.detail}; "
+        f"witness {short_json(defect.witness, 80)}"
+    )
+    return Failure(
+        check, one_line(message), expected=expected[:80], seen=seen, blame="document", witness=defect.witness
+    )

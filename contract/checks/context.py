@@ -7,8 +7,9 @@ a list of failures (empty: judged and found right) or ``None`` (did not judge).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from ..exchange import Exchange, Failure
 from ..spec import Operation, Spec
@@ -41,6 +42,7 @@ class CheckContext:
     counterpart: Exchange | None = None  # the same request sent with the other ``stream`` value
 
     @classmethod
-    def for_spec(cls, spec: Spec, path: str = "/chat/completions", method: str = "post",
-                 **options: Any) -> CheckContext:
+    def for_spec(
+        cls, spec: Spec, path: str = "/chat/completions", method: str = "post", **options: Any
+    ) -> CheckContext:
         return cls(spec=spec, validator=ContractValidator(spec), operation=spec.operation(path, method), **options)

@@ -21,6 +21,7 @@ from ..spec import DOCUMENT_URI, MediaSchema, pointer_join
 from ..validate import EVENT_STREAM, JSON, media_type_of, pick_media, short_json
 from .context import CheckContext
 
+
 def request_is_valid(ctx: CheckContext, exchange: Exchange) -> bool:
     """Whether the request sent was valid against the document (so a 4xx for it is a refusal)."""
     request = exchange.request
@@ -37,8 +38,12 @@ def is_refusal(ctx: CheckContext, exchange: Exchange) -> bool:
     if status is None or not 400 <= status < 500 or status == 429 or not request_is_valid(ctx, exchange):
         return False
     media = error_media(ctx, status)
-    return (ctx.operation.response_for(status) is not None and media is not None and exchange.json is not NOT_JSON
-            and ctx.validator.is_valid_at(media.pointer, exchange.json))
+    return (
+        ctx.operation.response_for(status) is not None
+        and media is not None
+        and exchange.json is not NOT_JSON
+        and ctx.validator.is_valid_at(media.pointer, exchange.json)
+    )
 
 
 def event_chunks(ctx: CheckContext, exchange: Exchange) -> list[tuple[int, Any]]:
@@ -50,8 +55,13 @@ def assembled_reply(ctx: CheckContext, exchange: Exchange) -> tuple[AssembledRep
     """The assembled reply and the request, when a semantic check can judge them."""
     request = exchange.request.body
     status = exchange.status
-    if (not isinstance(request, dict) or exchange.request.kind == "negative" or status is None
-            or not 200 <= status < 300 or exchange.transport_error):
+    if (
+        not isinstance(request, dict)
+        or exchange.request.kind == "negative"
+        or status is None
+        or not 200 <= status < 300
+        or exchange.transport_error
+    ):
         return None, {}
     reply = assemble_exchange(exchange, terminator_for(ctx, status))
     return reply, request if reply is not None else {}
@@ -200,7 +210,7 @@ def value_at(instance: Any, pointer: str) -> Any:
 def excerpt(exchange: Exchange, limit: int = 60) -> str:
     if exchange.json is not NOT_JSON:
         return short_json(exchange.json, limit)
-    text = exchange.body[:limit * 2].decode("utf-8", "replace")
+    text = exchange.body[: limit * 2].decode("utf-8", "replace")
     return short_json(text, limit) if text else "(empty body)"
 
 

@@ -8,8 +8,9 @@ built-in ones, because the runner only ever sees names and failures.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Literal, TypeVar, get_args, overload
+from typing import Any, Literal, TypeVar, get_args, overload
 
 from ..exchange import Exchange, Failure
 from ..semantics import read_once
@@ -35,8 +36,14 @@ class Check:
 CHECKS: dict[str, Check] = {}
 
 
-def register(func: Callable[[CheckContext, Exchange], Verdict], scope: Scope, default: bool = True, *,
-             name: str | None = None, description: str | None = None) -> Check:
+def register(
+    func: Callable[[CheckContext, Exchange], Verdict],
+    scope: Scope,
+    default: bool = True,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Check:
     """Add ``func`` to :data:`CHECKS` as it is; its description is its docstring's first paragraph."""
     check_name = name or func.__name__
     if scope not in SCOPES:
@@ -56,12 +63,20 @@ def check(func: F, /) -> F: ...
 
 
 @overload
-def check(*, scope: Scope = "response", default: bool = True, name: str | None = None,
-          description: str | None = None) -> Callable[[F], F]: ...
+def check(
+    *, scope: Scope = "response", default: bool = True, name: str | None = None, description: str | None = None
+) -> Callable[[F], F]: ...
 
 
-def check(func: Any = None, /, *, scope: Scope = "response", default: bool = True, name: str | None = None,
-          description: str | None = None) -> Any:
+def check(
+    func: Any = None,
+    /,
+    *,
+    scope: Scope = "response",
+    default: bool = True,
+    name: str | None = None,
+    description: str | None = None,
+) -> Any:
     """Register a check of your own: ``@contract.check`` or ``@contract.check(scope="stream")``.
 
     The function takes ``(ctx, exchange)`` and returns ``None`` when the exchange is not for it
@@ -71,10 +86,16 @@ def check(func: Any = None, /, *, scope: Scope = "response", default: bool = Tru
     ``--checks``) and its failures are shrunk and reported under its name. The function is
     returned unchanged, so it can still be called and tested directly.
     """
+
     def decorate(user_func: F) -> F:
         check_name = name or user_func.__name__
-        register(_user_check(check_name, user_func), scope, default, name=check_name,
-                 description=description or _first_paragraph(user_func))
+        register(
+            _user_check(check_name, user_func),
+            scope,
+            default,
+            name=check_name,
+            description=description or _first_paragraph(user_func),
+        )
         return user_func
 
     return decorate(func) if func is not None else decorate
@@ -89,13 +110,20 @@ def unregister(name: str) -> None:
 
 def _user_check(name: str, func: CheckFunction) -> Callable[[CheckContext, Exchange], Verdict]:
     """``func`` held to the verdict the runner expects: failures under its own name, at most a few."""
+
     @functools.wraps(func)
     def judged(ctx: CheckContext, exchange: Exchange) -> Verdict:
         try:
             verdict = func(ctx, exchange)
         except AssertionError as exc:
-            return [Failure(name, one_line(str(exc)) or f"{name} failed", expected="the assertion to hold",
-                            seen=one_line(str(exc))[:60])]
+            return [
+                Failure(
+                    name,
+                    one_line(str(exc)) or f"{name} failed",
+                    expected="the assertion to hold",
+                    seen=one_line(str(exc))[:60],
+                )
+            ]
         if verdict is None:
             return None
         return [_as_failure(name, item) for item in verdict][:MAX_FAILURES_PER_CHECK]

@@ -15,8 +15,14 @@ def not_a_server_error(ctx: CheckContext, exchange: Exchange) -> Verdict:
         return None
     if exchange.status < 500:
         return []
-    return [Failure("not_a_server_error", f"the server answered {exchange.status}: {excerpt(exchange)}",
-                    expected="a status below 500", seen=f"{exchange.status} {excerpt(exchange, 40)}")]
+    return [
+        Failure(
+            "not_a_server_error",
+            f"the server answered {exchange.status}: {excerpt(exchange)}",
+            expected="a status below 500",
+            seen=f"{exchange.status} {excerpt(exchange, 40)}",
+        )
+    ]
 
 
 def status_code_documented(ctx: CheckContext, exchange: Exchange) -> Verdict:
@@ -29,10 +35,17 @@ def status_code_documented(ctx: CheckContext, exchange: Exchange) -> Verdict:
     documented = ", ".join(ctx.operation.responses) or "none"
     gap = error_gap(ctx, status)
     if gap:
-        return [document_failure("status_code_documented", gap, f"documented status (one of {documented})",
-                                  str(status))]
-    return [Failure("status_code_documented", f"status {status} is not documented (documented: {documented})",
-                    expected=f"one of {documented}", seen=str(status))]
+        return [
+            document_failure("status_code_documented", gap, f"documented status (one of {documented})", str(status))
+        ]
+    return [
+        Failure(
+            "status_code_documented",
+            f"status {status} is not documented (documented: {documented})",
+            expected=f"one of {documented}",
+            seen=str(status),
+        )
+    ]
 
 
 def content_type_matches(ctx: CheckContext, exchange: Exchange) -> Verdict:
@@ -45,20 +58,31 @@ def content_type_matches(ctx: CheckContext, exchange: Exchange) -> Verdict:
     documented = [media_type_of(name) for name in response.content] if response else []
     if 200 <= status < 300:
         wanted = wants_stream(ctx, exchange)
-        expected = None if wanted is None or exchange.request.kind == "negative" else (
-            EVENT_STREAM if wanted else JSON)
+        expected = None if wanted is None or exchange.request.kind == "negative" else (EVENT_STREAM if wanted else JSON)
     else:
         expected = JSON if not documented or JSON in documented else None
     if expected is not None and seen != expected:
         why = f"stream is {str(wants_stream(ctx, exchange)).lower()}" if 200 <= status < 300 else f"status {status}"
-        return [Failure("content_type_matches", f"{why}, so the body must be {expected}, not {seen or 'untyped'}",
-                        expected=expected, seen=exchange.content_type or "(no Content-Type)")]
+        return [
+            Failure(
+                "content_type_matches",
+                f"{why}, so the body must be {expected}, not {seen or 'untyped'}",
+                expected=expected,
+                seen=exchange.content_type or "(no Content-Type)",
+            )
+        ]
     if response is not None and documented and seen not in documented:
         gap = stream_gap(ctx, exchange)
         if gap:
             return [document_failure("content_type_matches", gap, " or ".join(documented), seen)]
-        return [Failure("content_type_matches", f"content type {seen or 'none'} is not documented for status "
-                        f"{status}", expected=" or ".join(documented), seen=exchange.content_type or "(none)")]
+        return [
+            Failure(
+                "content_type_matches",
+                f"content type {seen or 'none'} is not documented for status {status}",
+                expected=" or ".join(documented),
+                seen=exchange.content_type or "(none)",
+            )
+        ]
     return []
 
 
@@ -71,8 +95,14 @@ def response_body_valid(ctx: CheckContext, exchange: Exchange) -> Verdict:
     if media is None:
         return None  # undocumented status or media type: status_code_documented / content_type_matches say so
     if exchange.json is NOT_JSON:
-        return [Failure("response_body_valid", f"the {status} body is not JSON: {excerpt(exchange)}",
-                        expected="a JSON body", seen=excerpt(exchange, 40))]
+        return [
+            Failure(
+                "response_body_valid",
+                f"the {status} body is not JSON: {excerpt(exchange)}",
+                expected="a JSON body",
+                seen=excerpt(exchange, 40),
+            )
+        ]
     errors = ctx.validator.validate_at(media.pointer, exchange.json)
     return validation_failures(ctx, "response_body_valid", errors, exchange.json)
 
@@ -86,8 +116,14 @@ def error_body_valid(ctx: CheckContext, exchange: Exchange) -> Verdict:
     if media is None:
         return None  # the document has no error schema at all: status_code_documented blames it
     if exchange.json is NOT_JSON:
-        return [Failure("error_body_valid", f"the {status} body is not JSON: {excerpt(exchange)}",
-                        expected="a JSON error object", seen=excerpt(exchange, 40))]
+        return [
+            Failure(
+                "error_body_valid",
+                f"the {status} body is not JSON: {excerpt(exchange)}",
+                expected="a JSON error object",
+                seen=excerpt(exchange, 40),
+            )
+        ]
     errors = ctx.validator.validate_at(media.pointer, exchange.json)
     return validation_failures(ctx, "error_body_valid", errors, exchange.json, prefix=f"{status} body ")
 
@@ -104,10 +140,22 @@ def negative_rejected(ctx: CheckContext, exchange: Exchange) -> Verdict:
         gap = error_gap(ctx, status)
         if gap:
             return [document_failure("negative_rejected", gap, "a documented 4xx", str(status))]
-        return [Failure("negative_rejected", f"rejected with undocumented status {status} ({rule})",
-                        expected="a documented 4xx", seen=str(status))]
-    return [Failure("negative_rejected", f"a request that breaks {rule!r} got {status}, not a 4xx",
-                    expected="a documented 4xx with an error body", seen=f"{status} {excerpt(exchange, 40)}")]
+        return [
+            Failure(
+                "negative_rejected",
+                f"rejected with undocumented status {status} ({rule})",
+                expected="a documented 4xx",
+                seen=str(status),
+            )
+        ]
+    return [
+        Failure(
+            "negative_rejected",
+            f"a request that breaks {rule!r} got {status}, not a 4xx",
+            expected="a documented 4xx with an error body",
+            seen=f"{status} {excerpt(exchange, 40)}",
+        )
+    ]
 
 
 def valid_request_accepted(ctx: CheckContext, exchange: Exchange) -> Verdict:
@@ -117,16 +165,28 @@ def valid_request_accepted(ctx: CheckContext, exchange: Exchange) -> Verdict:
         return None  # 429 says "not now", not "not this request"
     if not 400 <= status < 500:
         return []
-    return [Failure("valid_request_accepted", f"a schema-valid request was refused with {status}: "
-                    f"{error_message(exchange)}", expected="2xx", seen=f"{status} {excerpt(exchange, 40)}")]
+    return [
+        Failure(
+            "valid_request_accepted",
+            f"a schema-valid request was refused with {status}: {error_message(exchange)}",
+            expected="2xx",
+            seen=f"{status} {excerpt(exchange, 40)}",
+        )
+    ]
 
 
 def transport_ok(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """The exchange completed: no timeout, reset, garbage or size cap exceeded."""
     if not exchange.transport_error:
         return []
-    return [Failure("transport_ok", one_line(exchange.transport_error), expected="a complete response",
-                    seen=one_line(exchange.transport_error)[:60])]
+    return [
+        Failure(
+            "transport_ok",
+            one_line(exchange.transport_error),
+            expected="a complete response",
+            seen=one_line(exchange.transport_error)[:60],
+        )
+    ]
 
 
 def ttft_within_limit(ctx: CheckContext, exchange: Exchange) -> Verdict:
@@ -137,5 +197,11 @@ def ttft_within_limit(ctx: CheckContext, exchange: Exchange) -> Verdict:
         return None
     if measured <= ctx.max_ttft_ms:
         return []
-    return [Failure("ttft_within_limit", f"first token after {measured:.0f} ms, over the {ctx.max_ttft_ms:.0f} ms "
-                    "limit", expected=f"<= {ctx.max_ttft_ms:.0f} ms", seen=f"{measured:.0f} ms")]
+    return [
+        Failure(
+            "ttft_within_limit",
+            f"first token after {measured:.0f} ms, over the {ctx.max_ttft_ms:.0f} ms limit",
+            expected=f"<= {ctx.max_ttft_ms:.0f} ms",
+            seen=f"{measured:.0f} ms",
+        )
+    ]

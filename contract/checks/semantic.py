@@ -6,8 +6,17 @@ from ..exchange import NOT_JSON, Exchange, Failure, parse_json
 from ..semantics import requested_json_schema
 from ..validate import short_json
 from .context import MAX_FAILURES_PER_CHECK, CheckContext, Verdict
-from .helpers import (answering_choices, assembled_reply, decode_base64, event_chunks, named_tool, offered_tools,
-                      one_line, schema_problem, wav_problem)
+from .helpers import (
+    answering_choices,
+    assembled_reply,
+    decode_base64,
+    event_chunks,
+    named_tool,
+    offered_tools,
+    one_line,
+    schema_problem,
+    wav_problem,
+)
 
 
 def tool_calls_assemble(ctx: CheckContext, exchange: Exchange) -> Verdict:
@@ -16,35 +25,55 @@ def tool_calls_assemble(ctx: CheckContext, exchange: Exchange) -> Verdict:
     reply, request = assembled_reply(ctx, exchange)
     if reply is None or not (reply.problems or any(c.tool_calls for c in reply.choices.values())):
         return None  # no tool call to assemble
-    failures = [Failure("tool_calls_assemble", one_line(problem), expected="fragments that assemble",
-                        seen=problem.split(": ", 1)[-1][:60]) for problem in reply.problems]
+    failures = [
+        Failure(
+            "tool_calls_assemble",
+            one_line(problem),
+            expected="fragments that assemble",
+            seen=problem.split(": ", 1)[-1][:60],
+        )
+        for problem in reply.problems
+    ]
     tools = offered_tools(request)
     for choice in reply.choices.values():
         for call in choice.tool_calls.values():
             where = f"choice {choice.index}, tool call {call.index}"
             if not call.id:
-                failures.append(Failure("tool_calls_assemble", f"{where} has no id", expected="an id",
-                                        seen="none"))
+                failures.append(Failure("tool_calls_assemble", f"{where} has no id", expected="an id", seen="none"))
             if call.name not in tools:
                 offered = ", ".join(tools) or "no tools"
-                failures.append(Failure("tool_calls_assemble", f"{where} calls {short_json(call.name)}, not an "
-                                        f"offered tool ({offered})", expected=offered[:60],
-                                        seen=short_json(call.name)))
+                failures.append(
+                    Failure(
+                        "tool_calls_assemble",
+                        f"{where} calls {short_json(call.name)}, not an offered tool ({offered})",
+                        expected=offered[:60],
+                        seen=short_json(call.name),
+                    )
+                )
                 continue
             arguments = parse_json(call.arguments)
             if arguments is NOT_JSON:
-                failures.append(Failure("tool_calls_assemble", f"{where} ({call.name}): arguments are not JSON: "
-                                        f"{short_json(call.arguments, 50)}", expected="JSON arguments",
-                                        seen=short_json(call.arguments, 40)))
+                failures.append(
+                    Failure(
+                        "tool_calls_assemble",
+                        f"{where} ({call.name}): arguments are not JSON: {short_json(call.arguments, 50)}",
+                        expected="JSON arguments",
+                        seen=short_json(call.arguments, 40),
+                    )
+                )
                 continue
             function = tools[call.name]
             if function.get("strict") is True and isinstance(function.get("parameters"), dict):
                 problem = schema_problem(function["parameters"], arguments)
                 if problem:
-                    failures.append(Failure("tool_calls_assemble", f"{where} ({call.name}, strict): arguments "
-                                            f"break the tool's parameters: {problem}",
-                                            expected="arguments valid against parameters",
-                                            seen=short_json(arguments, 40)))
+                    failures.append(
+                        Failure(
+                            "tool_calls_assemble",
+                            f"{where} ({call.name}, strict): arguments break the tool's parameters: {problem}",
+                            expected="arguments valid against parameters",
+                            seen=short_json(arguments, 40),
+                        )
+                    )
     return failures[:MAX_FAILURES_PER_CHECK]
 
 
@@ -59,17 +88,32 @@ def tool_choice_honoured(ctx: CheckContext, exchange: Exchange) -> Verdict:
     for choice in answering_choices(reply):
         names = choice.tool_names
         if choice_value == "none" and names:
-            failures.append(Failure("tool_choice_honoured", f'tool_choice is "none" but choice {choice.index} '
-                                    f"calls {', '.join(names)}", expected="no tool calls",
-                                    seen=short_json(names, 40)))
+            failures.append(
+                Failure(
+                    "tool_choice_honoured",
+                    f'tool_choice is "none" but choice {choice.index} calls {", ".join(names)}',
+                    expected="no tool calls",
+                    seen=short_json(names, 40),
+                )
+            )
         elif choice_value == "required" and not names:
-            failures.append(Failure("tool_choice_honoured", f'tool_choice is "required" but choice '
-                                    f"{choice.index} answers with {choice.kind}", expected="at least one tool call",
-                                    seen=choice.kind))
+            failures.append(
+                Failure(
+                    "tool_choice_honoured",
+                    f'tool_choice is "required" but choice {choice.index} answers with {choice.kind}',
+                    expected="at least one tool call",
+                    seen=choice.kind,
+                )
+            )
         elif named is not None and (not names or any(name != named for name in names)):
-            failures.append(Failure("tool_choice_honoured", f"tool_choice names {named!r} but choice "
-                                    f"{choice.index} calls {short_json(names)}", expected=f"calls to {named}",
-                                    seen=short_json(names, 40) if names else choice.kind))
+            failures.append(
+                Failure(
+                    "tool_choice_honoured",
+                    f"tool_choice names {named!r} but choice {choice.index} calls {short_json(names)}",
+                    expected=f"calls to {named}",
+                    seen=short_json(names, 40) if names else choice.kind,
+                )
+            )
     return failures
 
 
@@ -78,10 +122,16 @@ def parallel_tool_calls_honoured(ctx: CheckContext, exchange: Exchange) -> Verdi
     reply, request = assembled_reply(ctx, exchange)
     if reply is None or request.get("parallel_tool_calls") is not False or not offered_tools(request):
         return None  # without a tool offered, there is nothing to call in parallel
-    return [Failure("parallel_tool_calls_honoured", f"parallel_tool_calls is false but choice {choice.index} makes "
-                    f"{len(choice.tool_calls)} calls", expected="at most one tool call",
-                    seen=short_json(choice.tool_names, 40))
-            for choice in reply.choices.values() if len(choice.tool_calls) > 1]
+    return [
+        Failure(
+            "parallel_tool_calls_honoured",
+            f"parallel_tool_calls is false but choice {choice.index} makes {len(choice.tool_calls)} calls",
+            expected="at most one tool call",
+            seen=short_json(choice.tool_names, 40),
+        )
+        for choice in reply.choices.values()
+        if len(choice.tool_calls) > 1
+    ]
 
 
 def response_format_honoured(ctx: CheckContext, exchange: Exchange) -> Verdict:
@@ -97,21 +147,36 @@ def response_format_honoured(ctx: CheckContext, exchange: Exchange) -> Verdict:
     for choice in answers:
         if choice.content is None:
             if choice.kind == "empty":
-                failures.append(Failure("response_format_honoured", f"choice {choice.index} has no content to "
-                                        "check against the requested json_schema", expected="JSON content",
-                                        seen="no content"))
+                failures.append(
+                    Failure(
+                        "response_format_honoured",
+                        f"choice {choice.index} has no content to check against the requested json_schema",
+                        expected="JSON content",
+                        seen="no content",
+                    )
+                )
             continue
         value = parse_json(choice.content)
         if value is NOT_JSON:
-            failures.append(Failure("response_format_honoured", f"choice {choice.index}: content is not JSON: "
-                                    f"{short_json(choice.content, 50)}", expected="JSON content",
-                                    seen=short_json(choice.content, 40)))
+            failures.append(
+                Failure(
+                    "response_format_honoured",
+                    f"choice {choice.index}: content is not JSON: {short_json(choice.content, 50)}",
+                    expected="JSON content",
+                    seen=short_json(choice.content, 40),
+                )
+            )
             continue
         problem = schema_problem(schema, value)
         if problem:
-            failures.append(Failure("response_format_honoured", f"choice {choice.index}: content breaks the "
-                                    f"requested json_schema: {problem}", expected="content valid against the schema",
-                                    seen=short_json(value, 40)))
+            failures.append(
+                Failure(
+                    "response_format_honoured",
+                    f"choice {choice.index}: content breaks the requested json_schema: {problem}",
+                    expected="content valid against the schema",
+                    seen=short_json(value, 40),
+                )
+            )
     return failures
 
 
@@ -132,22 +197,46 @@ def audio_present(ctx: CheckContext, exchange: Exchange) -> Verdict:
     for choice in answers:
         audio = choice.audio
         if audio is None or not audio.data_parts:
-            failures.append(Failure("audio_present", f"modalities asks for audio but choice {choice.index} has "
-                                    "no audio data", expected="audio.data", seen="none"))
+            failures.append(
+                Failure(
+                    "audio_present",
+                    f"modalities asks for audio but choice {choice.index} has no audio data",
+                    expected="audio.data",
+                    seen="none",
+                )
+            )
             continue
         data = decode_base64(audio.data_parts)
         if data is None:
-            failures.append(Failure("audio_present", f"choice {choice.index}: audio data is not base64",
-                                    expected="base64 audio", seen=short_json(audio.data_parts[0], 40)))
+            failures.append(
+                Failure(
+                    "audio_present",
+                    f"choice {choice.index}: audio data is not base64",
+                    expected="base64 audio",
+                    seen=short_json(audio.data_parts[0], 40),
+                )
+            )
             continue
         if wants_wav or data[:4] == b"RIFF":
             problem = wav_problem(data)
             if problem:
-                failures.append(Failure("audio_present", f"choice {choice.index}: audio is not a WAV that opens: "
-                                        f"{problem}", expected="a WAV file", seen=short_json(data[:12].hex(), 40)))
+                failures.append(
+                    Failure(
+                        "audio_present",
+                        f"choice {choice.index}: audio is not a WAV that opens: {problem}",
+                        expected="a WAV file",
+                        seen=short_json(data[:12].hex(), 40),
+                    )
+                )
         if not audio.transcript.strip():
-            failures.append(Failure("audio_present", f"choice {choice.index}: audio has no transcript",
-                                    expected="a transcript", seen=short_json(audio.transcript)))
+            failures.append(
+                Failure(
+                    "audio_present",
+                    f"choice {choice.index}: audio has no transcript",
+                    expected="a transcript",
+                    seen=short_json(audio.transcript),
+                )
+            )
     return failures
 
 
@@ -157,8 +246,11 @@ def usage_consistent(ctx: CheckContext, exchange: Exchange) -> Verdict:
     if reply is None:
         return None
     if exchange.is_stream:
-        usages = [chunk["usage"] for _, chunk in event_chunks(ctx, exchange)
-                  if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict)]
+        usages = [
+            chunk["usage"]
+            for _, chunk in event_chunks(ctx, exchange)
+            if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict)
+        ]
     else:
         usages = [reply.usage] if isinstance(reply.usage, dict) else []
     if not usages:
@@ -166,17 +258,32 @@ def usage_consistent(ctx: CheckContext, exchange: Exchange) -> Verdict:
     failures = []
     for usage in usages:
         counts = {name: usage.get(name) for name in ("prompt_tokens", "completion_tokens", "total_tokens")}
-        bad = {name: value for name, value in counts.items()
-               if name in usage and (not isinstance(value, int) or isinstance(value, bool) or value < 0)}
+        bad = {
+            name: value
+            for name, value in counts.items()
+            if name in usage and (not isinstance(value, int) or isinstance(value, bool) or value < 0)
+        }
         if bad:
-            failures.append(Failure("usage_consistent", f"usage counts must be non-negative integers: "
-                                    f"{short_json(bad)}", expected="integers >= 0", seen=short_json(bad, 40)))
+            failures.append(
+                Failure(
+                    "usage_consistent",
+                    f"usage counts must be non-negative integers: {short_json(bad)}",
+                    expected="integers >= 0",
+                    seen=short_json(bad, 40),
+                )
+            )
         elif all(name in usage for name in counts) and counts["total_tokens"] != (
-                counts["prompt_tokens"] + counts["completion_tokens"]):
-            failures.append(Failure("usage_consistent", f"total_tokens {counts['total_tokens']} != prompt_tokens "
-                                    f"{counts['prompt_tokens']} + completion_tokens {counts['completion_tokens']}",
-                                    expected=str(counts["prompt_tokens"] + counts["completion_tokens"]),
-                                    seen=str(counts["total_tokens"])))
+            counts["prompt_tokens"] + counts["completion_tokens"]
+        ):
+            failures.append(
+                Failure(
+                    "usage_consistent",
+                    f"total_tokens {counts['total_tokens']} != prompt_tokens "
+                    f"{counts['prompt_tokens']} + completion_tokens {counts['completion_tokens']}",
+                    expected=str(counts["prompt_tokens"] + counts["completion_tokens"]),
+                    seen=str(counts["total_tokens"]),
+                )
+            )
     return failures[:1]
 
 
@@ -191,10 +298,18 @@ def stream_matches_nonstream(ctx: CheckContext, exchange: Exchange) -> Verdict:
     label = "streamed" if exchange.is_stream else "non-streamed"
     other = "non-streamed" if exchange.is_stream else "streamed"
     a, b = mine.choice(), theirs.choice()
-    for what, left, right in (("kind of answer", a.kind, b.kind), ("tool names", a.tool_names, b.tool_names),
-                              ("finish_reason", a.finish_reason, b.finish_reason)):
+    for what, left, right in (
+        ("kind of answer", a.kind, b.kind),
+        ("tool names", a.tool_names, b.tool_names),
+        ("finish_reason", a.finish_reason, b.finish_reason),
+    ):
         if left != right:
-            return [Failure("stream_matches_nonstream", f"{what}: {label} {short_json(left, 40)}, {other} "
-                            f"{short_json(right, 40)}", expected=f"{other}: {short_json(right, 40)}",
-                            seen=f"{label}: {short_json(left, 40)}")]
+            return [
+                Failure(
+                    "stream_matches_nonstream",
+                    f"{what}: {label} {short_json(left, 40)}, {other} {short_json(right, 40)}",
+                    expected=f"{other}: {short_json(right, 40)}",
+                    seen=f"{label}: {short_json(left, 40)}",
+                )
+            ]
     return []

@@ -15,8 +15,10 @@ def sse_framing(ctx: CheckContext, exchange: Exchange) -> Verdict:
     """Strict Server-Sent Events framing: every problem the parser found, with its byte offset."""
     if not exchange.is_stream:
         return None
-    return [Failure("sse_framing", f"byte {p.offset}: {one_line(p.message)}", expected="well-framed events",
-                    seen=p.kind) for p in exchange.sse_problems]
+    return [
+        Failure("sse_framing", f"byte {p.offset}: {one_line(p.message)}", expected="well-framed events", seen=p.kind)
+        for p in exchange.sse_problems
+    ]
 
 
 def chunks_valid(ctx: CheckContext, exchange: Exchange) -> Verdict:
@@ -35,13 +37,18 @@ def chunks_valid(ctx: CheckContext, exchange: Exchange) -> Verdict:
             break
         if data is NOT_JSON:
             raw = exchange.events[index].data
-            failures.append(Failure("chunks_valid", f"event {index}: data is not JSON: {short_json(raw, 50)}",
-                                    expected="JSON data", seen=short_json(raw, 40)))
+            failures.append(
+                Failure(
+                    "chunks_valid",
+                    f"event {index}: data is not JSON: {short_json(raw, 50)}",
+                    expected="JSON data",
+                    seen=short_json(raw, 40),
+                )
+            )
             continue
         if media is None:
             continue
-        errors = [e for e in ctx.validator.validate_at(media.pointer, data)
-                  if (e.path, e.message) not in seen_errors]
+        errors = [e for e in ctx.validator.validate_at(media.pointer, data) if (e.path, e.message) not in seen_errors]
         seen_errors.update((e.path, e.message) for e in errors)
         failures.extend(validation_failures(ctx, "chunks_valid", errors, data, prefix=f"event {index} "))
     return failures[:MAX_FAILURES_PER_CHECK]
@@ -55,14 +62,25 @@ def stream_terminated(ctx: CheckContext, exchange: Exchange) -> Verdict:
     positions = [i for i, event in enumerate(exchange.events) if event.data == terminator]
     if not positions:
         last = exchange.events[-1].data if exchange.events else ""
-        return [Failure("stream_terminated", f"the stream ended without data: {terminator} "
-                        f"({len(exchange.events)} events)", expected=f"data: {terminator}",
-                        seen=f"last event {short_json(last, 40)}" if exchange.events else "no events")]
+        return [
+            Failure(
+                "stream_terminated",
+                f"the stream ended without data: {terminator} ({len(exchange.events)} events)",
+                expected=f"data: {terminator}",
+                seen=f"last event {short_json(last, 40)}" if exchange.events else "no events",
+            )
+        ]
     after = len(exchange.events) - positions[0] - 1
     if after:
         extra = exchange.events[positions[0] + 1].data
-        return [Failure("stream_terminated", f"{after} event(s) after data: {terminator}",
-                        expected=f"nothing after {terminator}", seen=short_json(extra, 40))]
+        return [
+            Failure(
+                "stream_terminated",
+                f"{after} event(s) after data: {terminator}",
+                expected=f"nothing after {terminator}",
+                seen=short_json(extra, 40),
+            )
+        ]
     return []
 
 
@@ -79,9 +97,15 @@ def consistent_ids(ctx: CheckContext, exchange: Exchange) -> Verdict:
             if first is None:
                 first = (index, chunk[name])
             elif chunk[name] != first[1]:
-                failures.append(Failure("consistent_ids", f"event {index}: {name} {short_json(chunk[name], 30)} "
-                                        f"differs from {short_json(first[1], 30)} in event {first[0]}",
-                                        expected=short_json(first[1], 40), seen=short_json(chunk[name], 40)))
+                failures.append(
+                    Failure(
+                        "consistent_ids",
+                        f"event {index}: {name} {short_json(chunk[name], 30)} "
+                        f"differs from {short_json(first[1], 30)} in event {first[0]}",
+                        expected=short_json(first[1], 40),
+                        seen=short_json(chunk[name], 40),
+                    )
+                )
                 break
     return failures
 
@@ -100,8 +124,14 @@ def role_first(ctx: CheckContext, exchange: Exchange) -> Verdict:
             seen_choices.add(number)
             role = choice["delta"].get("role")
             if role != "assistant":
-                failures.append(Failure("role_first", f"event {index}: the first delta of choice {number} has "
-                                        f"role {short_json(role)}", expected='"assistant"', seen=short_json(role)))
+                failures.append(
+                    Failure(
+                        "role_first",
+                        f"event {index}: the first delta of choice {number} has role {short_json(role)}",
+                        expected='"assistant"',
+                        seen=short_json(role),
+                    )
+                )
     return failures
 
 
@@ -121,14 +151,30 @@ def finish_reason_once(ctx: CheckContext, exchange: Exchange) -> Verdict:
     for number, last in last_seen.items():
         found = reasons.get(number, [])
         if not found:
-            failures.append(Failure("finish_reason_once", f"choice {number} never gets a finish_reason",
-                                    expected="one finish_reason", seen="none"))
+            failures.append(
+                Failure(
+                    "finish_reason_once",
+                    f"choice {number} never gets a finish_reason",
+                    expected="one finish_reason",
+                    seen="none",
+                )
+            )
         elif len(found) > 1:
-            failures.append(Failure("finish_reason_once", f"choice {number} gets {len(found)} finish_reasons "
-                                    f"(events {', '.join(str(i) for i, _ in found)})", expected="exactly one",
-                                    seen=short_json([reason for _, reason in found], 40)))
+            failures.append(
+                Failure(
+                    "finish_reason_once",
+                    f"choice {number} gets {len(found)} finish_reasons (events {', '.join(str(i) for i, _ in found)})",
+                    expected="exactly one",
+                    seen=short_json([reason for _, reason in found], 40),
+                )
+            )
         elif found[0][0] != last:
-            failures.append(Failure("finish_reason_once", f"choice {number}: finish_reason in event {found[0][0]} "
-                                    f"but its deltas go on until event {last}",
-                                    expected="finish_reason in the last delta", seen=f"event {found[0][0]}"))
+            failures.append(
+                Failure(
+                    "finish_reason_once",
+                    f"choice {number}: finish_reason in event {found[0][0]} but its deltas go on until event {last}",
+                    expected="finish_reason in the last delta",
+                    seen=f"event {found[0][0]}",
+                )
+            )
     return failures

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .registry import CHECKS
 
@@ -38,7 +38,7 @@ def table_in(text: str) -> str | None:
     start, end = text.find(START_MARKER), text.find(END_MARKER)
     if start < 0 or end < start:
         return None
-    return text[start + len(START_MARKER):end].strip()
+    return text[start + len(START_MARKER) : end].strip()
 
 
 def with_table(text: str, table: str) -> str:
@@ -46,13 +46,14 @@ def with_table(text: str, table: str) -> str:
     start, end = text.find(START_MARKER), text.find(END_MARKER)
     if start < 0 or end < start:
         raise ValueError(f"no {START_MARKER} ... {END_MARKER} pair")
-    return f"{text[:start + len(START_MARKER)]}\n{table}\n{text[end:]}"
+    return f"{text[: start + len(START_MARKER)]}\n{table}\n{text[end:]}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m contract.checks.table", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true",
-                        help="rewrite the table between the markers in README.md / docs/*.md")
+    parser.add_argument(
+        "--write", action="store_true", help="rewrite the table between the markers in README.md / docs/*.md"
+    )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout (default: here)")
     args = parser.parse_args(argv)
     table = checks_table()
