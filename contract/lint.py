@@ -32,6 +32,7 @@ from typing import Any, Literal, TextIO
 
 import jsonschema
 
+from . import pointers
 from .lint_refusals import (
     RefusalKey,
     RefusalProbe,
@@ -43,9 +44,9 @@ from .lint_refusals import (
 )
 from .lint_structure import StructureUnchecked, structure_problems
 from .spec import (
-    _SCHEMA_KEYWORDS,
-    _SCHEMA_LIST_KEYWORDS,
-    _SCHEMA_MAP_KEYWORDS,
+    SCHEMA_KEYWORDS,
+    SCHEMA_LIST_KEYWORDS,
+    SCHEMA_MAP_KEYWORDS,
     MediaSchema,
     Operation,
     Spec,
@@ -169,18 +170,7 @@ class _LintContext:
 
     def follow(self, node: Any, pointer: str) -> tuple[Any, str]:
         """Follow $ref chains in the document as written (cycles and dangling refs stop it)."""
-        seen: set[str] = set()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
-            target = node["$ref"]
-            if target in seen:
-                break
-            seen.add(target)
-            try:
-                node = _raw_lookup(self.raw, target)
-            except LookupError:
-                break
-            pointer = target
-        return node, pointer
+        return pointers.follow_refs(node, pointer, lambda target: pointers.lookup(self.raw, target))
 
     def operations(self) -> Iterator[tuple[str, dict[str, Any]]]:
         paths = self.raw.get("paths")
@@ -221,30 +211,14 @@ def _subschemas(schema: Any, pointer: str) -> Iterator[tuple[str, dict[str, Any]
         return
     yield pointer, schema
     for key, value in schema.items():
-        if key in _SCHEMA_KEYWORDS:
+        if key in SCHEMA_KEYWORDS:
             yield from _subschemas(value, pointer_join(pointer, key))
-        elif key in _SCHEMA_LIST_KEYWORDS and isinstance(value, list):
+        elif key in SCHEMA_LIST_KEYWORDS and isinstance(value, list):
             for index, item in enumerate(value):
                 yield from _subschemas(item, pointer_join(pointer, key, index))
-        elif key in _SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
+        elif key in SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
             for name, item in value.items():
                 yield from _subschemas(item, pointer_join(pointer, key, name))
-
-
-def _raw_lookup(document: Any, pointer: str) -> Any:
-    """The node at ``#/a/b`` in the document as written; LookupError if there is none."""
-    if not pointer.startswith("#"):
-        raise LookupError(pointer)
-    node = document
-    for token in pointer[1:].split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            raise LookupError(pointer)
-    return node
 
 
 def _refs(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
@@ -579,7 +553,7 @@ def _written_pointer(document: Any, path: tuple[Any, ...]) -> str:
     for part in path:
         while isinstance(node, dict) and str(part) not in map(str, node) and isinstance(node.get("$ref"), str):
             try:
-                node, pointer = _raw_lookup(document, node["$ref"]), node["$ref"]
+                node, pointer = pointers.lookup(document, node["$ref"]), node["$ref"]
             except LookupError:
                 break
         if isinstance(node, dict):
@@ -759,7 +733,7 @@ def rule_dangling_ref(ctx: _LintContext) -> Iterator[Finding]:
             yield Finding("error", "dangling-ref", location, f"$ref {target!r} points outside the document")
             continue
         try:
-            _raw_lookup(ctx.raw, target)
+            pointers.lookup(ctx.raw, target)
         except LookupError:
             yield Finding("error", "dangling-ref", location, f"$ref {target!r} resolves nowhere")
 
@@ -781,7 +755,7 @@ def rule_unused_schema(ctx: _LintContext) -> Iterator[Finding]:
             continue
         reached.add(target)
         try:
-            node = _raw_lookup(ctx.raw, target)
+            node = pointers.lookup(ctx.raw, target)
         except LookupError:
             continue
         todo.extend(t for _, t in _refs(node, target))
@@ -873,7 +847,7 @@ def _reached_objects(ctx: _LintContext) -> Iterator[tuple[str, dict[str, Any], s
             ref = sub.get("$ref")
             if isinstance(ref, str) and ref.startswith("#"):
                 try:
-                    target = _raw_lookup(ctx.raw, ref)
+                    target = pointers.lookup(ctx.raw, ref)
                 except LookupError:
                     continue
                 target_where = "chunk" if "chunk" in ref.rsplit("/", 1)[-1].lower() and where != "request" else where
@@ -966,7 +940,7 @@ def rule_undocumented_refusal(ctx: _LintContext) -> Iterator[Finding]:
         bad_request = next(
             (
                 (pointer, response)
-                for status, pointer, response in ctx.responses(_raw_lookup(ctx.raw, op.pointer), op.pointer)
+                for status, pointer, response in ctx.responses(pointers.lookup(ctx.raw, op.pointer), op.pointer)
                 if status == "400"
             ),
             None,

@@ -20,13 +20,14 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from . import pointers
 from .textfile import UnreadableFile, read_text
 
 DOCUMENT_URI = "urn:contract:openapi"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 # Keywords whose value is one schema, a list of schemas, or a name -> schema map.
-_SCHEMA_KEYWORDS = (
+SCHEMA_KEYWORDS = (
     "items",
     "additionalProperties",
     "not",
@@ -40,8 +41,8 @@ _SCHEMA_KEYWORDS = (
     "additionalItems",
     "contentSchema",
 )
-_SCHEMA_LIST_KEYWORDS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_SCHEMA_MAP_KEYWORDS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
+SCHEMA_LIST_KEYWORDS = ("allOf", "anyOf", "oneOf", "prefixItems")
+SCHEMA_MAP_KEYWORDS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
 _OPENAPI_ONLY_KEYWORDS = ("nullable", "discriminator", "xml", "externalDocs", "example")
 
 
@@ -119,12 +120,8 @@ class Spec:
         return _inline(self, schema, (), max_depth)
 
 
-def pointer_escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def pointer_join(base: str, *tokens: Any) -> str:
-    return base + "".join("/" + pointer_escape(str(t)) for t in tokens)
+pointer_escape = pointers.escape  # the names the rest of the code imports from here
+pointer_join = pointers.join
 
 
 def default_spec_path() -> Path:
@@ -209,11 +206,11 @@ def convert_schema(schema: Any, legacy_dialect: bool = True, *, oas_dialect: boo
     for key, value in schema.items():
         if _dropped(key, oas_dialect):
             continue
-        if key in _SCHEMA_KEYWORDS:
+        if key in SCHEMA_KEYWORDS:
             out[key] = convert_schema(value, legacy_dialect, oas_dialect=oas_dialect)
-        elif key in _SCHEMA_LIST_KEYWORDS and isinstance(value, list):
+        elif key in SCHEMA_LIST_KEYWORDS and isinstance(value, list):
             out[key] = [convert_schema(v, legacy_dialect, oas_dialect=oas_dialect) for v in value]
-        elif key in _SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
+        elif key in SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
             out[key] = {name: convert_schema(v, legacy_dialect, oas_dialect=oas_dialect) for name, v in value.items()}
         else:
             out[key] = value
@@ -310,14 +307,11 @@ def _operations(spec: Spec) -> Iterator[Operation]:
 
 def _follow(spec: Spec, node: Any, pointer: str) -> tuple[Any, str]:
     """Follow a chain of Reference Objects (``$ref`` to a response, a request body...)."""
-    seen: set[str] = set()
-    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
-        target = node["$ref"]
-        if target in seen:
-            raise SpecError(f"{spec.source}: $ref cycle at {target}")
-        seen.add(target)
-        pointer = target
-        node = spec.resolve(target)
+
+    def cycle(target: str) -> None:
+        raise SpecError(f"{spec.source}: $ref cycle at {target}")
+
+    node, pointer = pointers.follow_refs(node, pointer, spec.resolve, on_cycle=cycle)
     if isinstance(node, dict) and isinstance(node.get("$ref"), str):
         raise SpecError(f"{spec.source}: $ref {node['$ref']!r} at {pointer} points outside the document")
     return node, pointer
@@ -439,9 +433,9 @@ def _inline(spec: Spec, schema: Any, stack: tuple[str, ...], max_depth: int) -> 
         return {"allOf": [target, siblings]} if siblings else target
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in _SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
+        if key in SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
             out[key] = {name: _inline(spec, v, stack, max_depth) for name, v in value.items()}
-        elif key in _SCHEMA_KEYWORDS or key in _SCHEMA_LIST_KEYWORDS:
+        elif key in SCHEMA_KEYWORDS or key in SCHEMA_LIST_KEYWORDS:
             out[key] = _inline(spec, value, stack, max_depth)
         else:
             out[key] = value

@@ -33,6 +33,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import mockserver
+from contract import pointers
 from contract.redaction import REDACTED, Redactor, is_secret_header, secret_values
 from contract.spec import load_spec
 from contract.validate import ContractValidator, ValidationError
@@ -735,7 +736,7 @@ def _header(headers: Mapping[str, str], name: str, parse: Any) -> Any:
 
 def pointer_to_param(error: ValidationError) -> str | None:
     """``/messages/0/content`` as ``messages[0].content``, the way OpenAI names a ``param``."""
-    tokens = [token.replace("~1", "/").replace("~0", "~") for token in error.path.split("/")[1:]]
+    tokens = pointers.tokens(error.path)
     missing = re.fullmatch(r"'([^']+)' is required", error.message)
     if missing:  # name the absent field itself, not the object that lacks it
         tokens.append(missing.group(1))

@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from .. import pointers
 from ..exchange import NOT_JSON, Exchange
 from ..semantics import DONE, AssembledReply, assemble_exchange, read_exchange
 from ..spec import DOCUMENT_URI, MediaSchema, pointer_join
@@ -192,19 +193,7 @@ def header_value(headers: dict[str, str], name: str) -> str | None:
     return None
 
 
-def value_at(instance: Any, pointer: str) -> Any:
-    if not pointer:
-        return instance
-    node = instance
-    for token in pointer.lstrip("/").split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        elif isinstance(node, dict) and token in node:
-            node = node[token]
-        else:
-            return None
-    return node
+value_at = pointers.value_at  # the checks read what an error points at through the one pointer walker
 
 
 def excerpt(exchange: Exchange, limit: int = 60) -> str:
