@@ -72,16 +72,28 @@ def wrk(url: str, body: dict[str, object], seconds: int) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def wrk_arguments(description: str) -> argparse.Namespace:
+    """``--seconds`` and ``--rounds`` of a wrk benchmark; exits when wrk is missing."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    return args
+
+
+def one_fixture_folder() -> Path:
+    """A new working folder whose ``fixtures`` folder holds the benchmark's one text fixture."""
     work = Path(tempfile.mkdtemp())
     (work / "fixtures").mkdir()
     (work / "fixtures" / "weather.yaml").write_text(FIXTURE)
+    return work
+
+
+def main() -> None:
+    args = wrk_arguments(__doc__.splitlines()[0])
+    work = one_fixture_folder()
     mock_port, bare_port = free_port(), free_port()
     mock = subprocess.Popen(
         [

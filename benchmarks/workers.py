@@ -11,28 +11,17 @@ only the ratio measured in one run means much.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-from mock_vs_bare import ASK, FIXTURE, free_port, wait_up, wrk
+from mock_vs_bare import ASK, free_port, one_fixture_folder, wait_up, wrk, wrk_arguments
 
 WORKER_COUNTS = (1, 2)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
-    work = Path(tempfile.mkdtemp())
-    (work / "fixtures").mkdir()
-    (work / "fixtures" / "weather.yaml").write_text(FIXTURE)
+    args = wrk_arguments(__doc__.splitlines()[0])
+    work = one_fixture_folder()
     servers: dict[int, subprocess.Popen[bytes]] = {}
     urls: dict[int, str] = {}
     try:

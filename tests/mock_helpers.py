@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,3 +173,18 @@ def stop_cli(process: subprocess.Popen[str]) -> None:
         raise
     assert process.returncode == 0
     assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    """``mockserver ARGS`` as a user starts it, from the repository, with its output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mockserver.cli", *args],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPOSITORY)},
+    )

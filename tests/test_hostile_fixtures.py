@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import stop_cli
+from mock_helpers import start_cli, stop_cli
 
 from mockserver.app import (
     CONDENSE_AT,
@@ -300,25 +300,7 @@ def test_an_empty_folder_is_refused_unless_allowed(tmp_path: Path) -> None:
     write(tmp_path, "README.md", "no fixtures here\n")
     assert_refused(run_mock(tmp_path), str(tmp_path), "no fixture file", "--allow-empty")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockserver.cli",
-            "--fixtures",
-            str(tmp_path),
-            "--port",
-            str(port),
-            "--allow-empty",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
-    )
+    process = start_cli("--fixtures", str(tmp_path), "--port", str(port), "--allow-empty", "--log-level", "warning")
     try:
         assert process.stdout is not None
         assert "0 fixtures" in process.stdout.readline()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import ask, stop_cli, write_conversations
+from mock_helpers import ask, start_cli, stop_cli, write_conversations
 
 from mockserver.serve import free_port
 
@@ -42,26 +42,8 @@ def assert_one_line_usage_error(result: subprocess.CompletedProcess[str], *words
 def test_serves_until_interrupted(tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "c")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockserver.cli",
-            "--fixtures",
-            str(folder),
-            "--port",
-            str(port),
-            "--no-delay",
-            "--seed",
-            "7",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    process = start_cli(
+        "--fixtures", str(folder), "--port", str(port), "--no-delay", "--seed", "7", "--log-level", "warning"
     )
     try:
         assert process.stdout is not None

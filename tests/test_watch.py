@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import ask
+from mock_helpers import ask, start_cli
 
 from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread, free_port
@@ -158,25 +156,8 @@ def test_the_watcher_stops_with_the_server(folder: Path) -> None:
 
 def test_the_command_line_watches(folder: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockserver.cli",
-            "--fixtures",
-            str(folder),
-            "--port",
-            str(port),
-            "--no-delay",
-            "--watch",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    process = start_cli(
+        "--fixtures", str(folder), "--port", str(port), "--no-delay", "--watch", "--log-level", "warning"
     )
     try:
         assert process.stdout is not None

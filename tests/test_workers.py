@@ -7,9 +7,6 @@ tests send until both have answered.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import ask, stop_cli
+from mock_helpers import ask, start_cli, stop_cli
 from test_mock_cli import assert_one_line_usage_error, run_cli
 
 from mockserver.serve import free_port
@@ -59,28 +56,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     for name, text in CONVERSATIONS.items():
         (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockserver.cli",
-            "--fixtures",
-            str(folder),
-            "--port",
-            str(port),
-            "--no-delay",
-            "--workers",
-            "2",
-            "--journal-size",
-            "1000",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    process = start_cli(
+        "--fixtures",
+        str(folder),
+        "--port",
+        str(port),
+        "--no-delay",
+        "--workers",
+        "2",
+        "--journal-size",
+        "1000",
+        "--log-level",
+        "warning",
     )
     try:
         assert process.stdout is not None
