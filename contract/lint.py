@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, Literal, TextIO
 
-import jsonschema
-
-from . import pointers
+from . import pointers, schemas
 from .lint_refusals import (
     RefusalKey,
     RefusalProbe,
@@ -248,13 +246,6 @@ def _schema_name(branch: Any, index: int) -> str:
 # -- instances --------------------------------------------------------------------
 
 
-def _is_valid(schema: Any, instance: Any) -> bool:
-    try:
-        return jsonschema.Draft202012Validator(schema).is_valid(instance)
-    except jsonschema.exceptions.SchemaError:
-        return False
-
-
 def build_instance(schema: Any, depth: int = 0, full: int = 0) -> Any:
     """A small instance of a plain, inlined schema: required properties only, or all of them
     down to ``full`` levels of objects. It may be invalid (patterns, bounds); callers check."""
@@ -272,10 +263,10 @@ def build_instance(schema: Any, depth: int = 0, full: int = 0) -> Any:
                 merged: dict[str, Any] = {}
                 for part in schema[keyword]:
                     if isinstance(part, dict):
-                        merged = _merge(merged, part)
+                        merged = schemas.merge_schemas(merged, part)
                 branch = merged
             rest = {k: v for k, v in schema.items() if k != keyword}
-            return build_instance(_merge(rest, branch) if rest else branch, depth + 1, full)
+            return build_instance(schemas.merge_schemas(rest, branch) if rest else branch, depth + 1, full)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
@@ -310,18 +301,6 @@ def build_instance(schema: Any, depth: int = 0, full: int = 0) -> Any:
     return None
 
 
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for key, value in b.items():
-        if key == "properties" and isinstance(out.get(key), dict) and isinstance(value, dict):
-            out[key] = {**out[key], **value}
-        elif key == "required" and isinstance(out.get(key), list) and isinstance(value, list):
-            out[key] = [*out[key], *[v for v in value if v not in out[key]]]
-        else:
-            out.setdefault(key, value)
-    return out
-
-
 def _tag_variants(schema: Any, base: Any) -> Iterator[Any]:
     """``base`` with each top-level enum/const property set to each of its values."""
     if not isinstance(schema, dict) or not isinstance(base, dict):
@@ -348,7 +327,7 @@ def candidates(schema: Any) -> list[Any]:
     minimal = build_instance(schema)
     found: list[Any] = []
     for instance in (minimal, *_tag_variants(schema, minimal), build_instance(schema, full=1)):
-        if instance not in found and _is_valid(schema, instance):
+        if instance not in found and schemas.is_valid(schema, instance):
             found.append(instance)
     return found
 
@@ -400,7 +379,7 @@ def property_values(schema: Any, depth: int = 0) -> list[Any]:
         rest = {k: v for k, v in schema.items() if k != keyword}
         for branch in branches if isinstance(branches, list) else []:
             if isinstance(branch, dict):
-                found.extend(property_values(_merge(rest, branch) if rest else branch, depth + 1))
+                found.extend(property_values(schemas.merge_schemas(rest, branch) if rest else branch, depth + 1))
     kinds = _types(schema) or set()
     if "object" in kinds or "properties" in schema:
         found.extend(candidates(schema))
@@ -411,7 +390,7 @@ def property_values(schema: Any, depth: int = 0) -> list[Any]:
             found.append([v for v in every if v is not None])
     if "boolean" in kinds:
         found.extend([True, False])
-    return _distinct(value for value in found if _is_valid(schema, value))
+    return _distinct(value for value in found if schemas.is_valid(schema, value))
 
 
 def request_instances(schema: Any) -> list[Any]:
@@ -518,7 +497,7 @@ def find_overlap(branches: list[Any], context: Any, prefer_full: bool = False) -
         return None
 
     def fits(instance: Any, j: int) -> bool:
-        return _is_valid(branches[j], instance) and _is_valid(context, instance)
+        return schemas.is_valid(branches[j], instance) and schemas.is_valid(context, instance)
 
     for i, j in pairs:
         found = candidates(branches[i])
@@ -626,7 +605,7 @@ def rule_unsatisfiable(ctx: _LintContext) -> Iterator[Finding]:
             elif "type" in node:
                 nullable = {"nullable": True} if node.get("nullable") else {}
                 plain_type = convert_schema({"type": node["type"], **nullable}, ctx.legacy)
-                dead = [v for v in enum if not _is_valid(plain_type, v)]
+                dead = [v for v in enum if not schemas.is_valid(plain_type, v)]
                 if dead:
                     level: Level = "error" if len(dead) == len(enum) else "warning"
                     yield Finding(
@@ -689,7 +668,7 @@ def _misnamed_tags(ctx: _LintContext) -> Iterator[Finding]:
             if not isinstance(base, dict):
                 continue
             witness = {**base, tag: stems[index]}
-            if _is_valid(whole, witness):
+            if schemas.is_valid(whole, witness):
                 continue
             branch_pointer = targets[index][1]
             yield Finding(
@@ -808,7 +787,7 @@ def rule_null_forbidden(ctx: _LintContext) -> Iterator[Finding]:
                 continue
             location = pointer_join(pointer, "properties", name)
             plain = ctx.plain(props[name])
-            if location in seen or plain is None or _is_valid(plain, None):
+            if location in seen or plain is None or schemas.is_valid(plain, None):
                 continue
             seen.add(location)
             base = build_instance(ctx.plain(schema))

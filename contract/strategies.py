@@ -26,11 +26,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
 from hypothesis import strategies as st
 from hypothesis_jsonschema import _from_schema as hypothesis_jsonschema_builder
 from hypothesis_jsonschema import from_schema
 
+from . import schemas
 from .spec import MediaSchema, Operation, Spec, SpecError, pointer_join
 from .validate import ContractValidator, json_type, media_type_of, pick_media, short_json
 
@@ -504,7 +504,7 @@ def _walk(schema: Any, instance: Any, path: tuple[str | int, ...], branch: bool 
         yield from _walk(sub, instance, path, branch)
     for keyword in ("oneOf", "anyOf"):
         for sub in schema.get(keyword, []) or []:
-            if isinstance(sub, dict) and _is_valid(sub, instance):
+            if isinstance(sub, dict) and schemas.is_valid(sub, instance):
                 yield from _walk(sub, instance, path, branch=True)
     if isinstance(instance, dict):
         for name in schema.get("required", []) or []:
@@ -559,50 +559,6 @@ def _allowed_types(schema: dict[str, Any]) -> set[str]:
 def _type_allows(kinds: set[str], value: Any) -> bool:
     seen = json_type(value)
     return seen in kinds or (seen == "integer" and "number" in kinds)
-
-
-def _is_valid(schema: dict[str, Any], instance: Any) -> bool:
-    """Whether ``instance`` matches one branch: asked for every branch at every place of every draw."""
-    verdict = _branch_validator(schema)(instance)
-    return verdict if verdict is not None else jsonschema.Draft202012Validator(schema).is_valid(instance)
-
-
-# id -> (the branch schema, kept alive so the id stays its own; its compiled verdict, or None)
-_branch_validators: dict[int, tuple[Any, Callable[[Any], bool | None]]] = {}
-
-
-def _branch_validator(schema: dict[str, Any]) -> Callable[[Any], bool | None]:
-    """A compiled (jsonschema-rs) verdict for a branch of the inlined request schema, built once.
-
-    The branches are the same objects at every draw, so they are looked up by identity. ``None``
-    from the verdict means "ask jsonschema": the library is missing, or it declines the schema or
-    the value.
-    """
-    held = _branch_validators.get(id(schema))
-    if held is not None and held[0] is schema:
-        return held[1]
-    verdict = _compiled_verdict(schema)
-    if len(_branch_validators) >= _MAX_CACHED_STRATEGIES:
-        _branch_validators.clear()
-    _branch_validators[id(schema)] = (schema, verdict)
-    return verdict
-
-
-def _compiled_verdict(schema: dict[str, Any]) -> Callable[[Any], bool | None]:
-    try:
-        import jsonschema_rs
-
-        compiled = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
-    except (ImportError, ValueError, TypeError):
-        return lambda instance: None
-
-    def verdict(instance: Any) -> bool | None:
-        try:
-            return bool(compiled.is_valid(instance))
-        except (ValueError, TypeError, OverflowError):
-            return None
-
-    return verdict
 
 
 def _setter(path: tuple[str | int, ...], value: Any) -> Callable[[Any], Any]:

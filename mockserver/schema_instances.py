@@ -32,6 +32,8 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
+from contract.schemas import merge_schemas
+
 __all__ = ["Hints", "SchemaProblem", "build_instance", "schema_problem", "words_of_name"]
 
 MAX_DEPTH = 8  # nesting beyond this is almost always a recursive schema; stop adding optional parts
@@ -239,36 +241,6 @@ def _search(schema_json: str, seed: int, varied: bool = False) -> Any:
         except Exception as exc:  # the generator's own limits (recursive $ref, odd keywords): same outcome
             raise SchemaProblem(f"no value satisfies the schema that could be found ({type(exc).__name__})") from None
     return _search(schema_json, seed)  # only a few values exist: take the plainest
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Both schemas' constraints in one (close enough for building; validation has the last word)."""
-    out = dict(base)
-    for key, value in extra.items():
-        if key not in out:
-            out[key] = value
-        elif key == "properties" and isinstance(value, dict) and isinstance(out[key], dict):
-            merged = dict(out[key])
-            for name, sub in value.items():
-                merged[name] = {"allOf": [merged[name], sub]} if name in merged else sub
-            out[key] = merged
-        elif key == "required" and isinstance(value, list) and isinstance(out[key], list):
-            out[key] = list(dict.fromkeys([*out[key], *value]))
-        elif key == "allOf" and isinstance(value, list) and isinstance(out[key], list):
-            out[key] = [*out[key], *value]
-        elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties") and _is_number(value):
-            out[key] = max(out[key], value) if _is_number(out[key]) else value
-        elif key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties") and _is_number(value):
-            out[key] = min(out[key], value) if _is_number(out[key]) else value
-        elif key == "type":
-            mine, theirs = _types(out[key]), _types(value)
-            common = [t for t in mine if t in theirs]
-            if "integer" in mine and "number" in theirs or "number" in mine and "integer" in theirs:
-                common.append("integer")
-            out[key] = list(dict.fromkeys(common)) or ["__none__"]
-        else:
-            out[key] = value
-    return out
 
 
 def _types(value: Any) -> list[str]:
@@ -484,7 +456,7 @@ class _Builder:
             siblings = {k: v for k, v in schema.items() if k != "$ref"}
             target = resolved.contents
             if siblings and isinstance(target, dict):
-                target = _merge(target, siblings)
+                target = merge_schemas(target, siblings)
             return self.value(target, resolved.resolver, name, depth + 1)
         if "const" in schema:
             return schema["const"]
@@ -500,7 +472,7 @@ class _Builder:
                     resolved = resolver.lookup(part["$ref"])
                     part = resolved.contents
                 if isinstance(part, dict):
-                    merged = _merge(merged, part)
+                    merged = merge_schemas(merged, part)
             return self.value(merged, resolver, name, depth + 1)
         for keyword in ("oneOf", "anyOf"):
             if isinstance(schema.get(keyword), list):
@@ -529,7 +501,7 @@ class _Builder:
         for branch in branches:
             if not isinstance(branch, (dict, bool)) or branch is False:
                 continue
-            candidate_schema = _merge(base, branch) if isinstance(branch, dict) else base
+            candidate_schema = merge_schemas(base, branch) if isinstance(branch, dict) else base
             try:
                 candidate = self.value(candidate_schema, resolver, name, depth + 1)
             except (_CannotBuild, Unresolvable):
