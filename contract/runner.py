@@ -23,19 +23,19 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .client import Limits, Timeout, http_client, is_costly, send
 from .determinism import without_local_constants
-from .diagnosis import Answer, diagnose
 from .errors import Unreachable, UsageError
 from .exchange import Exchange, Failure, PreparedRequest
 from .redaction import secret_values
 from .results import CheckStats, FailureRecord, PhaseSummary, RunResult
 from .spec import Operation, Spec, load_spec
+from .tally import RunTally
 
 # Importable from here as before: the records and errors of a run.
 __all__ = [
@@ -53,9 +53,7 @@ __all__ = [
 ]
 
 PHASES = ("coverage", "schema", "realistic", "negative")
-TRANSPORT_CHECK = "transport_ok"  # where a reset, a timeout, a cap or garbage bytes are reported
 OPT_IN_FOR_ACCEPT_VALID = "valid_request_accepted"
-_ABORT_AFTER_TIMEOUTS = 2  # consecutive timeouts before the run stops sending
 # Requests one Hypothesis phase may send, shrinking included: factor x --max-examples + extra. Shrinking
 # against a broken server could otherwise send a thousand requests for --max-examples 10.
 SHRINK_BUDGET_FACTOR = 6
@@ -210,8 +208,38 @@ def _failure_type(check: str) -> type[_CheckFailed]:
         return _FAILURE_TYPES[check]
 
 
+@dataclass(frozen=True)
+class _RunPlan:
+    """What every request and judgement of a run needs, worked out once from the document and the options."""
+
+    url: str
+    validator: Any  # ContractValidator
+    context_fields: dict[str, Any]  # CheckContext's fields but the counterpart, which each exchange has
+    stream_default: bool
+    terminator: str
+
+
+def _plan(base: str, spec: Spec, operation: Operation, max_ttft_ms: float | None, accept_valid: bool) -> _RunPlan:
+    from .checks import CheckContext, stream_default, stream_terminator
+    from .validate import ContractValidator
+
+    validator = ContractValidator(spec)
+    fields: dict[str, Any] = dict(
+        spec=spec,
+        validator=validator,
+        operation=operation,
+        findings=_lint_findings(spec),
+        max_ttft_ms=max_ttft_ms,
+        accept_valid=accept_valid,
+    )
+    plain = CheckContext(**fields)
+    return _RunPlan(operation_url(base, operation), validator, fields, stream_default(plain), stream_terminator(plain))
+
+
 @dataclass
 class _Session:
+    """One run: the phases, their Hypothesis passes, and the requests they send."""
+
     base: str
     spec: Spec
     operation: Operation
@@ -225,29 +253,11 @@ class _Session:
     accept_valid: bool
     max_ttft_ms: float | None
     progress: Callable[[PhaseSummary, bool], None] | None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _consecutive_timeouts: int = 0
 
     def run(self, phases: list[str]) -> RunResult:
-        from .checks import CheckContext, stream_default, stream_terminator
-        from .validate import ContractValidator
-
         started = time.monotonic()
-        self.url = operation_url(self.base, self.operation)
-        self.validator = ContractValidator(self.spec)
-        self.context_fields: dict[str, Any] = dict(
-            spec=self.spec,
-            validator=self.validator,
-            operation=self.operation,
-            findings=_lint_findings(self.spec),
-            max_ttft_ms=self.max_ttft_ms,
-            accept_valid=self.accept_valid,
-        )
-        self.make_context = CheckContext
-        plain = CheckContext(**self.context_fields)
-        self.stream_default = stream_default(plain)
-        self.terminator = stream_terminator(plain)
-        self.result = RunResult(
+        self.plan = _plan(self.base, self.spec, self.operation, self.max_ttft_ms, self.accept_valid)
+        result = RunResult(
             url=self.base,
             spec_source=self.spec.source,
             seed=self.seed,
@@ -256,13 +266,7 @@ class _Session:
             secrets=secret_values(self.headers),
             stats={name: CheckStats() for name in self.selected},
         )
-        # Each phase keeps its own minimal failures, so a run with phases side by side finds the
-        # same ones as a sequential run; the earliest generated phase's record of a check is the one
-        # reported, and the coverage phase's only when no generated phase found that check.
-        self.phase_records: dict[str, dict[str, FailureRecord]] = {name: {} for name in phases}
-        self.timeout_recorded = False
-        self.document_keys: set[tuple[str, str]] = set()
-        self.samples: dict[str, list[float]] = {"ttfb_ms": [], "ttft_ms": [], "total_ms": []}
+        self.tally = RunTally(result, phases, self.selected)
         with http_client(max(2, self.workers * 2)) as self.client:
             if self.workers > 1 and len(phases) > 1:
                 # Phases run side by side; inside a phase Hypothesis stays sequential so shrinking works.
@@ -270,27 +274,7 @@ class _Session:
                     summaries = list(pool.map(self._run_phase, phases, range(len(phases))))
             else:
                 summaries = [self._run_phase(name, index) for index, name in enumerate(phases)]
-        self.result.phases = summaries
-        # A shrunk failure from a generated phase says more than the coverage request that found it too.
-        for name in sorted(phases, key=lambda phase: phase == "coverage"):
-            for check, record in self.phase_records[name].items():
-                if not self.result.failures_for(check):
-                    self.result.failures.append(record)
-        if not self.result.aborted:
-            self.result.diagnosis = diagnose(
-                self.base,
-                self.operation.path,
-                self.result.valid_answers,
-                {name: stats.judged for name, stats in self.result.stats.items()},
-                self.selected,
-            )
-        for summary in summaries:
-            summary.failing_checks = len({f.check for f in self.result.failures if f.phase == summary.name})
-        order = {name: position for position, name in enumerate(self.selected)}
-        self.result.failures.sort(key=lambda f: order.get(f.check, len(order)))
-        self.result.timings = {name: _percentiles(values) for name, values in self.samples.items()}
-        self.result.seconds = round(time.monotonic() - started, 3)
-        return self.result
+        return self.tally.finish(summaries, self.base, self.operation.path, time.monotonic() - started)
 
     # -- one phase: Hypothesis passes until nothing new fails ----------------------------------
     def _run_phase(self, phase: str, index: int) -> PhaseSummary:
@@ -301,20 +285,19 @@ class _Session:
         if phase == "coverage":
             self._run_coverage(summary)
         for attempt in range(len(self.selected) + 1 if phase != "coverage" else 0):
-            if self.result.aborted:
+            if self.tally.aborted:
                 break
-            with self._lock:
-                raising = [name for name in self.selected if name not in self.phase_records[phase]]
+            raising = self.tally.not_yet_failed(phase)
             if not raising:
                 break
             found = self._hypothesis_pass(
                 phase, self._strategy(phase), raising, self.seed + 7919 * index + attempt, summary
             )
-            summary.failing_checks = len(self.phase_records[phase])
+            summary.failing_checks = self.tally.failed_in(phase)
             if not found:
                 break
         summary.seconds = round(time.monotonic() - began, 3)
-        summary.failing_checks = len(self.phase_records[phase])
+        summary.failing_checks = self.tally.failed_in(phase)
         if self.progress:
             self.progress(summary, True)
         return summary
@@ -323,9 +306,9 @@ class _Session:
         """Send each coverage request once; the first server-blamed failure of each check is kept as sent."""
         from .coverage import coverage_cases
 
-        validator_accepts = self.validator.validate_request
+        validator_accepts = self.plan.validator.validate_request
         for case in coverage_cases():
-            if self.result.aborted:
+            if self.tally.aborted:
                 break
             if validator_accepts(case.body):
                 continue  # another document: this feature is not part of its contract
@@ -334,11 +317,8 @@ class _Session:
             summary.requests += 1 + (1 if case.with_counterpart else 0)
             if is_costly(exchange):
                 continue
-            with self._lock:
-                for failure in failures:
-                    if failure.blame == "server" and failure.check not in self.phase_records["coverage"]:
-                        self.phase_records["coverage"][failure.check] = FailureRecord.of(failure, "coverage", exchange)
-                summary.failing_checks = len(self.phase_records["coverage"])
+            self.tally.keep_first("coverage", failures, exchange)
+            summary.failing_checks = self.tally.failed_in("coverage")
 
     def _strategy(self, phase: str) -> Any:
         from hypothesis import strategies as st
@@ -374,7 +354,7 @@ class _Session:
         )
         @given(strategy)
         def exercise(drawn: tuple[Any, bool]) -> None:
-            if self.result.aborted:
+            if self.tally.aborted:
                 raise _Stopped()
             payload, with_counterpart = drawn
             request = self._prepare(phase, payload)
@@ -388,7 +368,7 @@ class _Session:
             exchange, failures = self._exchange(phase, request, with_counterpart)
             summary.requests += 1 + (1 if with_counterpart else 0)
             if is_costly(exchange):
-                return  # recorded as it is; see _tally
+                return  # recorded as it is; see RunTally.judged
             for failure in failures:
                 if failure.blame == "server" and failure.check in raising:
                     failed_before[key] = _failure_type(failure.check)(failure, exchange)
@@ -400,19 +380,8 @@ class _Session:
             caught = list(_check_failures(exc))
             if not caught and not _contains(exc, _Stopped):
                 raise
-            return self._record_minimal(phase, caught)
+            return self.tally.keep_minimal(phase, ((error.failure, error.exchange) for error in caught))
         return set()
-
-    def _record_minimal(self, phase: str, caught: Iterable[_CheckFailed]) -> set[str]:
-        new: set[str] = set()
-        with self._lock:
-            for error in caught:
-                check = error.failure.check
-                if check in self.phase_records[phase]:
-                    continue
-                new.add(check)
-                self.phase_records[phase][check] = FailureRecord.of(error.failure, phase, error.exchange)
-        return new
 
     # -- one request ---------------------------------------------------------------------------
     def _prepare(self, phase: str, payload: Any) -> PreparedRequest:
@@ -421,7 +390,7 @@ class _Session:
             headers["Content-Type"] = payload.content_type
             return PreparedRequest(
                 "POST",
-                self.url,
+                self.plan.url,
                 headers,
                 payload.body,
                 payload.raw_body,
@@ -431,12 +400,12 @@ class _Session:
         headers["Content-Type"] = "application/json"
         raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         kind = "realistic" if phase == "coverage" else phase
-        return PreparedRequest("POST", self.url, headers, payload, raw, kind=kind)  # type: ignore[arg-type]
+        return PreparedRequest("POST", self.plan.url, headers, payload, raw, kind=kind)  # type: ignore[arg-type]
 
     def _exchange(self, phase: str, request: PreparedRequest, with_counterpart: bool) -> tuple[Exchange, list[Failure]]:
-        from .checks import judge
+        from .checks import CheckContext, is_refusal, judge, request_is_valid
 
-        counterpart_request = _counterpart(request, self.stream_default) if with_counterpart else None
+        counterpart_request = _counterpart(request, self.plan.stream_default) if with_counterpart else None
         counterpart: Exchange | None
         if counterpart_request is not None and self.workers > 1:
             with ThreadPoolExecutor(max_workers=2) as pool:
@@ -446,69 +415,17 @@ class _Session:
         else:
             exchange = self._send(request)
             counterpart = self._send(counterpart_request) if counterpart_request is not None else None
-        context = self.make_context(**self.context_fields, counterpart=counterpart)
+        context = CheckContext(**self.plan.context_fields, counterpart=counterpart)
         outcome = judge(context, exchange, self.selected)
-        self._tally(phase, exchange, outcome.failures, outcome.judged, context)
+        valid = phase != "negative" and request_is_valid(context, exchange)
+        refused = valid and is_refusal(context, exchange)
+        self.tally.judged(phase, exchange, outcome.failures, outcome.judged, valid, refused)
         return exchange, outcome.failures
 
     def _send(self, request: PreparedRequest) -> Exchange:
-        exchange = send(self.client, request, timeout=self.timeout, limits=self.limits, terminator=self.terminator)
-        with self._lock:
-            self.result.requests_sent += 1
-            for name, value in (
-                ("ttfb_ms", exchange.timings.ttfb_ms),
-                ("ttft_ms", exchange.timings.ttft_ms),
-                ("total_ms", exchange.timings.total_ms),
-            ):
-                if value is not None:
-                    self.samples[name].append(value)
+        exchange = send(self.client, request, timeout=self.timeout, limits=self.limits, terminator=self.plan.terminator)
+        self.tally.sent(exchange)
         return exchange
-
-    def _tally(
-        self, phase: str, exchange: Exchange, failures: list[Failure], judged: frozenset[str], context: Any
-    ) -> None:
-        from .checks import is_refusal, request_is_valid
-
-        timed_out = is_costly(exchange)
-        valid = phase != "negative" and request_is_valid(context, exchange)
-        with self._lock:
-            failed = {f.check for f in failures if f.blame == "server"}
-            for name in self.selected:
-                stats = self.result.stats[name]
-                if name in failed:
-                    stats.failed += 1
-                elif name in judged:
-                    stats.passed += 1
-            if valid:
-                self.result.valid_answers[_answer(exchange)] += 1
-            if valid and is_refusal(context, exchange):
-                self.result.refused_valid += 1
-                self.result.refusals[_answer(exchange)] += 1
-            for failure in failures:
-                if failure.blame == "document" and (failure.check, failure.message) not in self.document_keys:
-                    self.document_keys.add((failure.check, failure.message))
-                    self.result.document_defects.append(FailureRecord.of(failure, phase, exchange))
-            self._consecutive_timeouts = self._consecutive_timeouts + 1 if timed_out else 0
-            transport = [f for f in failures if f.check == TRANSPORT_CHECK]
-            if timed_out and transport and not self.timeout_recorded:
-                # Timeouts are not shrunk: each step would cost a full timeout.
-                self.timeout_recorded = True
-                self.phase_records[phase][TRANSPORT_CHECK] = FailureRecord.of(transport[0], phase, exchange)
-            if self._consecutive_timeouts >= _ABORT_AFTER_TIMEOUTS and not self.result.aborted:
-                self.result.aborted = (
-                    f"{self._consecutive_timeouts} requests in a row timed out or hit a limit "
-                    f"({exchange.transport_error}); stopped sending"
-                )
-
-
-def _answer(exchange: Exchange) -> Answer:
-    """The status and the error's ``code`` (or, with no HTTP answer, what went wrong)."""
-    if exchange.status is None:
-        return Answer(None, (exchange.transport_error or "no response").split(":", 1)[0][:60])
-    body = exchange.json
-    error = body.get("error") if isinstance(body, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return Answer(exchange.status, code if isinstance(code, str) else None)
 
 
 def _counterpart(request: PreparedRequest, stream_default: bool = True) -> PreparedRequest | None:
@@ -570,14 +487,3 @@ class _LintOnFirstUse(Sequence[Any]):
 
 def _lint_findings(spec: Spec) -> Sequence[Any]:
     return _LintOnFirstUse(spec)
-
-
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "count": 0}
-    ordered = sorted(values)
-
-    def rank(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))], 2)
-
-    return {"p50": rank(0.50), "p95": rank(0.95), "count": len(ordered)}

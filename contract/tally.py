@@ -1,0 +1,155 @@
+"""What a run has learnt so far, shared by the phases that run side by side.
+
+The run's phases send from several threads; everything they record (counts per check, the minimal
+failure of each check per phase, the document's defects, the timings, the timeouts that stop a run)
+is kept here, under one lock, and turned into the :class:`RunResult` when the run ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+from .client import is_costly
+from .diagnosis import Answer, diagnose
+from .exchange import Exchange, Failure
+from .results import FailureRecord, PhaseSummary, RunResult
+
+TRANSPORT_CHECK = "transport_ok"  # where a reset, a timeout, a cap or garbage bytes are reported
+ABORT_AFTER_TIMEOUTS = 2  # consecutive timeouts before the run stops sending
+TIMINGS = ("ttfb_ms", "ttft_ms", "total_ms")
+
+
+class RunTally:
+    """The counts, failures and timings of one run, safe to record from several threads."""
+
+    def __init__(self, result: RunResult, phases: Sequence[str], selected: Sequence[str]) -> None:
+        self.result = result
+        self.selected = list(selected)
+        # Each phase keeps its own minimal failures, so a run with phases side by side finds the same
+        # ones as a sequential run (see finish for which is reported).
+        self.phase_records: dict[str, dict[str, FailureRecord]] = {name: {} for name in phases}
+        self._document_keys: set[tuple[str, str]] = set()
+        self._samples: dict[str, list[float]] = {name: [] for name in TIMINGS}
+        self._timeout_recorded = False
+        self._consecutive_timeouts = 0
+        self._lock = threading.Lock()
+
+    @property
+    def aborted(self) -> bool:
+        return bool(self.result.aborted)
+
+    def not_yet_failed(self, phase: str) -> list[str]:
+        """The selected checks with no minimal failure in ``phase`` yet: those a pass still looks for."""
+        with self._lock:
+            return [name for name in self.selected if name not in self.phase_records[phase]]
+
+    def failed_in(self, phase: str) -> int:
+        return len(self.phase_records[phase])
+
+    def sent(self, exchange: Exchange) -> None:
+        with self._lock:
+            self.result.requests_sent += 1
+            for name in TIMINGS:
+                value = getattr(exchange.timings, name)
+                if value is not None:
+                    self._samples[name].append(value)
+
+    def judged(
+        self,
+        phase: str,
+        exchange: Exchange,
+        failures: list[Failure],
+        judged: frozenset[str],
+        valid: bool,
+        refused: bool,
+    ) -> None:
+        """One judged exchange: ``valid`` when the request met the contract, ``refused`` when it was refused."""
+        timed_out = is_costly(exchange)
+        with self._lock:
+            failed = {f.check for f in failures if f.blame == "server"}
+            for name in self.selected:
+                stats = self.result.stats[name]
+                if name in failed:
+                    stats.failed += 1
+                elif name in judged:
+                    stats.passed += 1
+            if valid:
+                self.result.valid_answers[answer_of(exchange)] += 1
+            if valid and refused:
+                self.result.refused_valid += 1
+                self.result.refusals[answer_of(exchange)] += 1
+            for failure in failures:
+                if failure.blame == "document" and (failure.check, failure.message) not in self._document_keys:
+                    self._document_keys.add((failure.check, failure.message))
+                    self.result.document_defects.append(FailureRecord.of(failure, phase, exchange))
+            self._consecutive_timeouts = self._consecutive_timeouts + 1 if timed_out else 0
+            transport = [f for f in failures if f.check == TRANSPORT_CHECK]
+            if timed_out and transport and not self._timeout_recorded:
+                # Timeouts are not shrunk: each step would cost a full timeout.
+                self._timeout_recorded = True
+                self.phase_records[phase][TRANSPORT_CHECK] = FailureRecord.of(transport[0], phase, exchange)
+            if self._consecutive_timeouts >= ABORT_AFTER_TIMEOUTS and not self.result.aborted:
+                self.result.aborted = (
+                    f"{self._consecutive_timeouts} requests in a row timed out or hit a limit "
+                    f"({exchange.transport_error}); stopped sending"
+                )
+
+    def keep_first(self, phase: str, failures: Iterable[Failure], exchange: Exchange) -> None:
+        """The first server-blamed failure of each check, as it was sent (the coverage phase's requests)."""
+        with self._lock:
+            for failure in failures:
+                if failure.blame == "server" and failure.check not in self.phase_records[phase]:
+                    self.phase_records[phase][failure.check] = FailureRecord.of(failure, phase, exchange)
+
+    def keep_minimal(self, phase: str, found: Iterable[tuple[Failure, Exchange]]) -> set[str]:
+        """Shrunk failures; the checks among them that had none in ``phase`` before."""
+        new: set[str] = set()
+        with self._lock:
+            for failure, exchange in found:
+                if failure.check in self.phase_records[phase]:
+                    continue
+                new.add(failure.check)
+                self.phase_records[phase][failure.check] = FailureRecord.of(failure, phase, exchange)
+        return new
+
+    def finish(self, summaries: list[PhaseSummary], base: str, operation_path: str, seconds: float) -> RunResult:
+        """The result: one failure per check, in the order the checks were selected, and the diagnosis."""
+        result = self.result
+        result.phases = summaries
+        # A shrunk failure from a generated phase says more than the coverage request that found it too.
+        for name in sorted(self.phase_records, key=lambda phase: phase == "coverage"):
+            for check, record in self.phase_records[name].items():
+                if not result.failures_for(check):
+                    result.failures.append(record)
+        if not result.aborted:
+            judged = {name: stats.judged for name, stats in result.stats.items()}
+            result.diagnosis = diagnose(base, operation_path, result.valid_answers, judged, self.selected)
+        for summary in summaries:
+            summary.failing_checks = len({f.check for f in result.failures if f.phase == summary.name})
+        order = {name: position for position, name in enumerate(self.selected)}
+        result.failures.sort(key=lambda f: order.get(f.check, len(order)))
+        result.timings = {name: percentiles(values) for name, values in self._samples.items()}
+        result.seconds = round(seconds, 3)
+        return result
+
+
+def answer_of(exchange: Exchange) -> Answer:
+    """The status and the error's ``code`` (or, with no HTTP answer, what went wrong)."""
+    if exchange.status is None:
+        return Answer(None, (exchange.transport_error or "no response").split(":", 1)[0][:60])
+    body = exchange.json
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return Answer(exchange.status, code if isinstance(code, str) else None)
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "count": 0}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))], 2)
+
+    return {"p50": rank(0.50), "p95": rank(0.95), "count": len(ordered)}
