@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--junit", default=None, metavar="PATH", help="write a JUnit XML report")
     run.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON")
+    run.add_argument(
+        "--html", default=None, metavar="PATH", help="write a self-contained HTML report (verdict, failures, timings)"
+    )
     return parser
 
 
@@ -187,7 +190,7 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
     try:
         import_check_modules(args.imports or [])
         headers = dict(parse_header(h) for h in (args.header or []))
-        for option, path in (("--junit", args.junit), ("--json", args.json)):
+        for option, path in (("--junit", args.junit), ("--json", args.json), ("--html", args.html)):
             if path and not Path(path).resolve().parent.is_dir():
                 raise UsageError(f"cannot write report {option} {path}: no such directory")
         result = run(
@@ -218,6 +221,10 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
             write_junit(result, args.junit)
         if args.json:
             write_json(result, args.json)
+        if args.html:
+            from .html_report import write_html
+
+            write_html(result, args.html)
     except OSError as exc:
         sys.stderr.write(f"contract-check: error: cannot write report: {exc.strerror or exc}: {exc.filename or ''}\n")
         return 2

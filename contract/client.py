@@ -237,11 +237,13 @@ def _read_stream(
 
 
 def _collect(items: list[SSEEvent | SSEComment], exchange: Exchange, started: float) -> None:
+    arrived = _ms(started) if items else 0.0  # one clock read per network chunk, shared by its events
     for item in items:
         if isinstance(item, SSEComment):
             exchange.comments.append(item)
             continue
         exchange.events.append(item)
+        exchange.event_ms.append(arrived)
         if exchange.timings.ttft_ms is None and _event_has_output(item):
             exchange.timings.ttft_ms = _ms(started)
 

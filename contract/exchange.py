@@ -82,6 +82,7 @@ class Exchange:
     sse_problems: list[SSEProblem] = field(default_factory=list)
     transport_error: str | None = None  # timeout, reset, cap exceeded: one line
     timings: Timings = field(default_factory=Timings)
+    event_ms: list[float] = field(default_factory=list, repr=False)  # when each event arrived, ms after sending
     # While checks judge the exchange: what they read of it (parsed events, the assembled reply), by
     # stream terminator, so each event is parsed once per exchange (contract.semantics.read_once).
     readings: dict[str, Any] | None = field(default=None, repr=False, compare=False)

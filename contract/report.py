@@ -54,9 +54,17 @@ def request_json(request: PreparedRequest, redactor: Redactor | None = None) -> 
 def response_excerpt(exchange: Exchange, redactor: Redactor | None = None) -> str:
     """The start of what came back: status line, the first events or body bytes, problems."""
     redactor = redactor or Redactor()
-    lines = [
-        f"HTTP {exchange.status if exchange.status is not None else '-'}"
-        + (f"  content-type: {exchange.content_type}" if exchange.content_type else "")
+    return redactor.text("\n".join(line[:_EXCERPT_CHARS] for line, _ in excerpt_lines(exchange)))
+
+
+def excerpt_lines(exchange: Exchange) -> list[tuple[str, int | None]]:
+    """The lines of :func:`response_excerpt` (not yet redacted), each with the index of the event it shows."""
+    lines: list[tuple[str, int | None]] = [
+        (
+            f"HTTP {exchange.status if exchange.status is not None else '-'}"
+            + (f"  content-type: {exchange.content_type}" if exchange.content_type else ""),
+            None,
+        )
     ]
     if exchange.is_stream:
         events = exchange.events
@@ -66,39 +74,54 @@ def response_excerpt(exchange: Exchange, redactor: Redactor | None = None) -> st
             if len(events) <= _EXCERPT_EVENTS
             else (events[: _EXCERPT_EVENTS // 2], events[-(_EXCERPT_EVENTS // 2) :])
         )
-        for event in head:
-            lines.extend(f"data: {part}" for part in event.data.split("\n"))
+        for index, event in enumerate(head):
+            lines.extend((f"data: {part}", index) for part in event.data.split("\n"))
         if tail:
-            lines.append(f"... {len(events) - len(head) - len(tail)} more events")
-        for event in tail:
-            lines.extend(f"data: {part}" for part in event.data.split("\n"))
+            lines.append((f"... {len(events) - len(head) - len(tail)} more events", None))
+        for index, event in enumerate(tail, start=len(events) - len(tail)):
+            lines.extend((f"data: {part}", index) for part in event.data.split("\n"))
         for problem in exchange.sse_problems[:5]:
-            lines.append(f"! SSE {problem.kind}: {problem}")
+            lines.append((f"! SSE {problem.kind}: {problem}", None))
     elif exchange.body:
         text = exchange.body.decode("utf-8", errors="backslashreplace")
-        lines.append(text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + " ...")
+        lines.append((text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + " ...", None))
     if exchange.transport_error:
-        lines.append(f"! transport: {exchange.transport_error}")
+        lines.append((f"! transport: {exchange.transport_error}", None))
     timings = exchange.timings
     lines.append(
-        "timings: "
-        + ", ".join(
-            f"{name} {value:.1f} ms"
-            for name, value in (("ttfb", timings.ttfb_ms), ("ttft", timings.ttft_ms), ("total", timings.total_ms))
-            if value is not None
+        (
+            "timings: "
+            + ", ".join(
+                f"{name} {value:.1f} ms"
+                for name, value in (("ttfb", timings.ttfb_ms), ("ttft", timings.ttft_ms), ("total", timings.total_ms))
+                if value is not None
+            ),
+            None,
         )
     )
-    return redactor.text("\n".join(line[:_EXCERPT_CHARS] for line in lines))
+    return lines
+
+
+NOT_EXERCISED_NOTE = "not exercised (judged no exchange, so they prove nothing)"
+WITNESS_CAPTION = "witness (an instance the document cannot judge, from the lint)"
+
+
+def failure_kind(record: FailureRecord) -> str:
+    """``DOCUMENT DEFECT`` (the document is to blame) or ``FAILED`` (the server is)."""
+    return "DOCUMENT DEFECT" if record.blame == "document" else "FAILED"
+
+
+def request_origin(record: FailureRecord) -> str:
+    """``"generated request, breaks max_tokens"``: which phase sent it and, if negative, what it breaks."""
+    broken = record.request.broken_rule
+    return f"{record.phase} request" + (f", breaks {broken}" if broken else "")
 
 
 def failure_block(record: FailureRecord, redactor: Redactor | None = None) -> str:
     """Everything needed to see and reproduce one failure, as plain text."""
     redactor = redactor or Redactor()
-    kind = "DOCUMENT DEFECT" if record.blame == "document" else "FAILED"
     lines = [
-        f"{kind}: {record.check}  ({record.phase} request"
-        + (f", breaks {record.request.broken_rule}" if record.request.broken_rule else "")
-        + ")",
+        f"{failure_kind(record)}: {record.check}  ({request_origin(record)})",
         f"  {redactor.text(record.message)}",
     ]
     if record.expected:
@@ -106,7 +129,7 @@ def failure_block(record: FailureRecord, redactor: Redactor | None = None) -> st
     if record.seen:
         lines.append(f"  seen:     {redactor.text(record.seen)}")
     if record.witness is not None:
-        lines.append("  witness (an instance the document cannot judge, from the lint):")
+        lines.append(f"  {WITNESS_CAPTION}:")
         lines.append(_indent(redactor.text(json.dumps(record.witness, indent=2, ensure_ascii=False, default=str))))
     lines.append("  minimal request:")
     lines.append(_indent(request_json(record.request, redactor)))
@@ -220,21 +243,39 @@ def summary_table(result: RunResult) -> str:
     timing = "  ".join(
         f"{name.removesuffix('_ms')} p50 {_ms(v['p50'])} p95 {_ms(v['p95'])}" for name, v in result.timings.items()
     )
-    unexercised = [name for name in result.stats if result.verdict(name) == "not exercised"]
+    unexercised = not_exercised(result)
     lines += [
         "",
         f"{result.requests_sent} requests in {result.seconds:.1f} s (workers {result.workers}); {refusal_line(result)}",
         f"timings (ms): {timing}",
     ]
     if unexercised:
-        lines.append(f"not exercised (judged no exchange, so they prove nothing): {', '.join(unexercised)}")
-    verdict = (
-        f"INCONCLUSIVE: {result.diagnosis}"
-        if result.diagnosis
-        else (f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s)")
-    )
-    lines.append(f"{verdict}; seed {result.seed} (rerun with --seed {result.seed})")
+        lines.append(f"{NOT_EXERCISED_NOTE}: {', '.join(unexercised)}")
+    lines.append(f"{outcome_line(result)}; seed {result.seed} (rerun with --seed {result.seed})")
     return "\n".join(lines)
+
+
+def verdict_word(result: RunResult) -> str:
+    """``PASSED``, ``FAILED`` or ``INCONCLUSIVE`` (the run proved nothing; see :mod:`contract.diagnosis`)."""
+    if result.diagnosis:
+        return "INCONCLUSIVE"
+    return "PASSED" if result.ok else "FAILED"
+
+
+def outcome_line(result: RunResult) -> str:
+    """The run in one line: the diagnosis when it proved nothing, else its failures and document defects."""
+    if result.diagnosis:
+        return f"INCONCLUSIVE: {result.diagnosis}"
+    return f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s)"
+
+
+def rerun_command(result: RunResult) -> str:
+    """The command that sends the same requests again (same seed); add the run's other options to it."""
+    return f"contract-check {shlex.quote(result.url)} --seed {result.seed}"
+
+
+def not_exercised(result: RunResult) -> list[str]:
+    return [name for name in result.stats if result.verdict(name) == "not exercised"]
 
 
 def refusal_line(result: RunResult) -> str:

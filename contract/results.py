@@ -76,6 +76,11 @@ class RunResult:
     requests_sent: int = 0
     refused_valid: int = 0
     timings: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # The timings themselves, for pictures: per series (TIMINGS and gap_ms, the time between two events
+    # of a stream) at most SAMPLE_LIMIT values, evenly thinned; sample_counts holds how many were measured.
+    samples: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    sample_counts: dict[str, int] = field(default_factory=dict)
+    timelines: list[list[float]] = field(default_factory=list, repr=False)  # event arrivals (ms) of a few streams
     phases: list[PhaseSummary] = field(default_factory=list)
     aborted: str | None = None  # why the run stopped early, if it did
     diagnosis: str | None = None  # why the run proved nothing, if it did not (see contract.diagnosis)

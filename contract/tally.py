@@ -18,6 +18,9 @@ from .results import FailureRecord, PhaseSummary, RunResult
 TRANSPORT_CHECK = "transport_ok"  # where a reset, a timeout, a cap or garbage bytes are reported
 ABORT_AFTER_TIMEOUTS = 2  # consecutive timeouts before the run stops sending
 TIMINGS = ("ttfb_ms", "ttft_ms", "total_ms")
+GAPS = "gap_ms"  # time between two consecutive events of one stream
+SAMPLE_LIMIT = 5_000  # values kept per timing series: memory stays bounded however long the run
+TIMELINES = 5  # streams whose event arrivals are kept whole, for the report's timeline
 
 
 class RunTally:
@@ -30,7 +33,8 @@ class RunTally:
         # ones as a sequential run (see finish for which is reported).
         self.phase_records: dict[str, dict[str, FailureRecord]] = {name: {} for name in phases}
         self._document_keys: set[tuple[str, str]] = set()
-        self._samples: dict[str, list[float]] = {name: [] for name in TIMINGS}
+        self._samples: dict[str, Thinned] = {name: Thinned(SAMPLE_LIMIT) for name in (*TIMINGS, GAPS)}
+        self._timelines: list[list[float]] = []
         self._timeout_recorded = False
         self._consecutive_timeouts = 0
         self._lock = threading.Lock()
@@ -53,7 +57,13 @@ class RunTally:
             for name in TIMINGS:
                 value = getattr(exchange.timings, name)
                 if value is not None:
-                    self._samples[name].append(value)
+                    self._samples[name].add(value)
+            arrivals = exchange.event_ms
+            gaps = self._samples[GAPS]
+            for before, after in zip(arrivals, arrivals[1:]):
+                gaps.add(round(after - before, 3))
+            if len(arrivals) > 1 and len(self._timelines) < TIMELINES:
+                self._timelines.append(list(arrivals))
 
     def judged(
         self,
@@ -129,9 +139,34 @@ class RunTally:
             summary.failing_checks = len({f.check for f in result.failures if f.phase == summary.name})
         order = {name: position for position, name in enumerate(self.selected)}
         result.failures.sort(key=lambda f: order.get(f.check, len(order)))
-        result.timings = {name: percentiles(values) for name, values in self._samples.items()}
+        result.timings = {name: percentiles(self._samples[name].values, self._samples[name].seen) for name in TIMINGS}
+        result.samples = {name: list(series.values) for name, series in self._samples.items()}
+        result.sample_counts = {name: series.seen for name, series in self._samples.items()}
+        result.timelines = list(self._timelines)
         result.seconds = round(seconds, 3)
         return result
+
+
+class Thinned:
+    """At most ``limit`` values of a series, evenly spaced over all that were added.
+
+    Every ``stride``-th value is kept; when the list fills up, every other one is dropped and the
+    stride doubles, so the kept values stay spread over the whole run (and the same run keeps the same).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(2, limit)
+        self.values: list[float] = []
+        self.stride = 1
+        self.seen = 0
+
+    def add(self, value: float) -> None:
+        if self.seen % self.stride == 0:
+            self.values.append(value)
+            if len(self.values) > self.limit:
+                del self.values[1::2]
+                self.stride *= 2
+        self.seen += 1
 
 
 def answer_of(exchange: Exchange) -> Answer:
@@ -144,7 +179,8 @@ def answer_of(exchange: Exchange) -> Answer:
     return Answer(exchange.status, code if isinstance(code, str) else None)
 
 
-def percentiles(values: list[float]) -> dict[str, float | None]:
+def percentiles(values: list[float], count: int | None = None) -> dict[str, float | None]:
+    """p50 and p95 of ``values``; ``count`` is how many were measured when ``values`` is a thinned sample."""
     if not values:
         return {"p50": None, "p95": None, "count": 0}
     ordered = sorted(values)
@@ -152,4 +188,4 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     def rank(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))], 2)
 
-    return {"p50": rank(0.50), "p95": rank(0.95), "count": len(ordered)}
+    return {"p50": rank(0.50), "p95": rank(0.95), "count": len(ordered) if count is None else count}
