@@ -345,6 +345,8 @@ def create_app(
 
         store = SharedStore(state_file, fixtures, settings.journal_size)
     state = MockState(fixtures, validator, settings, folder, watcher, store)
+    from . import dashboard  # it builds on this module
+
     routes = [
         Route("/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
         Route("/v1/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
@@ -355,6 +357,8 @@ def create_app(
         Route("/__mock/fixtures", _guarded(state, fixtures_route), methods=["GET", "POST"]),
         Route("/__mock/fixtures/{name:path}", _guarded(state, remove_fixture), methods=["DELETE"]),
         Route("/__mock/reset", _guarded(state, reset), methods=["POST"]),
+        Route("/__mock/", _guarded(state, dashboard.page), methods=["GET"]),
+        Route("/__mock/events", _guarded(state, dashboard.events), methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager

@@ -175,6 +175,12 @@ class SharedStore:
             row = self._db.execute("SELECT SUM(count) FROM plays WHERE fixture = ?", (fixture,)).fetchone()
         return int(row[0] or 0)
 
+    def plays(self) -> dict[tuple[str, int], int]:
+        """Requests each (fixture, turn) answered since the last reset, in every worker."""
+        with self._lock:
+            rows = self._db.execute("SELECT fixture, turn, count FROM plays").fetchall()
+        return {(fixture, int(turn)): int(count) for fixture, turn, count in rows}
+
     def take_header_fault(self, key: str) -> int:
         return (
             self._take(
