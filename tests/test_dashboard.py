@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import ask, write_conversations
+from mock_helpers import ask, start_cli, stop_cli, write_conversations
 
 from contract.sse import SSEEvent, SSEParser
 from mockserver.app import Settings, create_app
 from mockserver.fixtures import fixture_from_dict
-from mockserver.serve import ServerThread
+from mockserver.serve import ServerThread, free_port
 from mockserver.shared_store import SharedStore, create_state_file
 from mockserver.state import MockStore, Store
 
@@ -262,3 +262,33 @@ def test_both_stores_read_the_play_count_of_each_turn(tmp_path: Path, shared: bo
     assert store.plays() == {}
     if isinstance(store, SharedStore):
         store.close()
+
+
+def test_with_workers_the_feed_shows_every_workers_requests(tmp_path: Path) -> None:
+    folder = write_conversations(tmp_path / "conversations")
+    port = free_port()
+    process = start_cli("--fixtures", str(folder), "--port", str(port), "--no-delay", "--workers", "2")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60  # two spawned workers each load the contract: slow on a busy machine
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=30).raise_for_status()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        fresh = httpx.Limits(max_keepalive_connections=0)  # each request on a new connection: either worker answers
+        with Watcher(url) as watcher, httpx.Client(base_url=url, timeout=30, limits=fresh) as http:
+            workers: set[int] = set()
+            for _ in range(40):
+                for _ in range(5):
+                    assert http.post(CHAT, json=ask("Say hello.")).status_code == 200
+                for _ in range(5):
+                    workers.add(watcher.wait_for("request", lambda entry: entry["fixture"] == "hello")[1]["worker"])
+                if len(workers) == 2:
+                    break
+            assert len(workers) == 2, "the page shows the requests of both workers, whichever serves it"
+    finally:
+        stop_cli(process)
