@@ -57,6 +57,7 @@ from .stream import (
     layer_pacing,
     pacing_delays,
     parse_pacing_header,
+    planned_timings,
     render_chunks,
     render_completion,
     usage_override_problem,
@@ -529,6 +530,7 @@ async def chat_completions(state: MockState, request: Request) -> Response:
         "near_misses": [],
         "fault": None,
         "error": None,
+        "timings": None,
     }
     try:
         response = await _answer(state, request, headers, entry)
@@ -597,6 +599,7 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
         pacing = layer_pacing(header_pacing, pacing)
     delays = pacing_delays(rendered.paced, pacing, draws.rng if pacing.jitter else None)
     writes = fault_plans.stream_writes(rendered.events, delays, plan, identity.id)
+    entry["timings"] = planned_timings(rendered.paced, delays, writes)
     return WireResponse(_play(writes), media_type="text/event-stream; charset=utf-8", headers=headers | SSE_HEADERS)
 
 

@@ -321,3 +321,18 @@ def pacing_delays(paced: Sequence[bool], pacing: Pacing, rng: random.Random | No
             base = max(0.0, base * (1 + jitter * rng.uniform(-1.0, 1.0)))
         delays.append(base)
     return delays
+
+
+def planned_timings(paced: Sequence[bool], delays: Sequence[float], writes: Sequence[Any]) -> dict[str, float]:
+    """When a stream's first token and its end are due, in ms from its start, as its pacing and fault plan them.
+
+    The journal keeps them (and the dashboard shows them) because they are known when the reply is decided;
+    a slow client may receive later than planned.
+    """
+    elapsed, first_token = 0.0, None
+    for is_paced, delay in zip(paced, delays):
+        elapsed += delay
+        if is_paced and first_token is None:
+            first_token = elapsed
+    total = sum(getattr(write, "delay", 0.0) for write in writes)
+    return {"ttft_ms": round((first_token or 0.0) * 1000, 1), "total_ms": round(total * 1000, 1)}

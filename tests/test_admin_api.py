@@ -170,3 +170,19 @@ def test_admin_routes_refuse_other_methods_with_the_error_body(http: httpx.Clien
         assert allowed in response.headers["allow"]
         assert response.json()["error"]["code"] == "method_not_allowed"
         assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_journal_keeps_each_streams_planned_timings(http: httpx.Client) -> None:
+    """Known when the reply is decided, so recorded with it: the dashboard shows them beside each request."""
+    with http.stream(
+        "POST",
+        "/v1/chat/completions",
+        json=ask("Say hello.", stream=True),
+        headers={"X-Mock-Pacing": "ttft_ms=40, tokens_per_second=200, jitter=0"},
+    ) as response:
+        response.read()
+    http.post("/v1/chat/completions", json=ask("Say hello.", stream=False))
+    streamed, plain = http.get("/__mock/requests").json()["requests"][-2:]
+    tokens = sum(1 for line in response.text.splitlines() if '"content":"' in line and '"role"' not in line)
+    assert streamed["timings"] == {"ttft_ms": 40.0, "total_ms": round(40 + (tokens - 1) * 5, 1)}
+    assert plain["timings"] is None, "a JSON reply has no stream to time"
