@@ -176,6 +176,14 @@ def stop_cli(process: subprocess.Popen[str]) -> None:
 
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+# A conversation added at run time whose one turn answers 503 once, then the reply (POST /__mock/fixtures).
+BUSY_THEN_FREE = {
+    "name": "busy-then-free",
+    "conversation": [
+        {"role": "user", "content": "Busy?"},
+        {"role": "assistant", "replies": [{"fault": {"type": "http_error", "status": 503}}, {"content": "Free now."}]},
+    ],
+}
 
 
 def start_cli(*args: str) -> subprocess.Popen[str]:

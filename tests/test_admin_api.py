@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mock_helpers import BUSY_THEN_FREE as SCENARIO
 from mock_helpers import ask, write_conversations
 
 from mockserver.app import Settings, create_app
@@ -16,13 +17,6 @@ URL = "/v1/chat/completions"
 ADDED = {
     "name": "added/at run time",
     "conversation": [{"role": "user", "content": "Are you new?"}, {"role": "assistant", "content": "Brand new."}],
-}
-SCENARIO = {
-    "name": "busy-then-free",
-    "conversation": [
-        {"role": "user", "content": "Busy?"},
-        {"role": "assistant", "replies": [{"fault": {"type": "http_error", "status": 503}}, {"content": "Free now."}]},
-    ],
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mock_helpers import BUSY_THEN_FREE as SCENARIO
 from mock_helpers import ask, start_cli, stop_cli, write_conversations
 
 from contract.sse import SSEEvent, SSEParser
@@ -27,13 +28,6 @@ from mockserver.state import MockStore, Store
 CHAT = "/v1/chat/completions"
 WAIT = 5.0  # a bound for a loaded machine; the feed polls every 0.25 s
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-SCENARIO = {
-    "name": "busy-then-free",
-    "conversation": [
-        {"role": "user", "content": "Busy?"},
-        {"role": "assistant", "replies": [{"fault": {"type": "http_error", "status": 503}}, {"content": "Free now."}]},
-    ],
-}
 
 
 @pytest.fixture(scope="module")
