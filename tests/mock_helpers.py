@@ -196,3 +196,19 @@ def start_cli(*args: str) -> subprocess.Popen[str]:
         text=True,
         env=os.environ | {"PYTHONPATH": str(REPOSITORY)},
     )
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[str], seconds: float) -> httpx.Response:
+    """``GET url/health`` until the server started as ``process`` answers it; fail if it exits or stays silent."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            health = httpx.get(f"{url}/health", timeout=30)
+            health.raise_for_status()
+            return health
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise AssertionError(f"the server exited with {process.returncode} before it served") from None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server did not answer {url}/health within {seconds:g} s") from None
+            time.sleep(0.05)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from mock_helpers import BUSY_THEN_FREE as SCENARIO
-from mock_helpers import ask, start_cli, stop_cli, write_conversations
+from mock_helpers import ask, start_cli, stop_cli, wait_until_serving, write_conversations
 
 from contract.sse import SSEEvent, SSEParser
 from mockserver.app import Settings, create_app
@@ -264,15 +264,7 @@ def test_with_workers_the_feed_shows_every_workers_requests(tmp_path: Path) -> N
     process = start_cli("--fixtures", str(folder), "--port", str(port), "--no-delay", "--workers", "2")
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60  # two spawned workers each load the contract: slow on a busy machine
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=30).raise_for_status()
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
+        wait_until_serving(url, process, 60)  # two spawned workers each load the contract: slow on a busy machine
         fresh = httpx.Limits(max_keepalive_connections=0)  # each request on a new connection: either worker answers
         with Watcher(url) as watcher, httpx.Client(base_url=url, timeout=30, limits=fresh) as http:
             workers: set[int] = set()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import start_cli, stop_cli
+from mock_helpers import start_cli, stop_cli, wait_until_serving
 
 from mockserver.app import (
     CONDENSE_AT,
@@ -304,13 +304,7 @@ def test_an_empty_folder_is_refused_unless_allowed(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         assert "0 fixtures" in process.stdout.readline()
-        deadline = time.monotonic() + 20  # serving (and so handling Ctrl-C) only once uvicorn is up
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
+        wait_until_serving(f"http://127.0.0.1:{port}", process, 20)  # serving, and so handling Ctrl-C
     finally:
         stop_cli(process)
 

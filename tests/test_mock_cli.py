@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import ask, start_cli, stop_cli, write_conversations
+from mock_helpers import ask, start_cli, stop_cli, wait_until_serving, write_conversations
 
 from mockserver.serve import free_port
 
@@ -49,15 +49,7 @@ def test_serves_until_interrupted(tmp_path: Path) -> None:
         assert process.stdout is not None
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/v1" in banner and "9 fixtures" in banner and "seed 7" in banner
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        health = wait_until_serving(f"http://127.0.0.1:{port}", process, 10)
         assert health.json() == {"status": "ok", "fixtures": 9}
         reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=ask("Say hello.", stream=False))
         assert reply.json()["choices"][0]["message"]["content"] == "Hello! How can I help you today?"

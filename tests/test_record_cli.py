@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import ask, stop_cli, write_conversations
+from mock_helpers import ask, stop_cli, wait_until_serving, write_conversations
 from test_mock_cli import ROOT, assert_one_line_usage_error, run_cli
 
 from contract.semantics import assemble_stream
@@ -64,16 +63,12 @@ def _start(args: list[str], env: dict[str, str], port: int) -> tuple[subprocess.
     )
     assert process.stdout is not None
     banner = process.stdout.readline()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-            return process, banner
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise
-            time.sleep(0.05)
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", process, 10)
+    except AssertionError:
+        process.kill()
+        raise
+    return process, banner
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

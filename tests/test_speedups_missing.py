@@ -7,11 +7,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-from mock_helpers import ask, stop_cli, write_conversations
+from mock_helpers import ask, stop_cli, wait_until_serving, write_conversations
 
 from contract.sse import SSEEvent, parse_stream
 from contract.validate import ContractValidator
@@ -56,14 +55,7 @@ def test_serves_the_contract_without_speed_ups(tmp_path: Path) -> None:
     validator = ContractValidator()
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "the mock did not start"
-                time.sleep(0.05)
+        wait_until_serving(url, process, 20)
         with httpx.Client(base_url=url, timeout=10) as http:
             plain = http.post("/v1/chat/completions", json=ask("Say hello.", stream=False))
             assert plain.status_code == 200 and validator.validate_response(200, plain.json()) == []

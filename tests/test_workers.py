@@ -8,14 +8,13 @@ tests send until both have answered.
 from __future__ import annotations
 
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import ask, start_cli, stop_cli
+from mock_helpers import ask, start_cli, stop_cli, wait_until_serving
 from test_mock_cli import assert_one_line_usage_error, run_cli
 
 from mockserver.serve import free_port
@@ -74,15 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/v1" in banner and "2 workers" in banner, banner
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60  # two spawned workers each load the contract: slow on a busy machine
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=30).raise_for_status()
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
+        wait_until_serving(url, process, 60)  # two spawned workers each load the contract: slow on a busy machine
         yield url, process.pid
     finally:
         stop_cli(process)
