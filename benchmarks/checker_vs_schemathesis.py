@@ -24,7 +24,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mock_vs_bare import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNT_PATH = "/__bench/requests"  # the server's request counter; not counted itself
@@ -74,12 +75,6 @@ def serve(port: int) -> None:
     from brokenservers import reference_app
 
     uvicorn.run(counting_app(reference_app()), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def requests_served(base: str) -> int:

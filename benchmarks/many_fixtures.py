@@ -15,7 +15,6 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,15 +23,10 @@ import time
 from pathlib import Path
 
 import httpx
+from mock_vs_bare import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ("weather", "train times", "museum hours", "a recipe", "the tides", "a poem", "flight status", "a joke")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def question(number: int) -> str:

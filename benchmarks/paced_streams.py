@@ -28,7 +28,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import time
 from pathlib import Path
 
 import httpx
+from mock_vs_bare import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = (
@@ -47,12 +47,6 @@ REPLY = (
 )
 QUESTION = "What is the weather in Paris this week?"
 TTFT_S, RATE = 0.250, 40.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def plan_offsets() -> list[float]:
