@@ -26,11 +26,23 @@ def asks_for_json_schema(request: dict[str, Any]) -> bool:
     return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
 
 
+def asks_for_json_object(request: dict[str, Any]) -> bool:
+    """Whether the request sets ``response_format: {type: json_object}`` (the ``openai`` profile's JSON mode)."""
+    response_format = request.get("response_format")
+    return isinstance(response_format, dict) and response_format.get("type") == "json_object"
+
+
+JSON_OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
+
+
 def requested_json_schema(request: dict[str, Any]) -> dict[str, Any] | None:
     """The schema a ``json_schema`` response format asks the reply's content to fit, if it gives one.
 
+    ``json_object`` asks for one JSON object, whatever its keys: the schema ``{"type": "object"}``.
     The mock obeys it and the checks hold a server to it, so both read it from here.
     """
+    if asks_for_json_object(request):
+        return JSON_OBJECT_SCHEMA
     if not asks_for_json_schema(request):
         return None
     json_schema = request["response_format"].get("json_schema")

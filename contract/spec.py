@@ -21,6 +21,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from . import pointers
+from .profiles import Profile, ProfileError, apply_profile, as_profile
 from .textfile import UnreadableFile, read_text
 
 DOCUMENT_URI = "urn:contract:openapi"
@@ -58,6 +59,7 @@ class MediaSchema:
     pointer: str  # JSON pointer of the schema inside the document
     schema: dict[str, Any]
     terminator: str | None = None  # text/event-stream: the data that ends the stream
+    extensions: dict[str, Any] = field(default_factory=dict, compare=False)  # the media entry's x- keys
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Spec:
     version: str
     registry: Registry = field(repr=False)
     operations: list[Operation] = field(default_factory=list)
+    profile: Profile = field(default_factory=Profile)
 
     def resolve(self, pointer: str) -> Any:
         """The node at a JSON pointer (``#/a/b``) of the converted document."""
@@ -133,10 +136,18 @@ def default_spec_path() -> Path:
     raise SpecError("the bundled openapi.yaml is missing from this installation")
 
 
-def load_spec(path: str | Path | None = None) -> Spec:
-    """Read, check and convert an OpenAPI document (YAML or JSON, 3.0 / 3.1 / 3.2)."""
+def load_spec(path: str | Path | None = None, profile: Profile | str | None = None) -> Spec:
+    """Read, check and convert an OpenAPI document (YAML or JSON, 3.0 / 3.1 / 3.2) in a profile's dialect.
+
+    The profile's overlays (``contract.profiles``) are applied to the document as read, before anything
+    else looks at it, so every tool sees the dialect's document and nothing else.
+    """
     source = Path(path) if path is not None else default_spec_path()
-    raw = _read_document(source)
+    try:
+        chosen = as_profile(profile)
+        raw = apply_profile(_read_document(source), chosen, read_document)
+    except ProfileError as exc:
+        raise SpecError(str(exc)) from None
     version = str(raw.get("openapi", ""))
     if not version.startswith(("3.0", "3.1", "3.2")):
         if "swagger" in raw:
@@ -147,7 +158,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
     _status_keys_as_text(raw)
     document = convert_document(raw, legacy_dialect=version.startswith("3.0"))
     registry = Registry().with_resource(DOCUMENT_URI, DRAFT202012.create_resource(document))
-    spec = Spec(source=str(source), raw=raw, document=document, version=version, registry=registry)
+    spec = Spec(source=str(source), raw=raw, document=document, version=version, registry=registry, profile=chosen)
     spec.operations = list(_operations(spec))
     return spec
 
@@ -161,7 +172,8 @@ def _status_keys_as_text(raw: dict[str, Any]) -> None:
                 operation["responses"] = {str(key): value for key, value in responses.items()}
 
 
-def _read_document(source: Path) -> dict[str, Any]:
+def read_document(source: Path) -> Any:
+    """A YAML or JSON file as data (an overlay, say); SpecError with ``file:line:column`` when it cannot be read."""
     try:
         text = read_text(source)
     except UnreadableFile as exc:
@@ -179,6 +191,11 @@ def _read_document(source: Path) -> dict[str, Any]:
         raise SpecError(f"{where}: YAML syntax error: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: YAML error: {exc}") from None
+    return data
+
+
+def _read_document(source: Path) -> dict[str, Any]:
+    data = read_document(source)
     if not isinstance(data, dict):
         raise SpecError(f"{source}: not an OpenAPI document (the top level is not a mapping)")
     return data
@@ -334,7 +351,11 @@ def _content(spec: Spec, content: Any, pointer: str) -> dict[str, MediaSchema]:
         else:
             continue
         media[media_type] = MediaSchema(
-            media_type, schema_pointer, schema, terminator if isinstance(terminator, str) else None
+            media_type,
+            schema_pointer,
+            schema,
+            terminator if isinstance(terminator, str) else None,
+            {key: value for key, value in entry.items() if str(key).startswith("x-")},
         )
         spec.resolve(schema_pointer)  # fail early on a broken pointer
         _check_refs(spec, schema, schema_pointer)

@@ -34,6 +34,8 @@ from starlette.types import Receive, Scope, Send
 
 import mockserver
 from contract import pointers
+from contract.dialect import Dialect
+from contract.profiles import Profile
 from contract.redaction import REDACTED, Redactor, is_secret_header, secret_values
 from contract.spec import load_spec
 from contract.validate import ContractValidator, ValidationError
@@ -45,14 +47,22 @@ from .matching import FixtureIndex, Match
 from .prepared import ReplyBytes
 from .randomness import RequestDraws
 from .request_body import BodyProblem, journal_body, parse_request_json
-from .request_rules import Refusal, request_problem, shape_for_modalities, turn_mismatch, wants_audio
-from .sdk_hints import warn_once_if_sdk_omits_stream
+from .request_rules import (
+    Refusal,
+    dialect_problem,
+    request_problem,
+    shape_for_modalities,
+    turn_mismatch,
+    wants_audio,
+)
+from .sdk_hints import STREAM_DEFAULT_HEADER, warn_once_if_stream_omitted
 from .state import MockStore, Store
 from .stream import (
     DEFAULT_MODEL,
     NO_DELAY,
     Chunk,
     ReplyIdentity,
+    choices_usage,
     compute_usage,
     layer_pacing,
     pacing_delays,
@@ -127,6 +137,7 @@ class Reply:
     turn: AssistantTurn
     label: str  # "name (file:line)" of the turn, or "fallback"
     pacing: Pacing | None = None
+    more_choices: tuple[AssistantTurn, ...] = ()  # choices 1, 2... when the request asks for ``n``
 
 
 class MockState:
@@ -144,6 +155,7 @@ class MockState:
         store: Store | None = None,
     ) -> None:
         self.validator = validator
+        self.dialect = Dialect.of(validator.spec)
         self.settings = settings
         self.folder = folder
         self.watcher = watcher
@@ -314,6 +326,7 @@ def create_app(
     settings: Settings = Settings(),
     *,
     spec_path: Path | str | None = None,
+    profile: Profile | str | None = None,
     watch: bool = False,
     watch_interval: float = DEFAULT_INTERVAL,
     state_file: Path | str | None = None,
@@ -324,9 +337,9 @@ def create_app(
     in it changes, polling every ``watch_interval`` seconds, until the app's
     lifespan ends. ``state_file`` is the SQLite file that ``--workers`` processes
     share (``shared_store``); without it the state stays in this process's memory,
-    the fast path.
+    the fast path. ``profile`` is the dialect served (``seed``, ``openai``, or a Profile with overlays).
     """
-    validator = ContractValidator(load_spec(spec_path))
+    validator = ContractValidator(load_spec(spec_path, profile))
     bundled = fixtures_dir is None
     folder = bundled_fixtures_dir() if fixtures_dir is None else Path(fixtures_dir)
     if settings.fallback is None:
@@ -354,6 +367,8 @@ def create_app(
         Route("/health", _guarded(state, health), methods=["GET"]),
         Route("/models", _guarded(state, models), methods=["GET"]),
         Route("/v1/models", _guarded(state, models), methods=["GET"]),
+        Route("/models/{model:path}", _guarded(state, model), methods=["GET"]),
+        Route("/v1/models/{model:path}", _guarded(state, model), methods=["GET"]),
         Route("/__mock/requests", _guarded(state, journal), methods=["GET", "DELETE"]),
         Route("/__mock/fixtures", _guarded(state, fixtures_route), methods=["GET", "POST"]),
         Route("/__mock/fixtures/{name:path}", _guarded(state, remove_fixture), methods=["DELETE"]),
@@ -431,20 +446,32 @@ async def health(state: MockState, request: Request) -> Response:
     return JSONResponse({"status": "ok", "fixtures": state.fixture_count})
 
 
-async def models(state: MockState, request: Request) -> Response:
-    """The models the fixtures name (``match.model``), in OpenAI's list shape: some clients ask first.
-
-    With the fallback on, any model is answered, so the default model is listed too.
-    """
+def _model_names(state: MockState) -> set[str]:
+    """The models the fixtures name (``match.model``); with the fallback on, any model is answered, so the
+    default model is one too."""
     named = {fixture.match["model"] for fixture in state.store.fixtures if isinstance(fixture.match.get("model"), str)}
     if state.settings.fallback or not named:
         named.add(DEFAULT_MODEL)
-    return JSONResponse(
-        {
-            "object": "list",
-            "data": [{"id": name, "object": "model", "created": 0, "owned_by": "mockserver"} for name in sorted(named)],
-        }
-    )
+    return named
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "mockserver"}
+
+
+async def models(state: MockState, request: Request) -> Response:
+    """The models, in OpenAI's list shape: some clients ask first."""
+    return JSONResponse({"object": "list", "data": [_model_object(name) for name in sorted(_model_names(state))]})
+
+
+async def model(state: MockState, request: Request) -> Response:
+    """One model (the SDK's ``models.retrieve``), or the API's 404 error body for a model nobody serves."""
+    name = request.path_params["model"]
+    if name not in _model_names(state):
+        raise ApiError(
+            404, f"The model {name!r} does not exist (GET /v1/models lists the ones served)", "model_not_found", "model"
+        )
+    return JSONResponse(_model_object(name))
 
 
 async def journal(state: MockState, request: Request) -> Response:
@@ -563,10 +590,11 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
         raise ApiError(
             400, f"the request breaks the contract: {errors[0]}{more}", "invalid_request", pointer_to_param(errors[0])
         )
-    warn_once_if_sdk_omits_stream(request, headers.get("user-agent", ""), body)
+    streams = state.dialect.streams(body)
+    hint = warn_once_if_stream_omitted(request.app.state, headers.get("user-agent", ""), body, state.dialect)
     header_pacing = _header(headers, "x-mock-pacing", parse_pacing_header)
     header_fault = _header(headers, "x-mock-fault", fault_plans.parse_fault_header)
-    refusal = request_problem(body)
+    refusal = request_problem(body) or dialect_problem(body, state.dialect)
     if refusal is not None:
         raise ApiError(400, refusal.message, refusal.code, refusal.param)
     draws = state.next_draws()
@@ -577,19 +605,24 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
             raise
         entry["fixture"] = "upstream"
         return await state.recorder.forward(request, raw)
-    mismatch = turn_mismatch(reply.turn, body)
-    if mismatch:
-        raise ApiError(400, f"fixture {reply.label} does not fit this request: {mismatch}", "fixture_mismatch")
+    for candidate in (reply.turn, *reply.more_choices):
+        mismatch = turn_mismatch(candidate, body)
+        if mismatch:
+            raise ApiError(400, f"fixture {reply.label} does not fit this request: {mismatch}", "fixture_mismatch")
     turn = await _off_the_loop_if(wants_audio(body), shape_for_modalities, reply.turn, body, state.settings.seed)
+    others = tuple(shape_for_modalities(extra, body, state.settings.seed) for extra in reply.more_choices)
     identity = ReplyIdentity(draws.reply_id(), int(time.time()), body.get("model") or DEFAULT_MODEL)
-    rendered = ReplyBytes(turn, identity, compute_usage(body["messages"], turn))
+    usage = choices_usage(body["messages"], (turn, *others)) if others else compute_usage(body["messages"], turn)
+    rendered = ReplyBytes(turn, identity, usage, usage_chunk=state.dialect.sends_usage_chunk(body), more_choices=others)
     plan = _fault_plan(state, reply, _spend_header_fault(state, header_fault, body), rendered, draws)
     entry["fault"] = plan.describe() if plan else None
-    headers = {"X-Mock-Fixture": reply.label.encode("ascii", "replace").decode("ascii")}
+    headers = {"X-Mock-Fixture": header_text(reply.label)}
+    if hint and streams:
+        headers[STREAM_DEFAULT_HEADER] = hint
     if plan is not None and plan.type == "http_error":
         status, error, extra = fault_plans.injected_error(plan)
         return JSONResponse(error, status, headers=headers | extra)
-    if body.get("stream", True) is False:
+    if not streams:
         content = rendered.completion()
         if plan is None or plan.type not in ("disconnect", "stall"):  # stream faults do not apply to JSON
             return Response(content, media_type=JSON_MEDIA, headers=headers)
@@ -610,6 +643,12 @@ async def _off_the_loop_if(slow: bool, work: Any, *args: Any) -> Any:
 
 
 async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -> Reply:
+    """The fixture turn (or the fallback's) that answers ``body``; with ``n``, one turn per choice.
+
+    A fixture turn answers every choice alike, as a model at temperature 0 would; the fallback makes up
+    a different reply for each.
+    """
+    count = state.dialect.choice_count(body)
     found = state.index.lookup(body)
     if isinstance(found, Match):
         fixture = found.fixture
@@ -618,17 +657,24 @@ async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, A
         turn = scenario.step_at(play) if scenario is not None else found.turn
         entry["fixture"], entry["turn"], entry["play"] = fixture.name, found.turn_index, play + 1
         label = f"{fixture.name} ({_in_folder(state, turn.source or str(fixture.source))})"
-        return Reply(turn, label, fixture.pacing)
+        return Reply(turn, label, fixture.pacing, (turn,) * (count - 1))
     near = [_in_folder(state, str(miss)) for miss in found[:MAX_NEAR_MISSES]]
     entry["near_misses"] = near
     if state.settings.fallback:
         from .fallback import fallback_turn  # only servers with a fallback need it
 
-        made_up = await asyncio.to_thread(fallback_turn, body, state.settings.seed)  # may search for an instance
-        if isinstance(made_up, Refusal):
-            raise ApiError(made_up.status, made_up.message, made_up.code, made_up.param)
+        seed = state.settings.seed
+        made_up = await asyncio.to_thread(  # may search for an instance
+            lambda: [fallback_turn(body, seed + choice) for choice in range(count)]
+        )
+        for turn_or_refusal in made_up:
+            if isinstance(turn_or_refusal, Refusal):
+                raise ApiError(
+                    turn_or_refusal.status, turn_or_refusal.message, turn_or_refusal.code, turn_or_refusal.param
+                )
         entry["fixture"] = "fallback"
-        return Reply(made_up, "fallback")
+        turns = [turn for turn in made_up if not isinstance(turn, Refusal)]
+        return Reply(turns[0], fallback_label(near), None, tuple(turns[1:]))
     closest = "".join(f"\n  - {miss}" for miss in near) if near else " no fixture comes close"
     raise ApiError(
         400,
@@ -636,6 +682,21 @@ async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, A
         "no_fixture_match",
         "messages",
     )
+
+
+MAX_LABEL_HEADER = 400  # characters of X-Mock-Fixture; the journal keeps the whole near miss
+
+
+def header_text(text: str) -> str:
+    """``text`` as a header value: ASCII, no control characters (a fixture's name is the user's), bounded."""
+    printable = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return printable if len(printable) <= MAX_LABEL_HEADER else printable[: MAX_LABEL_HEADER - 3] + "..."
+
+
+def fallback_label(near_misses: Sequence[str]) -> str:
+    """``fallback``, and the nearest fixture with why it missed: a made-up reply where a fixture was meant
+    is the surprise a user must see at once (X-Mock-Fixture, the plugin's failure report)."""
+    return f"fallback; nearest: {near_misses[0]}" if near_misses else "fallback"
 
 
 def _in_folder(state: MockState, text: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from contract.semantics import asks_for_json_schema, requested_json_schema
+from contract.semantics import asks_for_json_object, asks_for_json_schema, requested_json_schema
 
 from .request_rules import Refusal, request_problem
 from .schema_instances import Hints, SchemaProblem, SchemaTooLarge, build_instance, words_of_name
@@ -205,7 +205,7 @@ def _compact_json(value: Any) -> str:
 
 def _text(body: dict[str, Any], messages: list[dict[str, Any]], hints: Hints, rng: Random) -> str:
     schema = requested_json_schema(body)
-    if schema is None and asks_for_json_schema(body):  # JSON asked for, with no schema: any object will do
+    if (schema is None and asks_for_json_schema(body)) or asks_for_json_object(body):  # any object will do
         return _compact_json({"answer": _answer(messages, hints, rng)})
     if schema is not None:
         try:

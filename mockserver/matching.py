@@ -81,7 +81,7 @@ def canonical_message(message: Any) -> Canon:
         )
     if role == "tool":
         return ("tool", _scalar(message.get("tool_call_id")), _content(message.get("content"), json_aware=True))
-    return ("message", _scalar(role), _scalar(message.get("name")), _content(message.get("content")))
+    return ("message", _scalar(_role(message)), _scalar(message.get("name")), _content(message.get("content")))
 
 
 def message_text(message: Any) -> str:
@@ -335,9 +335,14 @@ def _chain(keys: Sequence[Canon]) -> list[int]:
     return out
 
 
+# Roles that are one role to a fixture: ``developer`` is what OpenAI's newer models call the system
+# message, and clients send it in its place (LangChain and the AI SDK for reasoning models).
+_SAME_ROLE = {"developer": "system"}
+
+
 def _role(message: Any) -> str:
     role = message.get("role") if isinstance(message, dict) else None
-    return role if isinstance(role, str) else _dump(role)
+    return _SAME_ROLE.get(role, role) if isinstance(role, str) else _dump(role)
 
 
 class FixtureIndex:

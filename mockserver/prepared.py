@@ -11,7 +11,8 @@ compares them), so the start-up checks, which validate those, still vouch for
 what is sent.
 
 Turns with audio are rendered whole per request: their chunks carry the audio id
-and expiry, which follow the reply's identity.
+and expiry, which follow the reply's identity. So are replies of several choices
+(``n``), which are rare and differ per request.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, cast
 
 from contract import fastjson
 
-from .stream import Chunk, ReplyIdentity, render_chunks, render_completion
+from .stream import Chunk, ReplyIdentity, render_choices, render_chunks, render_completion
 from .turns import AssistantTurn
 
 _PLACEHOLDER = ReplyIdentity(id="", created=0, model="")
@@ -61,11 +62,22 @@ class ReplyBytes:
     """One request's reply as bytes: the stream's events (without ``[DONE]``) or the JSON body.
 
     Nothing is rendered until asked for, so a JSON reply never renders the stream and a stream never
-    renders the JSON body.
+    renders the JSON body. ``usage_chunk`` False leaves the stream's usage chunk out (a client of the
+    ``openai`` profile that did not ask for it); ``more_choices`` are the turns of choices 1, 2...
     """
 
-    def __init__(self, turn: AssistantTurn, identity: ReplyIdentity, usage: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        turn: AssistantTurn,
+        identity: ReplyIdentity,
+        usage: dict[str, Any],
+        *,
+        usage_chunk: bool = True,
+        more_choices: tuple[AssistantTurn, ...] = (),
+    ) -> None:
         self.turn, self.identity, self.usage = turn, identity, usage
+        self.usage_chunk, self.more_choices = usage_chunk, more_choices
+        self._rendered_whole = turn.audio is not None or bool(more_choices)
 
     @cached_property
     def _identity_json(self) -> tuple[bytes, bytes]:
@@ -74,26 +86,31 @@ class ReplyBytes:
         return head, str(self.identity.created).encode() + b',"model":' + encode_json(self.identity.model)
 
     @cached_property
-    def _whole(self) -> list[Chunk]:
-        return render_chunks(self.turn, self.identity, self.usage)
+    def _whole(self) -> tuple[list[Chunk], dict[str, Any]]:
+        if self.more_choices:
+            return render_choices((self.turn, *self.more_choices), self.identity, self.usage)
+        return render_chunks(self.turn, self.identity, self.usage), {}
 
     @cached_property
     def events(self) -> list[bytes]:
-        if self.turn.audio is not None:
-            return [chunk.encode() for chunk in self._whole]
+        if self._rendered_whole:
+            events = [chunk.encode() for chunk in self._whole[0]]
+            return events if self.usage_chunk else events[:-1]
         head, rest = self._identity_json
         start = b"data: " + head + _CHUNK_OBJECT + rest
         events = [start + tail for tail in prepared(self.turn).chunk_tails]
-        events.append(start + b',"choices":[],"usage":' + encode_json(self.usage) + b"}\n\n")
+        if self.usage_chunk:
+            events.append(start + b',"choices":[],"usage":' + encode_json(self.usage) + b"}\n\n")
         return events
 
     @cached_property
     def paced(self) -> tuple[bool, ...]:
-        if self.turn.audio is not None:
-            return tuple(chunk.paced for chunk in self._whole)
-        return prepared(self.turn).paced
+        paced = tuple(chunk.paced for chunk in self._whole[0]) if self._rendered_whole else prepared(self.turn).paced
+        return paced if self.usage_chunk else paced[:-1]
 
     def completion(self) -> bytes:
+        if self.more_choices:
+            return encode_json(self._whole[1])
         if self.turn.audio is not None:
             return encode_json(render_completion(self.turn, self.identity, self.usage))
         head, rest = self._identity_json

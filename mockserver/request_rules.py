@@ -15,7 +15,8 @@ from typing import Any
 
 import jsonschema
 
-from contract.semantics import requested_json_schema
+from contract.dialect import Dialect
+from contract.semantics import JSON_OBJECT_SCHEMA, requested_json_schema
 
 from .audio import AUDIO_FORMATS, synthesize_wav
 from .schema_instances import schema_problem
@@ -99,6 +100,17 @@ def request_problem(body: dict[str, Any]) -> Refusal | None:
     return None
 
 
+def dialect_problem(body: dict[str, Any], dialect: Dialect) -> Refusal | None:
+    """What the profile's dialect lists as a refusal (``x-refusals``): ``logprobs``, which no reply holds."""
+    if dialect.takes_logprobs and body.get("logprobs") is True:
+        return Refusal(
+            "logprobs is true, but the mock's replies carry no log probabilities; leave logprobs out or false",
+            "unsupported_parameter",
+            "logprobs",
+        )
+    return None
+
+
 def requested_audio_format(body: dict[str, Any]) -> Any:
     """``audio.format`` as asked (``wav`` when absent)."""
     audio = body.get("audio")
@@ -139,12 +151,14 @@ def turn_mismatch(turn: AssistantTurn, body: dict[str, Any]) -> str | None:
         try:
             value = json.loads(text)
         except ValueError as exc:
-            return f"the request asks for JSON (response_format json_schema) but the turn's content is not JSON: {exc}"
+            kind = body["response_format"].get("type")
+            return f"the request asks for JSON (response_format {kind}) but the turn's content is not JSON: {exc}"
         error = jsonschema.validators.validator_for(schema)(schema).iter_errors(value)
         first = next(iter(sorted(error, key=lambda e: list(map(str, e.absolute_path)))), None)
         if first is not None:
             where = "/".join(map(str, first.absolute_path)) or "/"
-            return f"the turn's content breaks the requested json_schema at {where}: {first.message}"
+            asked = "a JSON object (response_format json_object)" if schema is JSON_OBJECT_SCHEMA else "json_schema"
+            return f"the turn's content breaks the requested {asked} at {where}: {first.message}"
     return None
 
 

@@ -1,10 +1,10 @@
-"""A warning, once, for the surprise every OpenAI SDK user meets first with this contract.
+"""A hint, for the surprise every OpenAI-style client meets first with the seed contract.
 
-The contract says ``stream`` defaults to true. The official SDKs assume the
-opposite: ``client.chat.completions.create(...)`` without ``stream`` expects one
-JSON body, so it gets a stream it does not parse (the Python SDK returns the raw
-SSE text as a ``str``). The mock keeps the contract's default and says so in its
-log the first time such a request arrives, naming the fix.
+The seed contract says ``stream`` defaults to true. OpenAI's SDKs and the libraries built on them
+(litellm, LangChain, the AI SDK, instructor...) assume the opposite: a request without ``stream``
+expects one JSON body, so it gets a stream it does not parse. Under a profile whose default is true,
+the mock keeps it, marks each such stream with a response header saying why, and logs it once per
+client (by ``User-Agent``), naming ``--profile openai``.
 """
 
 from __future__ import annotations
@@ -12,23 +12,32 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from starlette.requests import Request
+from contract.dialect import Dialect
 
 logger = logging.getLogger("mockserver")
-_SDK_AGENTS = ("openai/python", "openai/js", "asyncopenai/python")
+STREAM_DEFAULT_HEADER = "X-Mock-Stream-Default"
+STREAM_DEFAULT_HINT = "true; this contract streams when 'stream' is absent (mockserver --profile openai answers JSON)"
+MAX_WARNED_AGENTS = 64  # a bounded memory of who was told: the log says it once per client, not per request
 
 
-def warn_once_if_sdk_omits_stream(request: Request, agent: str, body: dict[str, Any]) -> None:
-    """Log one warning per server when an OpenAI SDK request (its ``User-Agent`` is ``agent``) leaves ``stream`` out."""
-    if "stream" in body or not agent.lower().startswith(_SDK_AGENTS):
-        return
-    state = request.app.state
-    if getattr(state, "sdk_stream_warned", False):
-        return
-    state.sdk_stream_warned = True
-    logger.warning(
-        "a request from %s has no 'stream'; this contract's default is true, so it gets a stream, "
-        "which the SDK does not parse as a completion: pass stream=True to iterate the chunks, or "
-        "stream=False for one JSON reply",
-        agent.split()[0],
-    )
+def warn_once_if_stream_omitted(app_state: Any, agent: str, body: dict[str, Any], dialect: Dialect) -> str | None:
+    """The header value to send when ``body`` has no ``stream`` and the dialect streams by default, else None.
+
+    The first such request from each client (its ``User-Agent`` product, whatever the client) is logged.
+    """
+    if "stream" in body or not dialect.stream_default:
+        return None
+    warned = getattr(app_state, "sdk_stream_warned", None)  # the clients told so far; False or absent: none
+    if not isinstance(warned, set):
+        warned = app_state.sdk_stream_warned = set()
+    client = agent.split()[0][:80] if agent.strip() else "a client with no User-Agent"
+    if client not in warned and len(warned) < MAX_WARNED_AGENTS:
+        warned.add(client)
+        logger.warning(
+            "a request from %s has no 'stream'; profile %s streams by default, so it gets a stream, which "
+            "OpenAI-style clients do not parse as one reply: run mockserver --profile openai, or pass "
+            "stream=True to iterate the chunks, or stream=False for one JSON reply",
+            client,
+            dialect.label,
+        )
+    return STREAM_DEFAULT_HINT

@@ -220,6 +220,38 @@ def render_chunks(turn: AssistantTurn, identity: ReplyIdentity, usage: dict[str,
     return chunks
 
 
+def render_choices(
+    turns: Sequence[AssistantTurn], identity: ReplyIdentity, usage: dict[str, Any]
+) -> tuple[list[Chunk], dict[str, Any]]:
+    """A reply of several choices (``n``): each turn's chunks with its own ``index``, one after the other,
+    then one usage chunk; and the same choices as one ``chat.completion`` object.
+
+    Clients gather deltas by ``index``, so a choice's chunks need not interleave with the others'.
+    """
+    chunks: list[Chunk] = []
+    choices: list[dict[str, Any]] = []
+    for index, turn in enumerate(turns):
+        for chunk in render_chunks(turn, identity, usage)[:-1]:
+            chunk.data["choices"][0]["index"] = index
+            chunks.append(chunk)
+        choice = render_completion(turn, identity, usage)["choices"][0]
+        choices.append({**choice, "index": index})
+    usage_chunk = _envelope(identity, [])
+    usage_chunk["usage"] = usage
+    chunks.append(Chunk(usage_chunk, paced=False))
+    completion = {**render_completion(turns[0], identity, usage), "choices": choices}
+    return chunks, completion
+
+
+def choices_usage(messages: Iterable[Any], turns: Sequence[AssistantTurn]) -> dict[str, Any]:
+    """Usage of a reply of several choices: the prompt once, the completion tokens of every choice."""
+    usage = compute_usage(messages, turns[0])
+    for turn in turns[1:]:
+        usage["completion_tokens"] += compute_usage((), turn)["completion_tokens"]
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return usage
+
+
 def _envelope(identity: ReplyIdentity, choices: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": identity.id,
