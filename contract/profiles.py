@@ -9,12 +9,12 @@ verdict always says which dialect it was judged by.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .overlay import OverlayError, apply_overlay, parse_overlay
 
 PROFILE_DIR = Path(__file__).resolve().parent / "dialects"
 DEFAULT_PROFILE = "seed"
@@ -63,9 +63,38 @@ def as_profile(value: Profile | str | None) -> Profile:
 
 def apply_profile(document: dict[str, Any], chosen: Profile, read: Callable[[Path], Any]) -> dict[str, Any]:
     """``document`` with the profile's overlays applied; ``read(path)`` parses one file (YAML or JSON)."""
+    from .overlay import OverlayError, apply_overlay, parse_overlay  # the JSONPath engine, only when used
+
     try:
         for path in chosen.overlay_paths():
             document = apply_overlay(document, parse_overlay(read(path), str(path)))
     except OverlayError as exc:
         raise ProfileError(str(exc)) from None
     return document
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--profile NAME`` and ``--overlay FILE``: the same two options, worded alike, on every command."""
+    parser.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME",
+        help=f"the contract's dialect: {' or '.join(sorted(BUNDLED))} (default {DEFAULT_PROFILE}; "
+        "openai is what OpenAI-compatible clients and servers speak; see docs/profiles.md)",
+    )
+    parser.add_argument(
+        "--overlay",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an OpenAPI Overlay 1.0 file applied on top of the profile (repeatable): a dialect of your own",
+    )
+
+
+def profile_from_args(args: argparse.Namespace) -> Profile:
+    """The profile the options name; ProfileError (one line) for an unknown name or a missing overlay file."""
+    chosen = profile(args.profile, args.overlay)
+    for path in chosen.overlays:
+        if not path.is_file():
+            raise ProfileError(f"--overlay: {path} {'is not a file' if path.exists() else 'does not exist'}")
+    return chosen

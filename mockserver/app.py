@@ -590,8 +590,6 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
         raise ApiError(
             400, f"the request breaks the contract: {errors[0]}{more}", "invalid_request", pointer_to_param(errors[0])
         )
-    streams = state.dialect.streams(body)
-    hint = warn_once_if_stream_omitted(request.app.state, headers.get("user-agent", ""), body, state.dialect)
     header_pacing = _header(headers, "x-mock-pacing", parse_pacing_header)
     header_fault = _header(headers, "x-mock-fault", fault_plans.parse_fault_header)
     refusal = request_problem(body) or dialect_problem(body, state.dialect)
@@ -605,6 +603,7 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
             raise
         entry["fixture"] = "upstream"
         return await state.recorder.forward(request, raw)
+    streams, hint = _streams(state, request, headers, body, reply.turn)
     for candidate in (reply.turn, *reply.more_choices):
         mismatch = turn_mismatch(candidate, body)
         if mismatch:
@@ -634,6 +633,22 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
     writes = fault_plans.stream_writes(rendered.events, delays, plan, identity.id)
     entry["timings"] = planned_timings(rendered.paced, delays, writes)
     return WireResponse(_play(writes), media_type="text/event-stream; charset=utf-8", headers=headers | SSE_HEADERS)
+
+
+def _streams(
+    state: MockState, request: Request, headers: Mapping[str, str], body: dict[str, Any], turn: AssistantTurn
+) -> tuple[bool, str | None]:
+    """Whether to stream, and the hint header for a stream nobody asked for by name.
+
+    ``stream`` as given wins; then the turn's ``stream_default`` (a recorded turn answers as its upstream
+    did); then the profile's default, which is where the seed's surprise lives.
+    """
+    if isinstance(body.get("stream"), bool):
+        return body["stream"], None
+    if turn.stream_default is not None:
+        return turn.stream_default, None
+    hint = warn_once_if_stream_omitted(request.app.state, headers.get("user-agent", ""), body, state.dialect)
+    return state.dialect.streams(body), hint
 
 
 async def _off_the_loop_if(slow: bool, work: Any, *args: Any) -> Any:

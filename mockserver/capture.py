@@ -87,7 +87,18 @@ class RecordedTurn:
 
 
 def recorded_turn(capture: Capture) -> RecordedTurn:
-    """The turn one exchange adds to its conversation; NotRecordable says why there is none."""
+    """The turn one exchange adds to its conversation; NotRecordable says why there is none.
+
+    A request that left ``stream`` out keeps how the upstream answered it (``stream_default``), so the
+    replay answers the same client the same way whatever the profile's default.
+    """
+    turn = _recorded_turn(capture)
+    if capture.status == 200 and not isinstance(capture.request.get("stream"), bool):
+        turn.message["stream_default"] = capture.stream
+    return turn
+
+
+def _recorded_turn(capture: Capture) -> RecordedTurn:
     if capture.status == 429 or capture.status >= 500:
         return RecordedTurn({"role": "assistant", "fault": error_fault(capture.status, capture.headers)})
     if capture.status != 200:

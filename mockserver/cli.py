@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from contract.about import VersionAction
+from contract.profiles import Profile, ProfileError, add_profile_arguments, profile_from_args
 
 from .faults import FAULT_TYPES, parse_fault_types
 from .protocol import HeadDeadlineProtocol
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"with --upstream: a header added to each forwarded request, e.g. the API key "
         f"(default: Authorization from ${API_KEY_VARIABLE})",
     )
+    add_profile_arguments(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
@@ -139,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = _argument_problem(args) or _record_missing_problem(args)
     if problem:
         parser.error(problem)
+    try:
+        profile = profile_from_args(args)
+    except ProfileError as exc:
+        parser.error(str(exc))
     upstream = _upstream(parser, args) if args.record_missing else None
     if args.fixtures is not None and not args.fixtures.is_dir():
         return _fail(
@@ -165,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         journal_size=args.journal_size,
     )
     try:  # with --workers too: the fixtures are checked here, once, so a bad one is one line and exit 2
-        app = create_app(args.fixtures, settings, watch=args.watch)
+        app = create_app(args.fixtures, settings, profile=profile, watch=args.watch)
     except (FixtureError, SpecError) as exc:
         return _fail(str(exc))
     # An empty folder is most often a wrong path or a missing checkout step; a server that answers
@@ -190,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sock, str):
         return _fail(sock)
     settle_heap()
-    return _serve(app, sock, args, settings)
+    return _serve(app, sock, args, settings, profile)
 
 
 def _base_url(sock: socket.socket) -> str:
@@ -270,12 +276,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(app: object, sock: socket.socket, args: argparse.Namespace, settings: Settings) -> int:
+def _serve(app: object, sock: socket.socket, args: argparse.Namespace, settings: Settings, profile: Profile) -> int:
     state = app.state.mock  # type: ignore[attr-defined]
     where = str(args.fixtures) if args.fixtures is not None else "bundled fixtures"
     print(
         f"mockserver: {_base_url(sock)}  {state.fixture_count} fixtures from {where}  "
-        f"seed {args.seed}"
+        f"seed {args.seed}  profile {profile.label}"
         + ("  no delay" if args.no_delay else "")
         + (f"  fault rate {args.fault_rate:g}" if args.fault_rate else "")
         + (f"  recording what is missing from {state.recorder.upstream.display}" if state.recorder else "")
@@ -286,7 +292,7 @@ def _serve(app: object, sock: socket.socket, args: argparse.Namespace, settings:
     if args.workers > 1:
         from .workers import serve_workers
 
-        return serve_workers(args.fixtures, settings, args.workers, sock, args.log_level)
+        return serve_workers(args.fixtures, settings, args.workers, sock, args.log_level, profile)
     return _run_uvicorn(app, sock, args.log_level, lifespan="off")
 
 

@@ -48,7 +48,7 @@ PYTHON_SOURCE = "<python>"
 TOP_KEYS = ("name", "description", "match", "conversation", "stream")
 MATCH_KEYS = ("model", "ssml_enabled", "context", "tools", "modalities", "response_format")
 STREAM_KEYS = ("ttft_ms", "tokens_per_second", "jitter")
-REPLY_KEYS = ("content", "tool_calls", "refusal", "audio", "usage", "fault", "finish_reason")
+REPLY_KEYS = ("content", "tool_calls", "refusal", "audio", "usage", "fault", "finish_reason", "stream_default")
 ASSISTANT_KEYS = ("role", "name", *REPLY_KEYS, "replies", "then")
 USER_KEYS = ("role", "name", "content")
 TOOL_KEYS = ("role", "content", "tool_call_id")
@@ -762,6 +762,12 @@ def _parse_reply(
         )
     if finish_reason == "tool_calls" and not tool_calls:
         reader.fail((*path, "finish_reason"), "finish_reason tool_calls needs tool_calls in the same turn")
+    stream_default = message.get("stream_default")
+    if stream_default is not None and not isinstance(stream_default, bool):
+        reader.fail(
+            (*path, "stream_default"),
+            f"stream_default must be true (a stream) or false (one JSON body), got {short_json(stream_default)}",
+        )
     turn = AssistantTurn(
         content=content,
         tool_calls=tuple(copy.deepcopy(tool_calls)),
@@ -770,6 +776,7 @@ def _parse_reply(
         usage=usage,
         fault=fault,
         finish_reason=finish_reason,
+        stream_default=stream_default,
         source=reader.where(path),
     )
     if not _says_something(turn):

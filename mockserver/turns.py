@@ -82,6 +82,7 @@ class AssistantTurn:
     usage: dict[str, Any] | None = None  # overrides the computed usage, field by field
     fault: dict[str, Any] | None = None  # raw fault spec, parsed by mockserver.faults.parse_fault
     finish_reason: str | None = None  # default: "tool_calls" when there are tool calls, else "stop"
+    stream_default: bool | None = None  # how a request without ``stream`` is answered; None: the profile's way
     source: str = ""  # "file.yaml:12" of the turn, for error messages
     extra: dict[str, Any] = field(default_factory=dict)
     # What rendering this turn computes once and reuses on every request it answers (its pieces' bytes,

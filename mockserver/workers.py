@@ -22,16 +22,23 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from .app import Settings
+from contract.profiles import Profile
+
 from .protocol import HeadDeadlineProtocol
 from .turns import Pacing
 
 SETTINGS_VARIABLE = (
-    "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level
+    "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level, the profile
 )
 
 
 def serve_workers(
-    fixtures_dir: Path | None, settings: Settings, workers: int, sock: socket.socket, log_level: str
+    fixtures_dir: Path | None,
+    settings: Settings,
+    workers: int,
+    sock: socket.socket,
+    log_level: str,
+    profile: Profile = Profile(),
 ) -> int:
     """Serve ``create_app(fixtures_dir, settings)`` from ``workers`` processes on ``sock`` until Ctrl-C; exit 0."""
     import uvicorn
@@ -47,6 +54,8 @@ def serve_workers(
                 "settings": dataclasses.asdict(settings),
                 "state_file": str(state_file),
                 "log_level": log_level,
+                "profile": profile.name,
+                "overlays": [str(path.resolve()) for path in profile.overlays],
             }
         )
         config = uvicorn.Config(
@@ -70,6 +79,7 @@ def app_from_environment() -> Starlette:
     logging.basicConfig(level=given["log_level"].upper(), format="%(levelname)s: %(name)s: %(message)s")
     fields = given["settings"]
     settings = Settings(**{**fields, "pacing": Pacing(**fields["pacing"]), "fault_types": tuple(fields["fault_types"])})
-    app = create_app(given["fixtures_dir"], settings, state_file=given["state_file"])
+    profile = Profile(given["profile"], tuple(Path(path) for path in given["overlays"]))
+    app = create_app(given["fixtures_dir"], settings, profile=profile, state_file=given["state_file"])
     settle_heap()
     return app

@@ -88,6 +88,14 @@ def _wav_frames(data: bytes) -> int:
         return reader.getnframes()
 
 
+def _audio_delta(chunk: Any) -> dict[str, Any]:
+    """A chunk's audio delta as a dict: the SDK types none, so it is an object in some releases, a dict in others."""
+    piece = getattr(chunk.choices[0].delta, "audio", None)
+    if piece is None:
+        return {}
+    return piece if isinstance(piece, dict) else vars(piece)
+
+
 def test_audio_streaming_and_not(client: OpenAI) -> None:
     options: dict[str, Any] = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}
     reply = client.chat.completions.create(
@@ -101,10 +109,9 @@ def test_audio_streaming_and_not(client: OpenAI) -> None:
     for chunk in client.chat.completions.create(
         model="m", messages=_user("Say good morning out loud."), stream=True, **options
     ):
-        piece = getattr(chunk.choices[0].delta, "audio", None) if chunk.choices else None
-        if piece:
-            data += piece.data or ""
-            transcript += piece.transcript or ""
+        piece = _audio_delta(chunk) if chunk.choices else {}
+        data += piece.get("data") or ""
+        transcript += piece.get("transcript") or ""
     assert transcript == "Good morning!"
     assert base64.b64decode(data) == base64.b64decode(audio.data)
 
@@ -241,7 +248,7 @@ def test_audio_formats_the_sdk_asks_for(client: OpenAI) -> None:
     with wave.open(io.BytesIO(wav)) as reader:
         assert pcm == reader.readframes(reader.getnframes())
     streamed = "".join(
-        getattr(getattr(c.choices[0].delta, "audio", None), "data", None) or ""
+        _audio_delta(c).get("data") or ""
         for c in client.chat.completions.create(
             model="m",
             messages=_user("Say good morning out loud."),
