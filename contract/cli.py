@@ -16,6 +16,7 @@ from typing import IO
 
 from .about import VersionAction
 from .errors import UsageError
+from .profiles import ProfileError, add_profile_arguments, profile_from_args
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", default=None, metavar="FILE", help="where --export-spec writes (default: standard output)"
     )
+    add_profile_arguments(parser)
     run = parser.add_argument_group("checking a server (URL mode)")
     run.add_argument(
         "--max-examples",
@@ -136,6 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hypothesis.configuration import set_hypothesis_home_dir
 
         set_hypothesis_home_dir(hypothesis_home())
+    try:
+        args.chosen_profile = profile_from_args(args)
+    except ProfileError as exc:
+        sys.stderr.write(f"contract-check: error: {exc}\n")
+        return 2
     if args.output is not None and args.export_spec is None:
         sys.stderr.write("contract-check: error: -o/--output needs --export-spec\n")
         return 2
@@ -145,11 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         from .export import export_main
 
-        return export_main(args.spec, args.export_spec, args.output, sys.stdout)
+        return export_main(args.spec, args.export_spec, args.output, sys.stdout, args.chosen_profile)
     if args.lint:
         from .lint import lint_main
 
-        return lint_main(args.spec, sys.stdout)
+        return lint_main(args.spec, sys.stdout, args.chosen_profile)
     if not args.url:
         sys.stderr.write("contract-check: error: give a URL to check, or --lint\n")
         return 2
@@ -196,6 +203,7 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
         result = run(
             args.url,
             spec=args.spec,
+            profile=getattr(args, "chosen_profile", None),
             max_examples=args.max_examples,
             seed=args.seed,
             workers=args.workers,

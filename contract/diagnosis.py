@@ -85,3 +85,29 @@ def suggested_base(base: str) -> str:
     else:
         path += "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+DIALECT_CHECK = "content_type_matches"
+
+
+def is_openai_default(failure_check: str, expected: str | None, exchange_body: object, seen_json: bool) -> bool:
+    """Whether a failure is the OpenAI dialect's default, not a defect: JSON for a request without ``stream``
+    where the document streams by default."""
+    return (
+        failure_check == DIALECT_CHECK
+        and expected == "text/event-stream"
+        and seen_json
+        and isinstance(exchange_body, dict)
+        and not isinstance(exchange_body.get("stream"), bool)
+    )
+
+
+def dialect_hint(openai_defaults: int, other_failures: int) -> str | None:
+    """The first line of a run whose stream failures are all the OpenAI dialect's default, else None."""
+    if not openai_defaults or other_failures:
+        return None
+    return (
+        f"every {DIALECT_CHECK} failure ({openai_defaults}) is a JSON reply to a request without `stream`: "
+        "the server speaks the OpenAI dialect, where `stream` defaults to false; run with --profile openai "
+        "to judge it by that dialect"
+    )

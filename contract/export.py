@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from .profiles import Profile
 from .spec import Spec, SpecError, convert_document, load_spec
 from .validate import EVENT_STREAM, media_type_of
 
@@ -112,14 +113,16 @@ def to_yaml(document: dict[str, Any], source: str) -> str:
     return header + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
-def export_main(spec_path: str | None, version: str, output: str | None, out: TextIO) -> int:
+def export_main(
+    spec_path: str | None, version: str, output: str | None, out: TextIO, profile: Profile | None = None
+) -> int:
     """``contract-check --export-spec 3.2 [-o FILE]``: 0 written, 2 a usage or input error."""
     if version not in EXPORT_VERSIONS:
         return _usage(f"--export-spec: cannot export OpenAPI {version}; supported: {', '.join(EXPORT_VERSIONS)}")
     if output is not None and not Path(output).resolve().parent.is_dir():
         return _usage(f"cannot write --output {output}: no such directory")
     try:
-        spec = load_spec(spec_path)
+        spec = load_spec(spec_path, profile)
     except SpecError as exc:
         return _usage(str(exc))
     text = to_yaml(export_openapi_32(spec), spec.source)

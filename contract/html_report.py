@@ -98,8 +98,11 @@ def _summary(result: RunResult, redactor: Redactor, word: str) -> str:
     ]
     if result.aborted:
         out.append(f'<p class="diagnosis">run stopped early: {_e(redactor.text(result.aborted))}</p>')
+    if result.hint:
+        out.append(f'<p class="diagnosis">hint: {_e(redactor.text(result.hint))}</p>')
     out += [
-        f'<p class="meta">spec {_e(redactor.text(result.spec_source))} &middot; seed <b>{result.seed}</b> &middot; '
+        f'<p class="meta">spec {_e(redactor.text(result.spec_source))} &middot; profile '
+        f"<b>{_e(result.profile)}</b> &middot; seed <b>{result.seed}</b> &middot; "
         f"{result.requests_sent} requests in {result.seconds:.1f} s (workers {result.workers}) &middot; "
         f"{_e(redactor.text(refusal_line(result)))}</p>",
         "<p>rerun with the same seed (same requests):</p>",

@@ -41,6 +41,7 @@ from .lint_refusals import (
     named_refusers,
 )
 from .lint_structure import StructureUnchecked, structure_problems
+from .profiles import Profile
 from .spec import (
     SCHEMA_KEYWORDS,
     SCHEMA_LIST_KEYWORDS,
@@ -105,10 +106,13 @@ def lint_spec(spec: Spec, refusers: Mapping[str, Refuser] | Iterable[Refuser] | 
     return sorted(findings, key=lambda f: (f.level != "error", f.location, f.rule))
 
 
-def lint_main(spec_path: str | None, out: TextIO) -> int:
-    """``contract-check --lint``: 0 no error-level finding, 1 some, 2 the document cannot be read."""
+def lint_main(spec_path: str | None, out: TextIO, profile: Profile | None = None) -> int:
+    """``contract-check --lint``: 0 no error-level finding, 1 some, 2 the document cannot be read.
+
+    Under a profile other than the default, the summary line names it: the findings are the dialect's.
+    """
     try:
-        spec = load_spec(spec_path)
+        spec = load_spec(spec_path, profile)
         findings = lint_spec(spec)
     except SpecError as exc:
         sys.stderr.write(f"contract-check: error: {exc}\n")
@@ -117,7 +121,10 @@ def lint_main(spec_path: str | None, out: TextIO) -> int:
         out.write(f"{finding}\n")
     errors = sum(f.level == "error" for f in findings)
     warnings = len(findings) - errors
-    out.write(f"{spec.source}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}\n")
+    dialect = f" (profile {spec.profile.label})" if spec.profile.options() else ""
+    out.write(
+        f"{spec.source}{dialect}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}\n"
+    )
     return 1 if errors else 0
 
 

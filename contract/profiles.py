@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 PROFILE_DIR = Path(__file__).resolve().parent / "dialects"
 DEFAULT_PROFILE = "seed"
 # name -> overlay files applied to the document, in order

@@ -70,6 +70,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--contract-spec", default=None, metavar="PATH", help="OpenAPI document (default: bundled)")
     group.addoption(
+        "--contract-profile",
+        default=None,
+        metavar="NAME",
+        help="the contract's dialect: seed (default) or openai (see docs/profiles.md)",
+    )
+    group.addoption(
+        "--contract-overlay",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an OpenAPI Overlay applied on top of the profile (repeatable)",
+    )
+    group.addoption(
         "--contract-max-examples", type=int, default=50, metavar="N", help="requests generated per phase (default 50)"
     )
     group.addoption("--contract-seed", type=int, default=None, metavar="N", help="seed (default: random, printed)")
@@ -195,21 +208,24 @@ def _verdicts(config: pytest.Config) -> Verdicts:
     if _VERDICTS not in config.stash:
         from .cli import parse_header
         from .errors import UsageError
+        from .profiles import ProfileError, profile
         from .runner import run
         from .spec import SpecError
 
         seed = config.stash[_SEED]
         try:
             headers = dict(parse_header(text) for text in config.getoption("contract_header"))
+            chosen = profile(config.getoption("contract_profile"), config.getoption("contract_overlay") or [])
             result = run(
                 config.getoption("contract_url"),
                 spec=config.getoption("contract_spec"),
+                profile=chosen,
                 max_examples=config.getoption("contract_max_examples"),
                 seed=seed,
                 timeout=config.getoption("contract_timeout"),
                 headers=headers,
             )
-        except (UsageError, SpecError) as exc:
+        except (UsageError, SpecError, ProfileError) as exc:
             config.stash[_VERDICTS] = Verdicts(seed, error=f"contract-check: error: {exc}")
         else:
             config.stash[_RESULT] = result
@@ -229,7 +245,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.section("contract: defects of the document (not the server's fault)")
         for record in outcome.document_defects:
             terminalreporter.write_line(failure_block(record, redactor))
-    terminalreporter.section("contract summary")
+    terminalreporter.section(f"contract summary (profile {outcome.profile})")
+    if outcome.hint:
+        terminalreporter.write_line(f"hint: {redactor.text(outcome.hint)}")
     if outcome.aborted:
         terminalreporter.write_line(f"run stopped early: {outcome.aborted}")
     terminalreporter.write_line(redactor.text(summary_table(outcome)))

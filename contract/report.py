@@ -216,7 +216,11 @@ def printable(text: str) -> str:
 
 def console_text(result: RunResult) -> str:
     redactor = Redactor(result.secrets)
-    out: list[str] = [f"contract-check {result.url}  spec {result.spec_source}  seed {result.seed}", ""]
+    out: list[str] = [f"hint: {redactor.text(result.hint)}"] if result.hint else []
+    out += [
+        f"contract-check {result.url}  spec {result.spec_source}  profile {result.profile}  seed {result.seed}",
+        "",
+    ]
     if result.diagnosis:
         out += [f"INCONCLUSIVE: {redactor.text(result.diagnosis)}", ""]
     for record in result.failures:
@@ -251,7 +255,7 @@ def summary_table(result: RunResult) -> str:
     ]
     if unexercised:
         lines.append(f"{NOT_EXERCISED_NOTE}: {', '.join(unexercised)}")
-    lines.append(f"{outcome_line(result)}; seed {result.seed} (rerun with --seed {result.seed})")
+    lines.append(f"{outcome_line(result)}; seed {result.seed} (rerun: {rerun_command(result)})")
     return "\n".join(lines)
 
 
@@ -270,8 +274,9 @@ def outcome_line(result: RunResult) -> str:
 
 
 def rerun_command(result: RunResult) -> str:
-    """The command that sends the same requests again (same seed); add the run's other options to it."""
-    return f"contract-check {shlex.quote(result.url)} --seed {result.seed}"
+    """The command that sends the same requests again (same seed and dialect); add the run's other options to it."""
+    options = "".join(f" {shlex.quote(option)}" for option in result.profile_options)
+    return f"contract-check {shlex.quote(result.url)} --seed {result.seed}{options}"
 
 
 def not_exercised(result: RunResult) -> list[str]:
@@ -303,9 +308,11 @@ def result_dict(result: RunResult) -> dict[str, Any]:
     return {
         "url": result.url,
         "spec": result.spec_source,
+        "profile": result.profile,
         "seed": result.seed,
         "ok": result.ok,
         "diagnosis": result.diagnosis,
+        "hint": result.hint,
         "checks": result.checks,
         "requests_sent": result.requests_sent,
         "refused_valid": result.refused_valid,
@@ -399,6 +406,7 @@ def junit_tree(result: RunResult) -> ET.ElementTree:
     for key, value in (
         ("url", result.url),
         ("spec", result.spec_source),
+        ("profile", result.profile),
         ("seed", str(result.seed)),
         ("requests_sent", str(result.requests_sent)),
         ("refused_valid", str(result.refused_valid)),

@@ -84,11 +84,14 @@ class RunResult:
     phases: list[PhaseSummary] = field(default_factory=list)
     aborted: str | None = None  # why the run stopped early, if it did
     diagnosis: str | None = None  # why the run proved nothing, if it did not (see contract.diagnosis)
+    hint: str | None = None  # what the failures mean together, when one cause explains them all
     valid_answers: Counter[Answer] = field(default_factory=Counter)  # how schema-valid requests were answered
     refusals: Counter[Answer] = field(default_factory=Counter)  # the documented 4xx among them
     seconds: float = 0.0
     workers: int = 1
     secrets: tuple[str, ...] = field(default=(), repr=False)  # header values to redact in reports
+    profile: str = "seed"  # the dialect the run judged by (contract.profiles): every report names it
+    profile_options: tuple[str, ...] = ()  # --profile/--overlay as given, for the rerun line
 
     @property
     def ok(self) -> bool:

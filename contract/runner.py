@@ -32,6 +32,7 @@ from .client import Limits, Timeout, http_client, is_costly, send
 from .determinism import without_local_constants
 from .errors import Unreachable, UsageError
 from .exchange import Exchange, Failure, PreparedRequest
+from .profiles import Profile
 from .redaction import secret_values
 from .results import CheckStats, FailureRecord, PhaseSummary, RunResult
 from .spec import Operation, Spec, load_spec
@@ -69,6 +70,7 @@ def run(
     url: str,
     *,
     spec: Spec | str | Path | None = None,
+    profile: Profile | str | None = None,
     max_examples: int = 50,
     seed: int | None = None,
     workers: int = 1,
@@ -88,7 +90,7 @@ def run(
     an unreachable server, and :class:`contract.spec.SpecError` for a bad document.
     """
     base = _check_url(url)
-    loaded = spec if isinstance(spec, Spec) else load_spec(spec)
+    loaded = spec if isinstance(spec, Spec) else load_spec(spec, profile)
     operation = loaded.operation("/chat/completions", "post")
     selected = select_checks(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
     unknown_phase = [p for p in phases if p not in PHASES]
@@ -261,6 +263,8 @@ class _Session:
             url=self.base,
             spec_source=self.spec.source,
             seed=self.seed,
+            profile=self.spec.profile.label,
+            profile_options=tuple(self.spec.profile.options()),
             checks=list(self.selected),
             workers=self.workers,
             secrets=secret_values(self.headers),

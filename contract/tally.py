@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from .client import is_costly
-from .diagnosis import Answer, diagnose
+from .diagnosis import DIALECT_CHECK, Answer, diagnose, dialect_hint, is_openai_default
 from .exchange import Exchange, Failure
 from .results import FailureRecord, PhaseSummary, RunResult
 
@@ -37,6 +37,7 @@ class RunTally:
         self._timelines: list[list[float]] = []
         self._timeout_recorded = False
         self._consecutive_timeouts = 0
+        self._dialect_counts = [0, 0]  # content_type_matches failures: the OpenAI default, and any other
         self._lock = threading.Lock()
 
     @property
@@ -78,6 +79,11 @@ class RunTally:
         timed_out = is_costly(exchange)
         with self._lock:
             failed = {f.check for f in failures if f.blame == "server"}
+            for failure in failures:
+                if failure.check == DIALECT_CHECK and failure.blame == "server":
+                    seen_json = (exchange.content_type or "").split(";")[0].strip().lower() == "application/json"
+                    default = is_openai_default(failure.check, failure.expected, exchange.request.body, seen_json)
+                    self._dialect_counts[0 if default else 1] += 1
             for name in self.selected:
                 stats = self.result.stats[name]
                 if name in failed:
@@ -135,6 +141,7 @@ class RunTally:
         if not result.aborted:
             judged = {name: stats.judged for name, stats in result.stats.items()}
             result.diagnosis = diagnose(base, operation_path, result.valid_answers, judged, self.selected)
+        result.hint = dialect_hint(*self._dialect_counts)
         for summary in summaries:
             summary.failing_checks = len({f.check for f in result.failures if f.phase == summary.name})
         order = {name: position for position, name in enumerate(self.selected)}

@@ -329,6 +329,7 @@ def build_record_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any free one (default 8000)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    add_profile_arguments(parser)
     return parser
 
 
@@ -339,6 +340,10 @@ def record_main(argv: Sequence[str]) -> int:
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
     upstream = _upstream(parser, args)
+    try:
+        profile = profile_from_args(args)
+    except ProfileError as exc:
+        parser.error(str(exc))
     problem = _unwritable(args.fixtures)
     if problem:
         return _fail(problem)
@@ -349,7 +354,7 @@ def record_main(argv: Sequence[str]) -> int:
     from .recording import create_recorder_app  # after the arguments are known good: importing loads the contract
 
     try:
-        app = create_recorder_app(upstream, args.fixtures)
+        app = create_recorder_app(upstream, args.fixtures, profile=profile)
     except SpecError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -360,7 +365,7 @@ def record_main(argv: Sequence[str]) -> int:
     store = app.state.recorder.store
     print(
         f"mockserver record: {_base_url(sock)}  forwarding to {upstream.display}  "
-        f"writing into {args.fixtures} ({store.count} recorded conversations there)",
+        f"writing into {args.fixtures} ({store.count} recorded conversations there)  profile {profile.label}",
         flush=True,
     )
     return _run_uvicorn(app, sock, args.log_level, lifespan="on")

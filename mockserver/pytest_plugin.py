@@ -20,8 +20,14 @@ import httpx
 import pytest
 import yaml
 
+from contract.profiles import Profile, ProfileError
+from contract.profiles import profile as named_profile
+
 FIXTURES_OPTION = "--mockserver-fixtures"
 FIXTURES_INI = "mockserver_fixtures"
+PROFILE_OPTION = "--mockserver-profile"
+PROFILE_INI = "mockserver_profile"
+OVERLAY_OPTION = "--mockserver-overlay"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,6 +39,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fixture conversations for the mockserver fixture (default: the bundled ones)",
     )
     parser.addini(FIXTURES_INI, "fixture conversations for the mockserver fixture, relative to the rootdir", default="")
+    group.addoption(
+        PROFILE_OPTION,
+        metavar="NAME",
+        default=None,
+        help="the dialect the mockserver fixtures serve: seed (default) or openai (see docs/profiles.md)",
+    )
+    group.addoption(
+        OVERLAY_OPTION,
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="an OpenAPI Overlay applied on top of the profile (repeatable)",
+    )
+    parser.addini(PROFILE_INI, "the dialect the mockserver fixtures serve (seed or openai)", default="")
 
 
 class MockServer:
@@ -118,6 +138,8 @@ class MockServer:
                 f"{number}. {entry['method']} {entry['path']} -> {entry['status']}  "
                 f"{matched or 'no match'}  last message {said}{extra}"
             )
+            if matched == "fallback" and entry.get("near_misses"):  # a made-up reply where a fixture was meant?
+                lines.append(f"   nearest fixture: {entry['near_misses'][0]}")
         return "\n".join(lines) or "(no requests)"
 
     def close(self) -> None:
@@ -127,11 +149,18 @@ class MockServer:
 class _RunningServer:
     """A mock server in this process: the app, its thread, and the handle tests use."""
 
-    def __init__(self, folder: Path | None, watch: bool = False, watch_interval: float = 0.5, **settings: Any) -> None:
+    def __init__(
+        self,
+        folder: Path | None,
+        watch: bool = False,
+        watch_interval: float = 0.5,
+        profile: Profile | None = None,
+        **settings: Any,
+    ) -> None:
         from .app import Settings, create_app
         from .serve import ServerThread
 
-        app = create_app(folder, Settings(**settings), watch=watch, watch_interval=watch_interval)
+        app = create_app(folder, Settings(**settings), profile=profile, watch=watch, watch_interval=watch_interval)
         self.thread = ServerThread(app).start()
         self.handle = MockServer(self.thread.url)
 
@@ -148,19 +177,31 @@ def _fixtures_folder(config: pytest.Config) -> Path | None:
     return (config.rootpath / ini).resolve() if ini else None
 
 
+def _profile(config: pytest.Config, name: str | None = None, overlays: Sequence[str | Path] = ()) -> Profile:
+    """The profile a test asked for, else the command line's, else the ini file's, else ``seed``."""
+    chosen = name or config.getoption(PROFILE_OPTION) or str(config.getini(PROFILE_INI) or "").strip() or None
+    given = list(overlays) or list(config.getoption(OVERLAY_OPTION) or [])
+    try:
+        return named_profile(chosen, given)
+    except ProfileError as exc:
+        pytest.fail(f"mockserver: {exc}", pytrace=False)
+
+
 def _start(folder: Path | None, **settings: Any) -> _RunningServer:
+    from contract.spec import SpecError
+
     from .fixtures import FixtureError
 
     try:
         return _RunningServer(folder, **settings)
-    except (FixtureError, ValueError) as exc:
+    except (FixtureError, SpecError, ValueError) as exc:
         pytest.fail(f"mockserver: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def mockserver_session(pytestconfig: pytest.Config) -> Iterator[MockServer]:
     """The session's server, with no delays, as it is: nothing is reset. Tests use ``mockserver``."""
-    server = _start(_fixtures_folder(pytestconfig), no_delay=True)
+    server = _start(_fixtures_folder(pytestconfig), no_delay=True, profile=_profile(pytestconfig))
     try:
         yield server.handle
     finally:
@@ -182,8 +223,10 @@ def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
     """Start servers of this test's own; each stops when the test ends.
 
     ``mockserver_factory(fixtures=DIR, conversations=[...], pacing={...}, seed=0, fault_rate=0.0,
-    fault_types=[...], fallback=None, journal_size=100, watch=False)``: with no ``fixtures``, the
-    folder the session's server uses. Without ``pacing`` every chunk goes at once; with it
+    fault_types=[...], fallback=None, journal_size=100, max_body=1_000_000, profile=None, overlays=[],
+    watch=False)``: with no ``fixtures``, the folder the session's server uses; with no ``profile``, the
+    session's profile (``--mockserver-profile``, the ``mockserver_profile`` ini option, or ``seed``).
+    Without ``pacing`` every chunk goes at once; with it
     (``{"ttft_ms": 100, "tokens_per_second": 50, "jitter": 0}`` or a ``Pacing``) the stream is paced.
     """
     from .turns import Pacing
@@ -200,6 +243,9 @@ def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
         fault_types: Sequence[str] | None = None,
         fallback: bool | None = None,
         journal_size: int = 100,
+        max_body: int = 1_000_000,
+        profile: str | None = None,
+        overlays: Sequence[str | Path] = (),
         watch: bool = False,
         watch_interval: float = 0.5,
     ) -> MockServer:
@@ -208,6 +254,8 @@ def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
             "fault_rate": fault_rate,
             "fallback": fallback,
             "journal_size": journal_size,
+            "max_body": max_body,
+            "profile": _profile(pytestconfig, profile, overlays),
             "watch": watch,
             "watch_interval": watch_interval,
         }

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from contract.profiles import Profile
 from contract.redaction import Redactor, secret_values
 from contract.spec import load_spec
 from contract.sse import SSEEvent, SSEParser
@@ -209,10 +210,15 @@ def create_recorder_app(
     fixtures_dir: Path | str,
     *,
     spec_path: Path | str | None = None,
+    profile: Profile | str | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
 ) -> Starlette:
-    """A server with the mock's routes that forwards every request to ``upstream`` and records it."""
-    store = ConversationStore(fixtures_dir, ContractValidator(load_spec(spec_path)), upstream.display)
+    """A server with the mock's routes that forwards every request to ``upstream`` and records it.
+
+    ``profile`` is the dialect the recorded files are checked against, as the replaying mock will be.
+    """
+    validator = ContractValidator(load_spec(spec_path, profile))
+    store = ConversationStore(fixtures_dir, validator, upstream.display)
     recorder = Recorder(upstream, store, timeout=timeout)
 
     async def chat_completions(request: Request) -> Response:

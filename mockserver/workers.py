@@ -21,9 +21,9 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from .app import Settings
 from contract.profiles import Profile
 
+from .app import Settings
 from .protocol import HeadDeadlineProtocol
 from .turns import Pacing
 
@@ -38,7 +38,7 @@ def serve_workers(
     workers: int,
     sock: socket.socket,
     log_level: str,
-    profile: Profile = Profile(),
+    profile: Profile | None = None,
 ) -> int:
     """Serve ``create_app(fixtures_dir, settings)`` from ``workers`` processes on ``sock`` until Ctrl-C; exit 0."""
     import uvicorn
@@ -54,8 +54,8 @@ def serve_workers(
                 "settings": dataclasses.asdict(settings),
                 "state_file": str(state_file),
                 "log_level": log_level,
-                "profile": profile.name,
-                "overlays": [str(path.resolve()) for path in profile.overlays],
+                "profile": (profile or Profile()).name,
+                "overlays": [str(path.resolve()) for path in (profile or Profile()).overlays],
             }
         )
         config = uvicorn.Config(

@@ -13,8 +13,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 
 from contract.sse import SSEComment, SSEEvent, SSEParser
+
+
+def _dropped_stream_errors() -> tuple[type[Exception], ...]:
+    """What the SDK raises when a stream that started is cut: its APIConnectionError in some releases, the
+    transport's own protocol error (httpx, or httpx2 in newer releases) escaping it in others."""
+    errors: list[type[Exception]] = [openai.APIConnectionError, httpx.RemoteProtocolError]
+    try:
+        import httpx2  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        errors.append(httpx2.RemoteProtocolError)
+    return tuple(errors)
+
+
+STREAM_DROPPED = _dropped_stream_errors()
 
 CONVERSATIONS = {
     "paris-weather.yaml": """\
