@@ -662,7 +662,10 @@ def _misnamed_tags(ctx: _LintContext) -> Iterator[Finding]:
         if tag is None:
             continue
         values = [_tag_values((t[0].get("properties") or {}).get(tag)) or [] for t in targets]
-        named_right = [stem in [str(v).lower() for v in vals] for stem, vals in zip(stems, values, strict=True)]
+        # ``image_url`` and ``input_audio`` say ImageContent and AudioContent as well as ``image`` would.
+        named_right = [
+            any(stem in str(v).lower().split("_") for v in vals) for stem, vals in zip(stems, values, strict=True)
+        ]
         if sum(named_right) < 2 or all(named_right):
             continue
         whole = ctx.plain(node)

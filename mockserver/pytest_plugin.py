@@ -268,10 +268,12 @@ def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
         folder = Path(fixtures).resolve() if fixtures is not None else _fixtures_folder(pytestconfig)
         server = _start(folder, **settings)
         servers.append(server)
+        start.started.append(server.handle)  # type: ignore[attr-defined]
         for conversation in conversations:
             server.handle.add_conversation(conversation)
         return server.handle
 
+    start.started = [server.handle for server in servers]  # type: ignore[attr-defined]  # the failure report
     try:
         yield start
     finally:
@@ -281,14 +283,17 @@ def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """A failing test that used ``mockserver`` shows what the server received, in a report section."""
+    """A failing test that used ``mockserver`` (or servers of ``mockserver_factory``) shows what each server
+    received, in a report section."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     if report.when != "call" or not report.failed:
         return
-    handle = getattr(item, "funcargs", {}).get("mockserver")
-    if isinstance(handle, MockServer):
+    funcargs = getattr(item, "funcargs", {})
+    handles = [funcargs.get("mockserver"), *getattr(funcargs.get("mockserver_factory"), "started", [])]
+    for number, handle in enumerate(h for h in handles if isinstance(h, MockServer)):
         try:
-            report.sections.append(("mockserver requests", handle.describe_requests()))
+            title = "mockserver requests" if number == 0 else f"mockserver requests ({number + 1})"
+            report.sections.append((title, handle.describe_requests()))
         except (httpx.HTTPError, KeyError, TypeError, ValueError):
             pass
