@@ -255,7 +255,8 @@ def summary_table(result: RunResult) -> str:
     ]
     if unexercised:
         lines.append(f"{NOT_EXERCISED_NOTE}: {', '.join(unexercised)}")
-    lines.append(f"{outcome_line(result)}; seed {result.seed} (rerun: {rerun_command(result)})")
+    same = " ".join(["--seed", str(result.seed), *map(shlex.quote, result.profile_options)])
+    lines.append(f"{outcome_line(result)}; seed {result.seed} (rerun with {same})")
     return "\n".join(lines)
 
 

@@ -93,6 +93,8 @@ def run(
     loaded = spec if isinstance(spec, Spec) else load_spec(spec, profile)
     operation = loaded.operation("/chat/completions", "post")
     selected = select_checks(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
+    if not checks and loaded.dialect.usage_when_asked and DIALECT_CHECK not in (exclude_checks or ()):
+        selected = _in_registry_order([*selected, DIALECT_CHECK])
     unknown_phase = [p for p in phases if p not in PHASES]
     if unknown_phase:
         raise UsageError(f"unknown phase {unknown_phase[0]!r} (known: {', '.join(PHASES)})")
@@ -149,6 +151,15 @@ def select_checks(
         if max_ttft_ms is None and "ttft_within_limit" in names:
             names.remove("ttft_within_limit")
     return names
+
+
+DIALECT_CHECK = "usage_chunk_as_asked"  # run by default under a profile whose usage chunk waits to be asked
+
+
+def _in_registry_order(names: list[str]) -> list[str]:
+    from . import checks as registry
+
+    return [name for name in registry.CHECKS if name in names]
 
 
 def probe(base: str, timeout: float) -> None:

@@ -34,7 +34,6 @@ from starlette.types import Receive, Scope, Send
 
 import mockserver
 from contract import pointers
-from contract.dialect import Dialect
 from contract.profiles import Profile
 from contract.redaction import REDACTED, Redactor, is_secret_header, secret_values
 from contract.spec import load_spec
@@ -155,7 +154,7 @@ class MockState:
         store: Store | None = None,
     ) -> None:
         self.validator = validator
-        self.dialect = Dialect.of(validator.spec)
+        self.dialect = validator.spec.dialect
         self.settings = settings
         self.folder = folder
         self.watcher = watcher

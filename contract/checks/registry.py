@@ -214,6 +214,7 @@ register(stream.stream_terminated, "stream")
 register(stream.consistent_ids, "stream")
 register(stream.role_first, "stream")
 register(stream.finish_reason_once, "stream")
+register(stream.usage_chunk_as_asked, "stream", default=False)  # on where the profile makes usage optional
 register(semantic.tool_calls_assemble, "semantics")
 register(semantic.tool_choice_honoured, "semantics")
 register(semantic.parallel_tool_calls_honoured, "semantics")

@@ -178,3 +178,50 @@ def finish_reason_once(ctx: CheckContext, exchange: Exchange) -> Verdict:
                 )
             )
     return failures
+
+
+def usage_chunk_as_asked(ctx: CheckContext, exchange: Exchange) -> Verdict:
+    """Where the dialect sends usage only when asked (``x-usage-chunk``, the ``openai`` profile): a chunk with no
+    choices only with ``stream_options.include_usage``, and usage in the stream when it is set.
+
+    A chunk with no choices that nobody asked for breaks the openai-python README's own loop
+    (``chunk.choices[0]`` raises IndexError); usage asked for and not sent leaves a client's cost count empty.
+    """
+    body = exchange.request.body
+    status = exchange.status
+    if (
+        not exchange.is_stream
+        or exchange.transport_error
+        or status is None
+        or not 200 <= status < 300
+        or not isinstance(body, dict)
+        or exchange.request.kind == "negative"
+        or not ctx.spec.dialect.usage_when_asked
+    ):
+        return None
+    asked = ctx.spec.dialect.sends_usage_chunk(body)
+    chunks = [(index, data) for index, data in event_chunks(ctx, exchange) if isinstance(data, dict)]
+    if not asked:
+        return [
+            Failure(
+                "usage_chunk_as_asked",
+                f"event {index} has no choices (a usage chunk), but the request did not set "
+                "stream_options.include_usage; a client that reads chunk.choices[0] fails on it",
+                expected="a choice in every chunk",
+                seen=short_json(data, 60),
+            )
+            for index, data in chunks
+            if data.get("choices") == []
+        ][:1]
+    terminator = terminator_for(ctx, status)
+    ended = any(event.data == terminator for event in exchange.events)
+    if ended and not any(isinstance(data.get("usage"), dict) for _, data in chunks):
+        return [
+            Failure(
+                "usage_chunk_as_asked",
+                "stream_options.include_usage is true, but no chunk of the stream carries usage",
+                expected="a usage chunk before the terminator",
+                seen=f"{len(chunks)} chunks without usage",
+            )
+        ]
+    return []
