@@ -247,3 +247,23 @@ def test_the_default_run_against_an_openai_server_opens_with_the_profile_hint(op
     assert first.startswith("hint: every content_type_matches failure (") and "--profile openai" in first
     assert "is a JSON reply to a request without `stream`" in first
     assert "FAILED: content_type_matches" in done.stdout
+
+
+def test_a_usage_chunk_nobody_asked_for_fails_under_the_openai_profile() -> None:
+    """The seed mock sends its usage chunk on every stream: right for the seed, wrong for OpenAI's clients."""
+    with ServerThread(create_app(None, Settings(no_delay=True))) as seed_mock:
+        done = _run(
+            "contract.cli",
+            seed_mock.url + "/v1",
+            "--profile",
+            "openai",
+            "--checks",
+            "usage_chunk_as_asked,chunks_valid",
+            "--seed",
+            "5",
+            "--max-examples",
+            "10",
+        )
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "FAILED: usage_chunk_as_asked" in done.stdout
+    assert "did not set stream_options.include_usage; a client that reads chunk.choices[0] fails on it" in done.stdout
