@@ -507,8 +507,23 @@ def test_a_minimal_break_fails_that_check_only(ctx: CheckContext, check: str, st
 
 
 def test_every_check_has_a_break() -> None:
-    covered = {check for check, _, _ in BREAKS} | {"valid_request_accepted", "stream_matches_nonstream"}
+    opt_in = {"valid_request_accepted", "stream_matches_nonstream", "usage_chunk_as_asked"}  # each tested below
+    covered = {check for check, _, _ in BREAKS} | opt_in
     assert covered == set(CHECKS)
+
+
+def test_usage_chunk_as_asked_judges_only_where_the_profile_makes_usage_optional(ctx: CheckContext) -> None:
+    openai = CheckContext.for_spec(load_spec(ROOT / "openapi.yaml", profile="openai"))
+    streamed = {**HELLO, "stream": True}
+    unasked = stream_exchange(streamed, text_chunks())  # ends with a usage chunk nobody asked for
+    assert failing(openai, unasked, ["usage_chunk_as_asked"]) == {"usage_chunk_as_asked"}
+    assert failing(ctx, unasked, ["usage_chunk_as_asked"]) == set(), "the seed sends usage on every stream"
+    asked = {**streamed, "stream_options": {"include_usage": True}}
+    assert failing(openai, stream_exchange(asked, text_chunks()), ["usage_chunk_as_asked"]) == set()
+    assert failing(openai, stream_exchange(asked, text_chunks()[:-1]), ["usage_chunk_as_asked"]) == {
+        "usage_chunk_as_asked"
+    }
+    assert failing(openai, stream_exchange(streamed, text_chunks()[:-1]), ["usage_chunk_as_asked"]) == set()
 
 
 def test_valid_request_accepted_is_opt_in_and_refusals_are_counted(ctx: CheckContext) -> None:
