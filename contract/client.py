@@ -71,13 +71,22 @@ def _time_left(timeout: float | None) -> float:
 
 
 class _DeadlineStream(httpcore.NetworkStream):
+    """One connection of the checker. It also tells ``send`` which connection a request went out on,
+    how many bytes came back on it, and which exchange it last answered (``answered``): a request that
+    meets a dead connection which answered before was sent on a kept-alive one the server had closed."""
+
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
+        self.answered: Exchange | None = None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _time_left(timeout))
+        _deadline.stream = self
+        data = self._inner.read(max_bytes, _time_left(timeout))
+        _deadline.read_bytes = getattr(_deadline, "read_bytes", 0) + len(data)
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        _deadline.stream = self
         self._inner.write(buffer, _time_left(timeout))
 
     def close(self) -> None:
@@ -125,7 +134,9 @@ def http_client(pool_size: int) -> httpx.Client:
         ssl_context=httpx.create_ssl_context(),
         max_connections=pool_size,
         max_keepalive_connections=pool_size,
-        keepalive_expiry=5.0,
+        # Below every common server's keep-alive timeout (gunicorn's 2 s is the shortest), so a kept-alive
+        # connection found closed was closed by the server for another reason (see send).
+        keepalive_expiry=1.0,
         network_backend=_DeadlineBackend(),
     )
     return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
@@ -149,11 +160,37 @@ def send(
     limits: Limits = Limits(),
     terminator: str | None = "[DONE]",
 ) -> Exchange:
-    """Send ``request`` and read the whole response within the limits; never raises for the server's faults."""
+    """Send ``request`` and read the whole response within the limits; never raises for the server's faults.
+
+    A request that finds its kept-alive connection closed before a byte of the answer came back is
+    sent once more on a new connection: a server that closes a connection after answering, without
+    ``Connection: close``, is to blame for the answer before, not for this request. The exchange
+    returned is then the second one, with ``closed_after`` naming the answer the connection died after.
+    """
+    exchange, connection, read_nothing = _send_once(client, request, timeout, limits, terminator)
+    previous = connection.answered if connection is not None else None
+    if connection is not None and exchange.status is not None:
+        connection.answered = exchange
+    if previous is None or not read_nothing or exchange.status is not None or is_costly(exchange):
+        return exchange
+    with http_client(1) as fresh:
+        again, _, _ = _send_once(fresh, request, timeout, limits, terminator)
+    if again.status is None:
+        return exchange  # it fails on a new connection too: the failure is this request's own
+    again.closed_after = previous
+    return again
+
+
+def _send_once(
+    client: httpx.Client, request: PreparedRequest, timeout: Timeout, limits: Limits, terminator: str | None
+) -> tuple[Exchange, _DeadlineStream | None, bool]:
+    """The exchange, the connection it went out on, and whether nothing at all came back on it."""
     exchange = Exchange(request=request)
     started = time.monotonic()
     deadline = started + timeout.total
     _deadline.at = deadline
+    _deadline.stream = None
+    _deadline.read_bytes = 0
     try:
         with client.stream(
             request.method, request.url, headers=request.headers, content=request.raw_body, timeout=timeout.for_httpx()
@@ -176,7 +213,8 @@ def send(
     finally:
         _deadline.at = None
     exchange.timings.total_ms = _ms(started)
-    return exchange
+    connection: _DeadlineStream | None = getattr(_deadline, "stream", None)
+    return exchange, connection, getattr(_deadline, "read_bytes", 0) == 0
 
 
 def _read_body(response: httpx.Response, exchange: Exchange, started: float, deadline: float, limits: Limits) -> None:

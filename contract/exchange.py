@@ -83,6 +83,9 @@ class Exchange:
     transport_error: str | None = None  # timeout, reset, cap exceeded: one line
     timings: Timings = field(default_factory=Timings)
     event_ms: list[float] = field(default_factory=list, repr=False)  # when each event arrived, ms after sending
+    # When this request first went out on a kept-alive connection that the server had closed after
+    # answering ``closed_after`` (without ``Connection: close``), and was sent again on a new one.
+    closed_after: Exchange | None = field(default=None, repr=False, compare=False)
     # While checks judge the exchange: what they read of it (parsed events, the assembled reply), by
     # stream terminator, so each event is parsed once per exchange (contract.semantics.read_once).
     readings: dict[str, Any] | None = field(default=None, repr=False, compare=False)
@@ -102,3 +105,6 @@ class Failure:
     seen: str = ""
     blame: Literal["server", "document"] = "server"
     witness: Any = None  # for document defects: an instance the document cannot tell apart
+    # The exchange to blame when it is not the judged one (a connection closed after that answer);
+    # such a failure is reported as found, never shrunk, since the judged request is innocent.
+    culprit: Exchange | None = field(default=None, compare=False)

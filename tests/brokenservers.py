@@ -15,6 +15,7 @@ import base64
 import io
 import json
 import re
+import select
 import socket
 import socketserver
 import threading
@@ -83,10 +84,22 @@ class _Reply:
 
 
 def reference_app(
-    broken: str | None = None, *, echo_authorization: bool = False, refuses_audio: bool = False
+    broken: str | None = None,
+    *,
+    echo_authorization: bool = False,
+    refuses_audio: bool = False,
+    crashes_on_empty_tool: bool = False,
+    answers_unoffered_choice: bool = False,
 ) -> Starlette:
     """A correct server, or one that breaks exactly the rule named by ``broken`` (a key of BROKEN).
 
+    ``crashes_on_empty_tool`` raises on a tool without ``function`` (``"tools": [{}]`` is schema-valid),
+    as a FastAPI server that indexes ``tool["function"]`` does: Starlette answers a plain-text 500,
+    which fails several checks at once, and uvicorn then closes the kept-alive connection without
+    ``Connection: close`` (see :class:`LateCloseProxy` to make the next request always meet it closed).
+
+    ``answers_unoffered_choice`` answers with text, where it should refuse with a 400, a request whose
+    ``tool_choice`` names a tool it does not offer.
     ``refuses_audio`` answers ``modalities: [audio]`` with a documented 400, as a text-only
     server may: a refusal of a valid request, which only ``--accept-valid`` fails.
     ``echo_authorization`` puts the request's Authorization header into error messages,
@@ -106,6 +119,10 @@ def reference_app(
         try:
             body = await _read_request(request, lenient=broken == "accepts_invalid")
             stream = body.get("stream", True)
+            if crashes_on_empty_tool and any(
+                isinstance(tool, dict) and "function" not in tool for tool in body.get("tools") or []
+            ):
+                raise RuntimeError("tool has no function")  # unhandled, on purpose
             if broken == "server_error" and any(
                 m.get("role") == "system" for m in body.get("messages", []) if isinstance(m, dict)
             ):
@@ -115,7 +132,7 @@ def reference_app(
                 raise _Refuse(400, "this server does not produce audio", param="modalities")
             if broken == "undocumented_status" and stream is False:
                 raise _Refuse(418, "I'm a teapot")
-            reply = _decide(body, broken)
+            reply = _decide(body, broken, answers_unoffered_choice)
         except _Refuse as exc:
             return error(exc)
         ident = f"chatcmpl-{next(counter)}"
@@ -172,7 +189,7 @@ async def _read_request(request: Request, lenient: bool) -> dict[str, Any]:
     return body
 
 
-def _decide(body: dict[str, Any], broken: str | None) -> _Reply:
+def _decide(body: dict[str, Any], broken: str | None, answers_unoffered_choice: bool = False) -> _Reply:
     """What a well-behaved model would answer: tool calls, JSON, audio or text, as the request asks."""
     tools = [t["function"] for t in body.get("tools") or [] if isinstance(t.get("function"), dict)]
     names = [t["name"] for t in tools]
@@ -180,6 +197,8 @@ def _decide(body: dict[str, Any], broken: str | None) -> _Reply:
     named = None
     if isinstance(choice, dict):
         named = (choice.get("function") or {}).get("name")
+        if named not in names and answers_unoffered_choice:
+            return _Reply(REPLY_TEXT)
         if named not in names:
             raise _Refuse(
                 400, f"tool_choice names {named!r}, which is not among the tools offered", param="tool_choice"
@@ -429,6 +448,57 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class LateCloseProxy(GarbageServer):
+    """A loopback TCP proxy in front of the server on ``upstream_port`` that makes one race always go
+    the same way: when the server closes a kept-alive connection, the client learns it only once its next
+    request is on the wire (the proxy holds the close back until then, as a busy network would)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                client = self.request
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", upstream_port), timeout=5)
+                except OSError:
+                    return
+                for end in (client, upstream):  # relay each piece at once, as the server wrote it
+                    end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    _relay(client, upstream)
+                except OSError:
+                    pass
+                finally:
+                    upstream.close()
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+
+def _relay(client: socket.socket, upstream: socket.socket) -> None:
+    waiting = False  # the client sent bytes the server has not answered yet
+    while True:
+        readable, _, _ = select.select([client, upstream], [], [], 10)
+        if not readable:
+            return
+        if client in readable:
+            data = client.recv(65536)
+            if not data:
+                return
+            upstream.sendall(data)
+            waiting = True
+        if upstream in readable:
+            data = upstream.recv(65536)
+            if not data:
+                # The server closed. A request it already had goes unanswered as it is; otherwise wait
+                # for the client's next request on this connection, then drop that one unanswered.
+                if not waiting and select.select([client], [], [], 10)[0]:
+                    client.recv(65536)
+                return
+            client.sendall(data)
+            waiting = False
 
 
 class RawServer(GarbageServer):

@@ -176,7 +176,22 @@ def valid_request_accepted(ctx: CheckContext, exchange: Exchange) -> Verdict:
 
 
 def transport_ok(ctx: CheckContext, exchange: Exchange) -> Verdict:
-    """The exchange completed: no timeout, reset, garbage or size cap exceeded."""
+    """The exchange completed: no timeout, reset, garbage or size cap exceeded.
+
+    A kept-alive connection the server closed after an answer, without ``Connection: close``, is
+    blamed on that answer's request: the request that met the dead connection went through on a new one.
+    """
+    if exchange.closed_after is not None:
+        return [
+            Failure(
+                "transport_ok",
+                "the server closed the connection after answering this request, without saying so "
+                "(no `Connection: close`); the next request sent on that connection got no answer",
+                expected="Connection: close on a response after which the connection is closed",
+                seen=f"HTTP {exchange.closed_after.status}, then the kept-alive connection closed",
+                culprit=exchange.closed_after,
+            )
+        ]
     if not exchange.transport_error:
         return []
     return [
