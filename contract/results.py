@@ -13,6 +13,7 @@ from typing import Any
 
 from .diagnosis import Answer
 from .exchange import Exchange, Failure, PreparedRequest
+from .rerun import RerunOptions
 
 
 @dataclass
@@ -28,9 +29,14 @@ class FailureRecord:
     phase: str
     request: PreparedRequest
     exchange: Exchange
+    as_sent: bool = False  # True: the request is shown as it was sent, not shrunk (see RunTally)
+    # For a failure of the connection (Failure.culprit): the request sent next on it, which met it closed.
+    then: PreparedRequest | None = None
 
     @classmethod
-    def of(cls, failure: Failure, phase: str, exchange: Exchange) -> FailureRecord:
+    def of(cls, failure: Failure, phase: str, exchange: Exchange, *, as_sent: bool = False) -> FailureRecord:
+        """The record of ``failure`` seen on ``exchange``; one with a culprit is recorded against the culprit."""
+        shown = failure.culprit if failure.culprit is not None else exchange
         return cls(
             failure.check,
             failure.message,
@@ -39,8 +45,10 @@ class FailureRecord:
             failure.blame,
             failure.witness,
             phase,
-            exchange.request,
-            exchange,
+            shown.request,
+            shown,
+            as_sent or failure.culprit is not None,
+            exchange.request if failure.culprit is not None else None,
         )
 
 
@@ -91,17 +99,22 @@ class RunResult:
     workers: int = 1
     secrets: tuple[str, ...] = field(default=(), repr=False)  # header values to redact in reports
     profile: str = "seed"  # the dialect the run judged by (contract.profiles): every report names it
-    profile_options: tuple[str, ...] = ()  # --profile/--overlay as given, for the rerun line
+    rerun: RerunOptions = field(default_factory=RerunOptions)  # what the rerun line must repeat
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """The checks that failed, in the order the run selected them."""
+        return list(dict.fromkeys(record.check for record in self.failures))
 
     @property
     def ok(self) -> bool:
         return not self.failures and self.aborted is None and self.diagnosis is None
 
     def verdict(self, check: str) -> str:
-        """``FAIL``, ``ok`` or ``not exercised`` (judged no exchange, so it proves nothing)."""
-        if self.failures_for(check):
-            return "FAIL"
+        """``FAIL`` (a failure, or any failed exchange), ``ok``, or ``not exercised`` (judged no exchange)."""
         stats = self.stats.get(check)
+        if self.failures_for(check) or (stats is not None and stats.failed):
+            return "FAIL"
         return "ok" if stats is not None and stats.judged else "not exercised"
 
     def failures_for(self, check: str) -> list[FailureRecord]:

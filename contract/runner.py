@@ -1,17 +1,19 @@
-"""Drive a live server: generate requests, send them, check the answers, shrink failures.
+"""Drive a live server: generate requests, send them, check the answers, reduce failures.
 
 The coverage phase comes first: a fixed list of requests (``contract.coverage``)
 that reaches every semantic rule whatever the seed; its failures are reported
 as sent, since each request is already small. Each later phase (schema-driven,
-realistic, negative) is one Hypothesis test. Its
-body sends the drawn request and raises when a server-blamed check fails, so
-Hypothesis shrinks the request to a minimal one. Every check raises its own
-exception type, so Hypothesis tells the checks apart and shrinks each failure
-separately (``report_multiple_bugs``); a check, once it has a minimal example,
-stops raising, and the phase runs again to find failures the first one hid.
-Document-blamed failures and timeouts never raise: the first is not the
-server's fault, and shrinking against a server that does not answer would cost
-a timeout per step.
+realistic, negative) is one Hypothesis test that sends ``max_examples`` drawn
+requests and judges every answer with every check; it never raises for a
+failure, so one failing check neither stops the search nor hides another. For
+each check that failed, the smallest failing request is then reduced on its
+own budget (``contract.reduce``: fields, items, strings, each try a request the
+document accepts), and the reduced exchange gives every check it still fails
+its minimal example. Negative requests are reported as sent, the smallest that
+failed: they break one rule on purpose, and reducing them could change which.
+Document-blamed failures and timeouts are never reduced: the first is not the
+server's fault, and reducing against a server that does not answer would cost
+a timeout per try.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .errors import Unreachable, UsageError
 from .exchange import Exchange, Failure, PreparedRequest
 from .profiles import Profile
 from .redaction import secret_values
+from .rerun import ALL_PHASES, RerunOptions
 from .results import CheckStats, FailureRecord, PhaseSummary, RunResult
 from .spec import Operation, Spec, load_spec
 from .tally import RunTally
@@ -53,12 +56,13 @@ __all__ = [
     "select_checks",
 ]
 
-PHASES = ("coverage", "schema", "realistic", "negative")
+PHASES = ALL_PHASES
 OPT_IN_FOR_ACCEPT_VALID = "valid_request_accepted"
-# Requests one Hypothesis phase may send, shrinking included: factor x --max-examples + extra. Shrinking
-# against a broken server could otherwise send a thousand requests for --max-examples 10.
-SHRINK_BUDGET_FACTOR = 6
-SHRINK_BUDGET_EXTRA = 40
+# Requests a failing check's reduction may send, and all reductions of one phase together: at most
+# REDUCE_PER_PHASE_FACTOR x --max-examples (but never less than one check's), so a run against a broken
+# server sends at most about twice the requests a run against a correct one does.
+REDUCE_PER_CHECK = 50
+REDUCE_PER_PHASE_FACTOR = 2
 
 DEFAULT_LIMITS = Limits()  # how much of each response a run reads, unless told otherwise
 
@@ -98,6 +102,8 @@ def run(
     unknown_phase = [p for p in phases if p not in PHASES]
     if unknown_phase:
         raise UsageError(f"unknown phase {unknown_phase[0]!r} (known: {', '.join(PHASES)})")
+    if not phases or len(set(phases)) != len(phases):
+        raise UsageError(f"give each phase at most once, and at least one (known: {', '.join(PHASES)})")
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     if max_examples < 1:
@@ -106,6 +112,18 @@ def run(
         raise UsageError("--timeout must be positive")
     probe(base, timeout)
     chosen_seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+    rerun = RerunOptions(
+        spec=_users_document(spec, loaded),
+        profile_options=tuple(loaded.profile.options()),
+        max_examples=max_examples,
+        phases=tuple(phases),
+        checks=tuple(checks or ()),
+        exclude_checks=tuple(exclude_checks or ()),
+        accept_valid=accept_valid,
+        max_ttft_ms=max_ttft_ms,
+        timeout=timeout,
+        header_names=tuple(headers or {}),
+    )
     session = _Session(
         base=base,
         spec=loaded,
@@ -120,11 +138,21 @@ def run(
         accept_valid=accept_valid,
         max_ttft_ms=max_ttft_ms,
         progress=progress,
+        rerun=rerun,
     )
     from .strategies import reused_schema_strategies
 
     with without_local_constants(), reused_schema_strategies():
         return session.run(list(phases))
+
+
+def _users_document(given: Spec | str | Path | None, loaded: Spec) -> str | None:
+    """The document for the rerun line: the path given, or None for the bundled one."""
+    from .spec import default_spec_path
+
+    if given is None or loaded.source == str(default_spec_path()):
+        return None
+    return loaded.source
 
 
 def select_checks(
@@ -197,28 +225,17 @@ def _check_url(url: str) -> str:
 # -- internals --------------------------------------------------------------------------------
 
 
-class _CheckFailed(Exception):
-    """Raised inside a Hypothesis test so it shrinks; one subclass per check (see module doc)."""
-
-    def __init__(self, failure: Failure, exchange: Exchange) -> None:
-        super().__init__(f"{failure.check}: {failure.message}")
-        self.failure = failure
-        self.exchange = exchange
-
-
 class _Stopped(Exception):
     """Raised inside a Hypothesis test once the run has stopped, so Hypothesis stops generating."""
 
 
-_FAILURE_TYPES: dict[str, type[_CheckFailed]] = {}
-_FAILURE_TYPES_LOCK = threading.Lock()
+@dataclass(frozen=True)
+class _Found:
+    """The smallest exchange of a phase's generated ones that failed a check, to reduce from."""
 
-
-def _failure_type(check: str) -> type[_CheckFailed]:
-    with _FAILURE_TYPES_LOCK:
-        if check not in _FAILURE_TYPES:
-            _FAILURE_TYPES[check] = type(f"CheckFailed[{check}]", (_CheckFailed,), {})
-        return _FAILURE_TYPES[check]
+    exchange: Exchange
+    failures: list[Failure]
+    with_counterpart: bool
 
 
 @dataclass(frozen=True)
@@ -266,6 +283,7 @@ class _Session:
     accept_valid: bool
     max_ttft_ms: float | None
     progress: Callable[[PhaseSummary, bool], None] | None
+    rerun: RerunOptions
 
     def run(self, phases: list[str]) -> RunResult:
         started = time.monotonic()
@@ -275,7 +293,7 @@ class _Session:
             spec_source=self.spec.source,
             seed=self.seed,
             profile=self.spec.profile.label,
-            profile_options=tuple(self.spec.profile.options()),
+            rerun=self.rerun,
             checks=list(self.selected),
             workers=self.workers,
             secrets=secret_values(self.headers),
@@ -299,18 +317,9 @@ class _Session:
         began = time.monotonic()
         if phase == "coverage":
             self._run_coverage(summary)
-        for attempt in range(len(self.selected) + 1 if phase != "coverage" else 0):
-            if self.tally.aborted:
-                break
-            raising = self.tally.not_yet_failed(phase)
-            if not raising:
-                break
-            found = self._hypothesis_pass(
-                phase, self._strategy(phase), raising, self.seed + 7919 * index + attempt, summary
-            )
-            summary.failing_checks = self.tally.failed_in(phase)
-            if not found:
-                break
+        elif not self.tally.aborted:
+            found = self._generate(phase, self._strategy(phase), self.seed + 7919 * index, summary)
+            self._reduce_found(phase, found, summary)
         summary.seconds = round(time.monotonic() - began, 3)
         summary.failing_checks = self.tally.failed_in(phase)
         if self.progress:
@@ -346,14 +355,13 @@ class _Session:
             return st.tuples(strategies.realistic_requests(self.spec), st.booleans())
         return st.tuples(strategies.negative_requests(self.spec, self.operation), st.just(False))
 
-    def _hypothesis_pass(
-        self, phase: str, strategy: Any, raising: list[str], seed: int, summary: PhaseSummary
-    ) -> set[str]:
+    def _generate(self, phase: str, strategy: Any, seed: int, summary: PhaseSummary) -> dict[str, _Found]:
+        """Send ``max_examples`` drawn requests; per failed check, the smallest exchange that failed it."""
         from hypothesis import HealthCheck, Phase, Verbosity, given, settings
         from hypothesis import seed as seed_decorator
 
-        budget = SHRINK_BUDGET_FACTOR * self.max_examples + SHRINK_BUDGET_EXTRA
-        failed_before: dict[tuple[bytes, bool], _CheckFailed] = {}
+        found: dict[str, _Found] = {}
+        cap = 3 * self.max_examples  # a pair counts twice; Hypothesis never calls more than max_examples
 
         @seed_decorator(seed)
         @settings(
@@ -362,8 +370,7 @@ class _Session:
             database=None,
             deadline=None,
             suppress_health_check=list(HealthCheck),
-            phases=[Phase.generate, Phase.shrink],
-            report_multiple_bugs=True,
+            phases=[Phase.generate],
             verbosity=Verbosity.quiet,
             print_blob=False,
         )
@@ -371,32 +378,70 @@ class _Session:
         def exercise(drawn: tuple[Any, bool]) -> None:
             if self.tally.aborted:
                 raise _Stopped()
+            if summary.requests >= cap:
+                return
             payload, with_counterpart = drawn
             request = self._prepare(phase, payload)
-            key = (request.raw_body, with_counterpart)
-            if summary.requests >= budget:
-                # Over budget: send nothing more. A request that failed before fails the same way
-                # (Hypothesis replays its minimal example); anything new counts as passing.
-                if key in failed_before:
-                    raise failed_before[key]
-                return
             exchange, failures = self._exchange(phase, request, with_counterpart)
             summary.requests += 1 + (1 if with_counterpart else 0)
             if is_costly(exchange):
                 return  # recorded as it is; see RunTally.judged
-            for failure in failures:
-                if failure.blame == "server" and failure.check in raising:
-                    failed_before[key] = _failure_type(failure.check)(failure, exchange)
-                    raise failed_before[key]
+            for check in _reducible(failures):
+                kept = found.get(check)
+                if kept is None or len(request.raw_body) < len(kept.exchange.request.raw_body):
+                    found[check] = _Found(exchange, failures, with_counterpart)
 
         try:
             exercise()
-        except BaseException as exc:  # noqa: BLE001 - Hypothesis wraps ours in groups; anything else re-raises
-            caught = list(_check_failures(exc))
-            if not caught and not _contains(exc, _Stopped):
+        except BaseException as exc:  # noqa: BLE001 - Hypothesis may wrap ours in a group; anything else re-raises
+            if not _contains(exc, _Stopped):
                 raise
-            return self.tally.keep_minimal(phase, ((error.failure, error.exchange) for error in caught))
-        return set()
+        return found
+
+    def _reduce_found(self, phase: str, found: dict[str, _Found], summary: PhaseSummary) -> None:
+        """Give each failed check a minimal example: reduce its smallest failing request, within budget."""
+        from .validate import JSON, pick_media
+
+        media = pick_media(self.operation.request_body, JSON)
+        left = max(REDUCE_PER_CHECK, REDUCE_PER_PHASE_FACTOR * self.max_examples)
+        for check in [name for name in self.selected if name in found]:
+            start = found[check]
+            if self.tally.has_example(phase, check):
+                continue  # the reduction of another check's request reduced this one's too
+            reducible = isinstance(start.exchange.request.body, dict) and phase != "negative"
+            if media is None or not reducible or left <= 0 or self.tally.aborted:
+                self.tally.keep_first(phase, start.failures, start.exchange, as_sent=True)
+                continue
+            best, asked = self._reduce(phase, check, start, media.pointer, min(REDUCE_PER_CHECK, left), summary)
+            left -= asked
+            self.tally.keep_minimal(phase, ((failure, best.exchange) for failure in best.failures))
+
+    def _reduce(
+        self, phase: str, check: str, start: _Found, pointer: str, budget: int, summary: PhaseSummary
+    ) -> tuple[_Found, int]:
+        """The smallest exchange that still fails ``check``, and the requests it took to find it."""
+        from .reduce import StopReducing, reduce_json
+
+        best = start
+
+        def still_fails(candidate: Any) -> bool:
+            nonlocal best
+            if self.tally.aborted:
+                raise StopReducing()
+            exchange, failures = self._exchange(phase, self._prepare(phase, candidate), start.with_counterpart)
+            summary.requests += 1 + (1 if start.with_counterpart else 0)
+            if is_costly(exchange):
+                raise StopReducing()  # each further try would cost a timeout
+            if check not in _reducible(failures):
+                return False
+            best = _Found(exchange, failures, start.with_counterpart)
+            return True
+
+        def allowed(candidate: Any) -> bool:
+            return bool(self.plan.validator.is_valid_at(pointer, candidate))
+
+        reduction = reduce_json(start.exchange.request.body, still_fails, allowed, budget)
+        return best, reduction.asked
 
     # -- one request ---------------------------------------------------------------------------
     def _prepare(self, phase: str, payload: Any) -> PreparedRequest:
@@ -453,13 +498,9 @@ def _counterpart(request: PreparedRequest, stream_default: bool = True) -> Prepa
     return PreparedRequest(request.method, request.url, dict(request.headers), body, raw, kind=request.kind)
 
 
-def _check_failures(exc: BaseException) -> Iterable[_CheckFailed]:
-    """Our failures inside whatever Hypothesis raised (one, a group, a flaky group)."""
-    if isinstance(exc, _CheckFailed):
-        yield exc
-    elif isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _check_failures(inner)
+def _reducible(failures: Iterable[Failure]) -> set[str]:
+    """The checks a request is to blame for: server-blamed, not a connection an earlier answer closed."""
+    return {failure.check for failure in failures if failure.blame == "server" and failure.culprit is None}
 
 
 def _contains(exc: BaseException, kind: type[BaseException]) -> bool:

@@ -290,11 +290,13 @@ def _merge_delta(reply: AssembledReply, target: AssembledChoice, delta: dict[str
         function = _dict(fragment.get("function"))
         fragment_name = function.get("name")
         if isinstance(fragment_name, str) and fragment_name:
-            if call.name is not None and call.name != fragment_name:
+            if call.name and call.name != fragment_name:
                 reply.problems.append(
                     f"event {event_index}: tool call {index} changes name from {call.name!r} to {fragment_name!r}"
                 )
             call.name = call.name or fragment_name
+        elif fragment_name == "" and call.name is None:
+            call.name = ""  # a tool may be named "" where the document allows it; a later real name replaces it
         if isinstance(function.get("arguments"), str):
             call.arguments += function["arguments"]
     audio = delta.get("audio")

@@ -32,6 +32,10 @@ class RunTally:
         # Each phase keeps its own minimal failures, so a run with phases side by side finds the same
         # ones as a sequential run (see finish for which is reported).
         self.phase_records: dict[str, dict[str, FailureRecord]] = {name: {} for name in phases}
+        # And, for every check that failed an exchange, the smallest such exchange as it was sent: the
+        # example of last resort, so a check that failed is never reported as passing (a reduction's
+        # budget may run out, or the run stop, before a check has its own example).
+        self.phase_sightings: dict[str, dict[str, FailureRecord]] = {name: {} for name in phases}
         self._document_keys: set[tuple[str, str]] = set()
         self._samples: dict[str, Thinned] = {name: Thinned(SAMPLE_LIMIT) for name in (*TIMINGS, GAPS)}
         self._timelines: list[list[float]] = []
@@ -44,13 +48,15 @@ class RunTally:
     def aborted(self) -> bool:
         return bool(self.result.aborted)
 
-    def not_yet_failed(self, phase: str) -> list[str]:
-        """The selected checks with no minimal failure in ``phase`` yet: those a pass still looks for."""
+    def has_example(self, phase: str, check: str) -> bool:
+        """Whether ``check`` already has its reported example in ``phase`` (reduced, or kept as sent)."""
         with self._lock:
-            return [name for name in self.selected if name not in self.phase_records[phase]]
+            return check in self.phase_records[phase]
 
     def failed_in(self, phase: str) -> int:
-        return len(self.phase_records[phase])
+        """Checks that failed an exchange of ``phase``: what its progress line and its summary both count."""
+        with self._lock:
+            return len(self.phase_records[phase].keys() | self.phase_sightings[phase].keys())
 
     def sent(self, exchange: Exchange) -> None:
         with self._lock:
@@ -79,6 +85,7 @@ class RunTally:
         timed_out = is_costly(exchange)
         with self._lock:
             failed = {f.check for f in failures if f.blame == "server"}
+            self._sighted(phase, failures, exchange)
             for failure in failures:
                 if failure.check == DIALECT_CHECK and failure.blame == "server":
                     seen_json = (exchange.content_type or "").split(";")[0].strip().lower() == "application/json"
@@ -111,23 +118,45 @@ class RunTally:
                     f"({exchange.transport_error}); stopped sending"
                 )
 
-    def keep_first(self, phase: str, failures: Iterable[Failure], exchange: Exchange) -> None:
-        """The first server-blamed failure of each check, as it was sent (the coverage phase's requests)."""
+    def _sighted(self, phase: str, failures: Iterable[Failure], exchange: Exchange) -> None:
+        """Keep, per check, the smallest exchange that failed it (called under the lock)."""
+        sightings = self.phase_sightings[phase]
+        for failure in failures:
+            if failure.blame != "server":
+                continue
+            record = FailureRecord.of(failure, phase, exchange, as_sent=True)
+            kept = sightings.get(failure.check)
+            if kept is None or len(record.request.raw_body) < len(kept.request.raw_body):
+                sightings[failure.check] = record
+
+    def keep_first(self, phase: str, failures: Iterable[Failure], exchange: Exchange, *, as_sent: bool = False) -> None:
+        """The first server-blamed failure of each check, as it was sent (the coverage phase's requests,
+        small by design; ``as_sent`` says in the report that the request was not reduced)."""
         with self._lock:
             for failure in failures:
                 if failure.blame == "server" and failure.check not in self.phase_records[phase]:
-                    self.phase_records[phase][failure.check] = FailureRecord.of(failure, phase, exchange)
+                    self.phase_records[phase][failure.check] = FailureRecord.of(
+                        failure, phase, exchange, as_sent=as_sent
+                    )
 
     def keep_minimal(self, phase: str, found: Iterable[tuple[Failure, Exchange]]) -> set[str]:
-        """Shrunk failures; the checks among them that had none in ``phase`` before."""
-        new: set[str] = set()
+        """Reduced failures; the checks among them that had none in ``phase`` before.
+
+        ``found`` holds every server-blamed failure of a reduced exchange, not only the one it was
+        reduced for: the minimal 500 that shows not_a_server_error shows error_body_valid too. Where
+        two exchanges show one check, the smaller request is kept.
+        """
+        new: dict[str, FailureRecord] = {}
         with self._lock:
+            records = self.phase_records[phase]
             for failure, exchange in found:
-                if failure.check in self.phase_records[phase]:
+                if failure.blame != "server" or failure.check in records:
                     continue
-                new.add(failure.check)
-                self.phase_records[phase][failure.check] = FailureRecord.of(failure, phase, exchange)
-        return new
+                kept = new.get(failure.check)
+                if kept is None or len(exchange.request.raw_body) < len(kept.request.raw_body):
+                    new[failure.check] = FailureRecord.of(failure, phase, exchange)
+            records.update(new)
+        return set(new)
 
     def finish(self, summaries: list[PhaseSummary], base: str, operation_path: str, seconds: float) -> RunResult:
         """The result: one failure per check, in the order the checks were selected, and the diagnosis."""
@@ -138,12 +167,16 @@ class RunTally:
             for check, record in self.phase_records[name].items():
                 if not result.failures_for(check):
                     result.failures.append(record)
+        for name in sorted(self.phase_sightings, key=lambda phase: phase == "coverage"):
+            for check, record in self.phase_sightings[name].items():
+                if not result.failures_for(check):
+                    result.failures.append(record)  # failed, but no shrunk example: shown as it was sent
         if not result.aborted:
             judged = {name: stats.judged for name, stats in result.stats.items()}
             result.diagnosis = diagnose(base, operation_path, result.valid_answers, judged, self.selected)
         result.hint = dialect_hint(*self._dialect_counts)
         for summary in summaries:
-            summary.failing_checks = len({f.check for f in result.failures if f.phase == summary.name})
+            summary.failing_checks = self.failed_in(summary.name)
         order = {name: position for position, name in enumerate(self.selected)}
         result.failures.sort(key=lambda f: order.get(f.check, len(order)))
         result.timings = {name: percentiles(self._samples[name].values, self._samples[name].seen) for name in TIMINGS}

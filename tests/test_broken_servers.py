@@ -37,8 +37,10 @@ def test_each_broken_server_fails_exactly_its_check(broken: str) -> None:
         assert record.request.kind == "negative" and record.request.broken_rule
     elif record.phase == "realistic":
         assert isinstance(record.request.body, dict)
-        # Shrunk: the minimal conversation is one or two messages, not a generated transcript.
-        assert 1 <= len(record.request.body["messages"]) <= 2, record.request.body
+        # Reduced: at most one or two messages, not a generated transcript, and small enough to paste.
+        assert len(record.request.body["messages"]) <= 2, record.request.body
+        assert len(record.request.raw_body) < 400, record.request.raw_body
+        assert not record.as_sent
     assert result.stats[BROKEN[broken]].failed >= 1
     assert time.monotonic() - started < 20
 
@@ -90,11 +92,18 @@ def test_refused_valid_requests_are_counted_and_fail_only_when_asked() -> None:
     assert not strict.ok and {f.check for f in strict.failures} == {"valid_request_accepted"}
     minimal = strict.failures[0].request.body
     assert minimal["modalities"] == ["audio"] or "audio" in minimal["modalities"]
-    assert len(minimal["messages"]) == 1
+    assert len(minimal["messages"]) <= 1
 
 
-@pytest.mark.parametrize("app_factory, what", [(hanging_app, "timed out"), (endless_app, "deadline")])
-def test_a_server_that_hangs_or_streams_forever_is_reported_within_the_timeout(app_factory, what) -> None:
+@pytest.mark.parametrize(
+    "app_factory, what, failing",
+    [
+        (hanging_app, "timed out", ["transport_ok"]),
+        # The endless stream's deltas never carry the role, which its first events already show.
+        (endless_app, "deadline", ["transport_ok", "role_first"]),
+    ],
+)
+def test_a_server_that_hangs_or_streams_forever_is_reported_within_the_timeout(app_factory, what, failing) -> None:
     with ServerThread(app_factory(), log_level="critical") as server:
         started = time.monotonic()
         result = run(server.url, max_examples=10, seed=SEED, timeout=1.0)
@@ -102,7 +111,7 @@ def test_a_server_that_hangs_or_streams_forever_is_reported_within_the_timeout(a
     # What the code guarantees: the client cuts each request at its 1 s deadline, and the run stops
     # sending after two in a row. The bounds leave room for a loaded machine; a run that did not cut
     # would never end at all.
-    assert [f.check for f in result.failures] == ["transport_ok"]
+    assert [f.check for f in result.failures] == failing
     assert what in result.failures[0].message
     assert result.aborted and "in a row" in result.aborted
     assert result.requests_sent == 2
@@ -118,7 +127,7 @@ def test_a_server_that_sends_garbage_is_reported() -> None:
     assert elapsed < 10, elapsed
     assert [f.check for f in result.failures] == ["transport_ok"]
     assert "not valid HTTP" in result.failures[0].message
-    assert len(result.failures[0].request.body["messages"]) == 1  # shrunk: garbage costs nothing to retry
+    assert len(result.failures[0].request.body["messages"]) <= 1  # reduced: garbage costs nothing to retry
 
 
 def test_a_stream_is_cut_at_the_event_cap() -> None:
