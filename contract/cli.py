@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -48,7 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=50,
         metavar="N",
-        help="requests generated per phase before shrinking (default 50)",
+        help="requests generated per phase before failures are reduced (default 50)",
+    )
+    run.add_argument(
+        "--phases",
+        default=None,
+        metavar="A,B",
+        help="run only these phases, in this order (default: coverage,schema,realistic,negative)",
     )
     run.add_argument(
         "--seed", type=int, default=None, metavar="N", help="repeat a run exactly (default: random, printed)"
@@ -168,7 +175,11 @@ def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     name = name.strip()
     if not sep or not name or any(c.isspace() for c in name) or not name.isascii():
-        raise UsageError(f"--header {text!r} must look like 'Name: value'")
+        # Only the first word is shown: what follows may be the secret the header was meant to carry.
+        first_word = (text.split(None, 1) or [""])[0].split(":", 1)[0][:40]
+        raise UsageError(
+            f"--header starting {first_word!r} must look like 'Name: value' (the rest is not shown: it may be a secret)"
+        )
     return name, value.strip()
 
 
@@ -190,7 +201,7 @@ def import_check_modules(names: Sequence[str]) -> None:
 def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
     """``contract-check URL``: run, print the report, write JUnit / JSON; the exit code."""
     from .report import ConsoleProgress, write_console, write_json, write_junit
-    from .runner import run
+    from .runner import PHASES, run
     from .spec import SpecError
 
     progress = ConsoleProgress(sys.stderr)
@@ -214,7 +225,9 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
             accept_valid=args.accept_valid,
             max_ttft_ms=args.max_ttft_ms,
             progress=progress,
+            phases=PHASES if args.phases is None else (_split(args.phases) or []),
         )
+        result.rerun = replace(result.rerun, imports=tuple(args.imports or ()))
     except (UsageError, SpecError) as exc:
         sys.stderr.write(f"contract-check: error: {exc}\n")
         return 2

@@ -21,6 +21,7 @@ from pathlib import Path
 from .redaction import Redactor
 from .report import (
     NOT_EXERCISED_NOTE,
+    RERUN_CAPTION,
     WITNESS_CAPTION,
     curl_line,
     excerpt_lines,
@@ -28,6 +29,7 @@ from .report import (
     not_exercised,
     outcome_line,
     refusal_line,
+    request_caption,
     request_json,
     request_origin,
     rerun_command,
@@ -105,7 +107,7 @@ def _summary(result: RunResult, redactor: Redactor, word: str) -> str:
         f"<b>{_e(result.profile)}</b> &middot; seed <b>{result.seed}</b> &middot; "
         f"{result.requests_sent} requests in {result.seconds:.1f} s (workers {result.workers}) &middot; "
         f"{_e(redactor.text(refusal_line(result)))}</p>",
-        "<p>rerun with the same seed (same requests):</p>",
+        f"<p>{_e(RERUN_CAPTION)}:</p>",
         f'<pre id="rerun">{_e(redactor.text(rerun_command(result)))}</pre>',
         "</header>",
     ]
@@ -199,10 +201,18 @@ def _failure(record: FailureRecord, redactor: Redactor, ident: str) -> str:
         witness = json.dumps(redactor.value(record.witness), indent=2, ensure_ascii=False, default=str)
         out += [f"<p>{_e(WITNESS_CAPTION)}:</p>", f'<pre class="witness">{_e(witness)}</pre>']
     out += [
-        "<p>minimal request:</p>",
+        f"<p>{_e(request_caption(record))}:</p>",
         f'<pre class="request">{_e(request_json(record.request, redactor))}</pre>',
+        *(
+            []
+            if record.then is None
+            else [
+                "<p>sent next on the same connection, and left unanswered:</p>",
+                f'<pre class="request">{_e(request_json(record.then, redactor))}</pre>',
+            ]
+        ),
         "<p>reproduce:</p>",
-        f'<pre class="curl">{_e(curl_line(record.request, redactor))}</pre>',
+        f'<pre class="curl">{_e(curl_line(record.request, redactor, record.then))}</pre>',
         "<p>response:</p>",
         f'<pre class="response">{_excerpt(record, redactor)}</pre>',
         "</section>",

@@ -40,11 +40,13 @@ class Verdicts:
     diagnosis: str | None = None
     failures: dict[str, str] = field(default_factory=dict)  # check -> failure blocks
     not_exercised: list[str] = field(default_factory=list)
+    rerun: str = ""  # the pytest command that sends the same requests again (contract.rerun)
 
     @classmethod
     def of(cls, result: RunResult) -> Verdicts:
         from .redaction import Redactor
         from .report import failure_block
+        from .rerun import plugin_line
 
         redactor = Redactor(result.secrets)
         failures = {
@@ -57,6 +59,7 @@ class Verdicts:
             redactor.text(result.diagnosis) if result.diagnosis else None,
             failures,
             [name for name in result.stats if result.verdict(name) == "not exercised"],
+            plugin_line(result.url, result.seed, result.rerun),
         )
 
 
@@ -182,7 +185,7 @@ class ContractItem(pytest.Item):
 
     def runtest(self) -> None:
         verdicts = _verdicts(self.config)
-        rerun = f"seed {verdicts.seed} (rerun with --contract-seed {verdicts.seed})"
+        rerun = f"seed {verdicts.seed}; rerun: {verdicts.rerun or f'--contract-seed {verdicts.seed}'}"
         if verdicts.error:
             raise ContractCheckFailed(verdicts.error)
         if self.name == CONCLUSIVE_ITEM:
@@ -239,6 +242,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     from .redaction import Redactor
     from .report import failure_block, summary_table
+    from .rerun import plugin_line
 
     redactor = Redactor(outcome.secrets)
     if outcome.document_defects:
@@ -250,4 +254,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"hint: {redactor.text(outcome.hint)}")
     if outcome.aborted:
         terminalreporter.write_line(f"run stopped early: {outcome.aborted}")
-    terminalreporter.write_line(redactor.text(summary_table(outcome)))
+    terminalreporter.write_line(
+        redactor.text(summary_table(outcome, plugin_line(outcome.url, outcome.seed, outcome.rerun)))
+    )

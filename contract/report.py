@@ -19,6 +19,7 @@ from typing import IO, Any
 from .diagnosis import most_common
 from .exchange import NOT_JSON, Exchange, PreparedRequest
 from .redaction import Redactor
+from .rerun import command_line
 from .results import FailureRecord, PhaseSummary, RunResult
 
 _EXCERPT_CHARS = 800
@@ -30,18 +31,37 @@ _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-
 # -- pieces of a failure block -------------------------------------------------------------------
 
 
-def curl_line(request: PreparedRequest, redactor: Redactor | None = None) -> str:
-    """A shell command that sends the same request and prints the stream as it arrives."""
+def curl_line(request: PreparedRequest, redactor: Redactor | None = None, then: PreparedRequest | None = None) -> str:
+    """A shell command that sends the same request and prints the stream as it arrives.
+
+    With ``then``, the command sends that request next on the same connection (curl reuses it across
+    ``--next``), as a connection that fails after an answer needs.
+    """
     redactor = redactor or Redactor()
-    parts = ["curl", "-N", "-sS", "-X", request.method, shlex.quote(request.url)]
-    for name, value in redactor.headers(request.headers).items():
-        parts += ["-H", shlex.quote(f"{name}: {value}")]
+    if then is not None:
+        first, second = _curl_request(request, redactor, piped=False), _curl_request(then, redactor, piped=False)
+        return " ".join(["curl", "-N", "-sS", *first, "--next", "-N", "-sS", *second])
     try:
-        body = request.raw_body.decode("utf-8")
+        request.raw_body.decode("utf-8")
     except UnicodeDecodeError:
         escaped = "".join(f"\\x{byte:02x}" for byte in request.raw_body)
-        return f"printf '%b' {shlex.quote(escaped)} | " + " ".join(parts + ["--data-binary", "@-"])
-    return " ".join(parts + ["--data-raw", shlex.quote(redactor.text(body))])
+        parts = _curl_request(request, redactor, piped=True)
+        return f"printf '%b' {shlex.quote(escaped)} | " + " ".join(["curl", "-N", "-sS", *parts])
+    return " ".join(["curl", "-N", "-sS", *_curl_request(request, redactor, piped=False)])
+
+
+def _curl_request(request: PreparedRequest, redactor: Redactor, piped: bool) -> list[str]:
+    """curl's arguments for one request: method, URL, headers and the body (from stdin when ``piped``)."""
+    parts = ["-X", request.method, shlex.quote(request.url)]
+    for name, value in redactor.headers(request.headers).items():
+        parts += ["-H", shlex.quote(f"{name}: {value}")]
+    if piped:
+        return parts + ["--data-binary", "@-"]
+    try:
+        body = request.raw_body.decode("utf-8")
+    except UnicodeDecodeError:  # a second body cannot come from stdin too: bash's $'...' holds the bytes
+        return parts + ["--data-binary", "$'" + "".join(f"\\x{byte:02x}" for byte in request.raw_body) + "'"]
+    return parts + ["--data-raw", shlex.quote(redactor.text(body))]
 
 
 def request_json(request: PreparedRequest, redactor: Redactor | None = None) -> str:
@@ -117,6 +137,11 @@ def request_origin(record: FailureRecord) -> str:
     return f"{record.phase} request" + (f", breaks {broken}" if broken else "")
 
 
+def request_caption(record: FailureRecord) -> str:
+    """``minimal request``, or a word that the request is shown as sent because it was never shrunk."""
+    return "request (as sent; not shrunk)" if record.as_sent else "minimal request"
+
+
 def failure_block(record: FailureRecord, redactor: Redactor | None = None) -> str:
     """Everything needed to see and reproduce one failure, as plain text."""
     redactor = redactor or Redactor()
@@ -131,10 +156,13 @@ def failure_block(record: FailureRecord, redactor: Redactor | None = None) -> st
     if record.witness is not None:
         lines.append(f"  {WITNESS_CAPTION}:")
         lines.append(_indent(redactor.text(json.dumps(record.witness, indent=2, ensure_ascii=False, default=str))))
-    lines.append("  minimal request:")
+    lines.append(f"  {request_caption(record)}:")
     lines.append(_indent(request_json(record.request, redactor)))
+    if record.then is not None:
+        lines.append("  sent next on the same connection, and left unanswered:")
+        lines.append(_indent(request_json(record.then, redactor)))
     lines.append("  reproduce:")
-    lines.append(_indent(curl_line(record.request, redactor)))
+    lines.append(_indent(curl_line(record.request, redactor, record.then)))
     lines.append("  response:")
     lines.append(_indent(response_excerpt(record.exchange, redactor)))
     return printable("\n".join(lines))
@@ -215,14 +243,16 @@ def printable(text: str) -> str:
 
 
 def console_text(result: RunResult) -> str:
+    """The report for people: the verdict first and last, the failures, the checks table between."""
     redactor = Redactor(result.secrets)
-    out: list[str] = [f"hint: {redactor.text(result.hint)}"] if result.hint else []
+    verdict = redactor.text(verdict_line(result))
+    out: list[str] = [verdict]
+    if result.hint:
+        out.append(f"hint: {redactor.text(result.hint)}")
     out += [
         f"contract-check {result.url}  spec {result.spec_source}  profile {result.profile}  seed {result.seed}",
         "",
     ]
-    if result.diagnosis:
-        out += [f"INCONCLUSIVE: {redactor.text(result.diagnosis)}", ""]
     for record in result.failures:
         out += [failure_block(record, redactor), ""]
     if result.document_defects:
@@ -232,12 +262,13 @@ def console_text(result: RunResult) -> str:
             out += [failure_block(record, redactor), ""]
     if result.aborted:
         out += [f"run stopped early: {result.aborted}", ""]
-    out.append(summary_table(result))
+    out += [summary_table(result), verdict]
     return printable("\n".join(out)) + "\n"
 
 
-def summary_table(result: RunResult) -> str:
-    """One row per check: exchanges judged, passed, failed, and the verdict (``not exercised`` if none judged)."""
+def summary_table(result: RunResult, rerun: str | None = None) -> str:
+    """One row per check: exchanges judged, passed, failed, and the verdict (``not exercised`` if none judged);
+    then the counts and the rerun line (``rerun``, or the contract-check command)."""
     width = max([len(name) for name in result.stats] + [5])
     lines = [f"{'check':<{width}}  {'judged':>7}  {'passed':>7}  {'failed':>7}  result"]
     for name, stats in result.stats.items():
@@ -255,9 +286,24 @@ def summary_table(result: RunResult) -> str:
     ]
     if unexercised:
         lines.append(f"{NOT_EXERCISED_NOTE}: {', '.join(unexercised)}")
-    same = " ".join(["--seed", str(result.seed), *map(shlex.quote, result.profile_options)])
-    lines.append(f"{outcome_line(result)}; seed {result.seed} (rerun with {same})")
+    counts = f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s)"
+    lines.append(f"{counts}; seed {result.seed}")
+    lines.append(f"{RERUN_CAPTION}: {rerun or rerun_command(result)}")
     return "\n".join(lines)
+
+
+def verdict_line(result: RunResult) -> str:
+    """The run's verdict in one line: ``PASSED``, ``FAILED: check, check`` or ``INCONCLUSIVE: why``.
+
+    A run that stopped early without a failing check is FAILED too: it did not finish its requests.
+    """
+    if result.diagnosis:
+        return f"INCONCLUSIVE: {result.diagnosis}"
+    if result.ok:
+        return "PASSED"
+    if result.failed_checks:
+        return "FAILED: " + ", ".join(result.failed_checks)
+    return f"FAILED: run stopped early: {result.aborted}"
 
 
 def verdict_word(result: RunResult) -> str:
@@ -274,10 +320,13 @@ def outcome_line(result: RunResult) -> str:
     return f"{len(result.failures)} failing check(s), {len(result.document_defects)} document defect(s)"
 
 
+RERUN_CAPTION = "rerun (the same requests, judged the same way)"
+
+
 def rerun_command(result: RunResult) -> str:
-    """The command that sends the same requests again (same seed and dialect); add the run's other options to it."""
-    options = "".join(f" {shlex.quote(option)}" for option in result.profile_options)
-    return f"contract-check {shlex.quote(result.url)} --seed {result.seed}{options}"
+    """The command that sends the same requests again: seed, document, profile, examples, phases, checks,
+    deadline and headers (their values as shell variables, never shown)."""
+    return command_line(result.url, result.seed, result.rerun)
 
 
 def not_exercised(result: RunResult) -> list[str]:
@@ -312,6 +361,8 @@ def result_dict(result: RunResult) -> dict[str, Any]:
         "profile": result.profile,
         "seed": result.seed,
         "ok": result.ok,
+        "verdict": redactor.text(verdict_line(result)),
+        "rerun": rerun_command(result),
         "diagnosis": result.diagnosis,
         "hint": result.hint,
         "checks": result.checks,
@@ -356,6 +407,7 @@ def _record_dict(record: FailureRecord, redactor: Redactor) -> dict[str, Any]:
         "expected": redactor.text(record.expected),
         "seen": redactor.text(record.seen),
         "witness": redactor.value(record.witness),
+        "as_sent": record.as_sent,
         "request": {
             "method": request.method,
             "url": request.url,
@@ -365,7 +417,8 @@ def _record_dict(record: FailureRecord, redactor: Redactor) -> dict[str, Any]:
             "kind": request.kind,
             "broken_rule": request.broken_rule,
         },
-        "curl": curl_line(request, redactor),
+        "then": None if record.then is None else redactor.value(record.then.body),
+        "curl": curl_line(request, redactor, record.then),
         "response": {
             "status": exchange.status,
             "content_type": exchange.content_type,

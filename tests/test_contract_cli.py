@@ -122,8 +122,9 @@ def test_a_wrong_base_url_exits_1_with_the_diagnosis_on_top(tmp_path: Path) -> N
         )
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[2].startswith("INCONCLUSIVE: all ") and "valid requests got 404 `unknown_path`" in lines[2]
-    assert f"the operation is POST {server.url}/v2/chat/completions; try {server.url}/v1" in lines[2]
+    assert lines[0].startswith("INCONCLUSIVE: all ") and "valid requests got 404 `unknown_path`" in lines[0]
+    assert f"the operation is POST {server.url}/v2/chat/completions; try {server.url}/v1" in lines[0]
+    assert lines[-1] == lines[0], "the verdict is the first line and the last"
     assert "chunks_valid" in done.stdout and "not exercised" in done.stdout
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["ok"] is False and report["diagnosis"].startswith("all ")

@@ -188,6 +188,16 @@ def test_headers_are_sent_and_redacted(pytester: pytest.Pytester) -> None:
         ["*FAILED: not_a_server_error*", "*-H 'Authorization: ?redacted?' -H 'X-Trace: visible-7'*"]
     )
     assert "sk-plugin-SECRET-7" not in result.stdout.str()
+    # The rerun line names every option that changes what is sent, and the headers by name only.
+    reruns = [line for line in result.stdout.lines if "rerun" in line and "pytest --contract-url" in line]
+    assert reruns, result.stdout.str()[-2000:]
+    assert all(
+        f"pytest --contract-url {server.url} --contract-seed 3 --contract-max-examples 3 "
+        '--contract-header "Authorization: $AUTHORIZATION" --contract-header "X-Trace: $X_TRACE"'
+        in line
+        and "visible-7" not in line
+        for line in reruns
+    ), reruns
 
 
 def test_bad_options_are_one_line(pytester: pytest.Pytester) -> None:

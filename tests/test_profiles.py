@@ -233,20 +233,21 @@ def test_the_checker_passes_an_openai_server_under_the_openai_profile(openai_moc
         "contract.cli", openai_mock, "--profile", "openai", "--seed", "3", "--max-examples", "10", "--json", str(report)
     )
     assert done.returncode == 0, done.stdout[-3000:]
-    first = done.stdout.splitlines()[0]
-    assert "profile openai" in first and "seed 3" in first
+    lines = done.stdout.splitlines()
+    assert lines[0] == lines[-1] == "PASSED"
+    assert "profile openai" in lines[1] and "seed 3" in lines[1]
     result = json.loads(report.read_text(encoding="utf-8"))
     assert result["profile"] == "openai" and result["ok"] and result["hint"] is None
-    assert "--seed 3 --profile openai" in done.stdout.splitlines()[-1], "the rerun line keeps the profile"
+    assert "--seed 3 --profile openai --max-examples 10" in lines[-2], "the rerun line keeps the profile"
 
 
 def test_the_default_run_against_an_openai_server_opens_with_the_profile_hint(openai_mock: str) -> None:
     done = _run("contract.cli", openai_mock, "--seed", "3", "--max-examples", "10")
     assert done.returncode == 1
-    first = done.stdout.splitlines()[0]
-    assert first.startswith("hint: every content_type_matches failure (") and "--profile openai" in first
-    assert "is a JSON reply to a request without `stream`" in first
-    assert "FAILED: content_type_matches" in done.stdout
+    verdict, hint = done.stdout.splitlines()[:2]
+    assert verdict == "FAILED: content_type_matches"
+    assert hint.startswith("hint: every content_type_matches failure (") and "--profile openai" in hint
+    assert "is a JSON reply to a request without `stream`" in hint
 
 
 def test_a_usage_chunk_nobody_asked_for_fails_under_the_openai_profile() -> None:

@@ -105,6 +105,16 @@ def tool_choice_honoured(ctx: CheckContext, exchange: Exchange) -> Verdict:
                     seen=choice.kind,
                 )
             )
+        elif named is not None and named not in offered_tools(request):
+            failures.append(
+                Failure(
+                    "tool_choice_honoured",
+                    f"tool_choice names {named!r}, a tool the request does not offer, yet choice {choice.index} "
+                    f"answers with {choice.kind}: the server should have refused the request with a 400",
+                    expected="a 400 error: the named tool is not offered",
+                    seen=f"{exchange.status} with {choice.kind}",
+                )
+            )
         elif named is not None and (not names or any(name != named for name in names)):
             failures.append(
                 Failure(

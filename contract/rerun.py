@@ -1,0 +1,91 @@
+"""The options that decide what a run sends, and the command lines that send it again.
+
+A seed alone does not repeat a run: ``--max-examples``, the phases, the checks, the document, the
+profile, the deadline and the headers all change which requests are drawn or how they are judged.
+Every report prints the command built from these, for ``contract-check`` and for the pytest plugin.
+Header values never appear: each is a shell variable named after its header (``"Authorization:
+$AUTHORIZATION"``), which the user sets before pasting the line.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+DEFAULT_MAX_EXAMPLES = 50
+DEFAULT_TIMEOUT = 10.0
+ALL_PHASES = ("coverage", "schema", "realistic", "negative")
+_PLUGIN_FLAGS = {"--profile": "--contract-profile", "--overlay": "--contract-overlay"}
+
+
+@dataclass(frozen=True)
+class RerunOptions:
+    """What a run was given that changes the requests it sends or how their answers are judged."""
+
+    spec: str | None = None  # a document of the user's; None for the bundled one
+    profile_options: tuple[str, ...] = ()  # --profile / --overlay as given
+    max_examples: int = DEFAULT_MAX_EXAMPLES
+    phases: tuple[str, ...] = ALL_PHASES
+    checks: tuple[str, ...] = ()  # --checks, as given; empty for the defaults
+    exclude_checks: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()  # modules whose checks ran (--import)
+    accept_valid: bool = False
+    max_ttft_ms: float | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    header_names: tuple[str, ...] = ()
+
+
+def header_variable(name: str) -> str:
+    """The shell variable a header's value is shown as: ``X-Api-Key`` -> ``$X_API_KEY``."""
+    return "$" + (re.sub(r"[^A-Za-z0-9]", "_", name).upper() or "HEADER")
+
+
+def _header_word(flag: str, name: str) -> str:
+    """``--header "Name: $NAME"``: double quotes, so the shell puts the value in and nothing shows it."""
+    quoted = re.sub(r'([\\"$`])', r"\\\1", name)
+    return f'{flag} "{quoted}: {header_variable(name)}"'
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def command_line(url: str, seed: int, options: RerunOptions) -> str:
+    """The ``contract-check`` command that sends the same requests again and judges them the same way."""
+    words = ["contract-check", shlex.quote(url), "--seed", str(seed)]
+    if options.spec is not None:
+        words += ["--spec", shlex.quote(options.spec)]
+    words += [shlex.quote(option) for option in options.profile_options]
+    if options.max_examples != DEFAULT_MAX_EXAMPLES:
+        words += ["--max-examples", str(options.max_examples)]
+    if tuple(options.phases) != ALL_PHASES:
+        words += ["--phases", shlex.quote(",".join(options.phases))]
+    if options.checks:
+        words += ["--checks", shlex.quote(",".join(options.checks))]
+    if options.exclude_checks:
+        words += ["--exclude-checks", shlex.quote(",".join(options.exclude_checks))]
+    for module in options.imports:
+        words += ["--import", shlex.quote(module)]
+    if options.accept_valid:
+        words.append("--accept-valid")
+    if options.max_ttft_ms is not None:
+        words += ["--max-ttft-ms", _number(options.max_ttft_ms)]
+    if options.timeout != DEFAULT_TIMEOUT:
+        words += ["--timeout", _number(options.timeout)]
+    words += [_header_word("--header", name) for name in options.header_names]
+    return " ".join(words)
+
+
+def plugin_line(url: str, seed: int, options: RerunOptions) -> str:
+    """The same for the pytest plugin, in its ``--contract-*`` options."""
+    words = ["pytest", "--contract-url", shlex.quote(url), "--contract-seed", str(seed)]
+    if options.spec is not None:
+        words += ["--contract-spec", shlex.quote(options.spec)]
+    words += [shlex.quote(_PLUGIN_FLAGS.get(word, word)) for word in options.profile_options]
+    if options.max_examples != DEFAULT_MAX_EXAMPLES:
+        words += ["--contract-max-examples", str(options.max_examples)]
+    if options.timeout != DEFAULT_TIMEOUT:
+        words += ["--contract-timeout", _number(options.timeout)]
+    words += [_header_word("--contract-header", name) for name in options.header_names]
+    return " ".join(words)
