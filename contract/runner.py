@@ -1,15 +1,14 @@
 """Drive a live server: generate requests, send them, check the answers, reduce failures.
 
 The coverage phase comes first: a fixed list of requests (``contract.coverage``)
-that reaches every semantic rule whatever the seed; its failures are reported
-as sent, since each request is already small. Each later phase (schema-driven,
+that reaches every semantic rule whatever the seed. Each later phase (schema-driven,
 realistic, negative) is one Hypothesis test that sends ``max_examples`` drawn
 requests and judges every answer with every check; it never raises for a
 failure, so one failing check neither stops the search nor hides another. For
-each check that failed, the smallest failing request is then reduced on its
-own budget (``contract.reduce``: fields, items, strings, each try a request the
-document accepts), and the reduced exchange gives every check it still fails
-its minimal example. Negative requests are reported as sent, the smallest that
+each check that failed in a phase, coverage included, the smallest failing
+request is then reduced on its own budget (``contract.reduce``: fields, items,
+strings, each try a request the document accepts), and the reduced exchange
+gives every check it still fails its minimal example. Negative requests are reported as sent, the smallest that
 failed: they break one rule on purpose, and reducing them could change which.
 Document-blamed failures and timeouts are never reduced: the first is not the
 server's fault, and reducing against a server that does not answer would cost
@@ -316,33 +315,36 @@ class _Session:
             self.progress(summary, False)
         began = time.monotonic()
         if phase == "coverage":
-            self._run_coverage(summary)
-        elif not self.tally.aborted:
+            found = self._run_coverage(summary)
+        elif self.tally.aborted:
+            found = {}
+        else:
             found = self._generate(phase, self._strategy(phase), self.seed + 7919 * index, summary)
-            self._reduce_found(phase, found, summary)
+        self._reduce_found(phase, found, summary)
         summary.seconds = round(time.monotonic() - began, 3)
         summary.failing_checks = self.tally.failed_in(phase)
         if self.progress:
             self.progress(summary, True)
         return summary
 
-    def _run_coverage(self, summary: PhaseSummary) -> None:
-        """Send each coverage request once; the first server-blamed failure of each check is kept as sent."""
+    def _run_coverage(self, summary: PhaseSummary) -> dict[str, _Found]:
+        """Send each coverage request once; per failed check, the smallest exchange that failed it."""
         from .coverage import coverage_cases
 
-        validator_accepts = self.plan.validator.validate_request
+        found: dict[str, _Found] = {}
+        errors_of = self.plan.validator.validate_request
         for case in coverage_cases():
             if self.tally.aborted:
                 break
-            if validator_accepts(case.body):
+            if errors_of(case.body):
                 continue  # another document: this feature is not part of its contract
             request = self._prepare("coverage", case.body)
             exchange, failures = self._exchange("coverage", request, case.with_counterpart)
             summary.requests += 1 + (1 if case.with_counterpart else 0)
-            if is_costly(exchange):
-                continue
-            self.tally.keep_first("coverage", failures, exchange)
+            if not is_costly(exchange):
+                _note_smallest(found, _Found(exchange, failures, case.with_counterpart))
             summary.failing_checks = self.tally.failed_in("coverage")
+        return found
 
     def _strategy(self, phase: str) -> Any:
         from hypothesis import strategies as st
@@ -384,12 +386,8 @@ class _Session:
             request = self._prepare(phase, payload)
             exchange, failures = self._exchange(phase, request, with_counterpart)
             summary.requests += 1 + (1 if with_counterpart else 0)
-            if is_costly(exchange):
-                return  # recorded as it is; see RunTally.judged
-            for check in _reducible(failures):
-                kept = found.get(check)
-                if kept is None or len(request.raw_body) < len(kept.exchange.request.raw_body):
-                    found[check] = _Found(exchange, failures, with_counterpart)
+            if not is_costly(exchange):  # a timeout is recorded as it is; see RunTally.judged
+                _note_smallest(found, _Found(exchange, failures, with_counterpart))
 
         try:
             exercise()
@@ -410,7 +408,7 @@ class _Session:
                 continue  # the reduction of another check's request reduced this one's too
             reducible = isinstance(start.exchange.request.body, dict) and phase != "negative"
             if media is None or not reducible or left <= 0 or self.tally.aborted:
-                self.tally.keep_first(phase, start.failures, start.exchange, as_sent=True)
+                self.tally.keep_as_sent(phase, start.failures, start.exchange)
                 continue
             best, asked = self._reduce(phase, check, start, media.pointer, min(REDUCE_PER_CHECK, left), summary)
             left -= asked
@@ -496,6 +494,15 @@ def _counterpart(request: PreparedRequest, stream_default: bool = True) -> Prepa
     body["stream"] = not bool(request.body.get("stream", stream_default))
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
     return PreparedRequest(request.method, request.url, dict(request.headers), body, raw, kind=request.kind)
+
+
+def _note_smallest(found: dict[str, _Found], seen: _Found) -> None:
+    """Keep ``seen`` for each check it fails where it is smaller than the exchange kept so far."""
+    size = len(seen.exchange.request.raw_body)
+    for check in _reducible(seen.failures):
+        kept = found.get(check)
+        if kept is None or size < len(kept.exchange.request.raw_body):
+            found[check] = seen
 
 
 def _reducible(failures: Iterable[Failure]) -> set[str]:

@@ -129,15 +129,12 @@ class RunTally:
             if kept is None or len(record.request.raw_body) < len(kept.request.raw_body):
                 sightings[failure.check] = record
 
-    def keep_first(self, phase: str, failures: Iterable[Failure], exchange: Exchange, *, as_sent: bool = False) -> None:
-        """The first server-blamed failure of each check, as it was sent (the coverage phase's requests,
-        small by design; ``as_sent`` says in the report that the request was not reduced)."""
+    def keep_as_sent(self, phase: str, failures: Iterable[Failure], exchange: Exchange) -> None:
+        """Each server-blamed failure of an exchange that is not reduced, as it was sent (so marked)."""
         with self._lock:
             for failure in failures:
                 if failure.blame == "server" and failure.check not in self.phase_records[phase]:
-                    self.phase_records[phase][failure.check] = FailureRecord.of(
-                        failure, phase, exchange, as_sent=as_sent
-                    )
+                    self.phase_records[phase][failure.check] = FailureRecord.of(failure, phase, exchange, as_sent=True)
 
     def keep_minimal(self, phase: str, found: Iterable[tuple[Failure, Exchange]]) -> set[str]:
         """Reduced failures; the checks among them that had none in ``phase`` before.

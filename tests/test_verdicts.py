@@ -117,6 +117,35 @@ def test_a_connection_closed_after_an_answer_is_blamed_on_that_answer() -> None:
     assert "ReadError" not in text and "reset" not in record.message
 
 
+# -- 7: time to a verdict, counted in requests (the seconds are in benchmarks/time_to_verdict.py) ------
+
+
+@pytest.fixture(scope="module")
+def correct_requests() -> int:
+    with ServerThread(reference_app(), log_level="critical") as server:
+        return run(server.url, seed=SEED, timeout=5.0).requests_sent
+
+
+@pytest.mark.parametrize("broken", ["server_error", "ignores_tool_choice_none", "bad_error_body", "crash"])
+def test_a_default_run_against_a_broken_server_sends_at_most_twice_the_requests(
+    broken: str, correct_requests: int
+) -> None:
+    """Reducing costs a bounded few requests per failing check, not a search up to the phase's cap: a run
+    that fails sends at most twice what a run against the correct server sends, with the same options."""
+    app = reference_app(crashes_on_empty_tool=True) if broken == "crash" else reference_app(broken)
+    with ServerThread(app, log_level="critical") as server:
+        result = run(server.url, seed=SEED, timeout=5.0)
+    assert not result.ok and result.failed_checks
+    assert correct_requests <= result.requests_sent <= 2 * correct_requests, (result.requests_sent, correct_requests)
+    # A connection the server closed after an answer is shown on the request before it, as sent: whether the
+    # close meets the next request is a race, so that record (transport_ok) comes and goes with the timing.
+    reduced = [record for record in result.failures if record.check != "transport_ok"]
+    assert reduced and not any(record.as_sent for record in reduced), [(r.check, r.as_sent) for r in reduced]
+    assert all(len(record.request.raw_body) < 4 * PASTE_SIZE for record in reduced), [
+        (record.check, len(record.request.raw_body)) for record in reduced
+    ]
+
+
 # -- 4: the verdict is the first line and the last -----------------------------------------------
 
 
