@@ -27,6 +27,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -41,6 +42,7 @@ from contract.validate import ContractValidator, ValidationError
 
 from . import faults as fault_plans
 from .faults import Disconnect, FaultPlan, Write, error_body
+from .local_guard import LocalOnly
 from .fixtures import PYTHON_SOURCE, Fixture, FixtureError, check_fixture_messages, fixture_from_dict, load_fixtures
 from .matching import FixtureIndex, Match
 from .prepared import ReplyBytes
@@ -107,6 +109,7 @@ class Settings:
     fault_types: tuple[str, ...] = fault_plans.FAULT_TYPES
     fallback: bool | None = None
     journal_size: int = 100
+    allowed_hosts: tuple[str, ...] = ()  # Host names served besides addresses and localhost (local_guard)
 
 
 class ClientGone(Exception):
@@ -384,7 +387,12 @@ def create_app(
             if watcher is not None:
                 watcher.stop()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception}, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception},
+        lifespan=lifespan,
+        middleware=[Middleware(LocalOnly, allowed_hosts=settings.allowed_hosts)],
+    )
     app.state.mock = state
     if watcher is not None:  # started here, not in the lifespan: the command line serves with lifespan off
         watcher.start(state.store.replace_fixtures)

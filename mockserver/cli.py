@@ -124,8 +124,30 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: Authorization from ${API_KEY_VARIABLE})",
     )
     add_profile_arguments(parser)
+    _add_allowed_host(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
+
+
+def _add_allowed_host(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        type=_allowed_host,
+        metavar="NAME",
+        help="a Host name to serve besides IP addresses and localhost, e.g. a container's name; "
+        ".NAME allows every name under it, * any (requests naming other hosts get 403: DNS rebinding)",
+    )
+
+
+def _allowed_host(text: str) -> str:
+    from .local_guard import check_allowed_host
+
+    try:
+        return check_allowed_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--allowed-host ")) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault_types=fault_types,
         fallback=args.fallback,
         journal_size=args.journal_size,
+        allowed_hosts=tuple(args.allowed_host),
     )
     try:  # with --workers too: the fixtures are checked here, once, so a bad one is one line and exit 2
         app = create_app(args.fixtures, settings, profile=profile, watch=args.watch)
@@ -330,6 +353,7 @@ def build_record_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any free one (default 8000)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     add_profile_arguments(parser)
+    _add_allowed_host(parser)
     return parser
 
 
@@ -354,7 +378,7 @@ def record_main(argv: Sequence[str]) -> int:
     from .recording import create_recorder_app  # after the arguments are known good: importing loads the contract
 
     try:
-        app = create_recorder_app(upstream, args.fixtures, profile=profile)
+        app = create_recorder_app(upstream, args.fixtures, profile=profile, allowed_hosts=args.allowed_host)
     except SpecError as exc:
         return _fail(str(exc))
     except OSError as exc:

@@ -25,6 +25,7 @@ import anyio
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -39,6 +40,7 @@ from .capture import Capture, NotRecordable, recorded_turn
 from .faults import DISCONNECT, Disconnect, error_body
 from .fixture_writer import ConversationStore, NotWritten, Written
 from .fixtures import Fixture
+from .local_guard import LocalOnly
 from .upstream import HOP_BY_HOP, NOT_FORWARDED, Upstream
 
 logger = logging.getLogger("mockserver.record")
@@ -212,10 +214,13 @@ def create_recorder_app(
     spec_path: Path | str | None = None,
     profile: Profile | str | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    allowed_hosts: Sequence[str] = (),
 ) -> Starlette:
     """A server with the mock's routes that forwards every request to ``upstream`` and records it.
 
     ``profile`` is the dialect the recorded files are checked against, as the replaying mock will be.
+    A request from another web origin or naming a foreign Host is refused before anything goes
+    upstream (``local_guard``): the upstream request would carry the user's key.
     """
     validator = ContractValidator(load_spec(spec_path, profile))
     store = ConversationStore(fixtures_dir, validator, upstream.display)
@@ -241,7 +246,12 @@ def create_recorder_app(
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_exception})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception},
+        middleware=[Middleware(LocalOnly, allowed_hosts=allowed_hosts)],
+    )
     app.state.recorder = recorder
     return app
 

@@ -78,7 +78,8 @@ def app_from_environment() -> Starlette:
     given = json.loads(os.environ[SETTINGS_VARIABLE])
     logging.basicConfig(level=given["log_level"].upper(), format="%(levelname)s: %(name)s: %(message)s")
     fields = given["settings"]
-    settings = Settings(**{**fields, "pacing": Pacing(**fields["pacing"]), "fault_types": tuple(fields["fault_types"])})
+    tuples = {name: tuple(fields[name]) for name in ("fault_types", "allowed_hosts")}
+    settings = Settings(**{**fields, "pacing": Pacing(**fields["pacing"]), **tuples})
     profile = Profile(given["profile"], tuple(Path(path) for path in given["overlays"]))
     app = create_app(given["fixtures_dir"], settings, profile=profile, state_file=given["state_file"])
     settle_heap()

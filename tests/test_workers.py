@@ -65,6 +65,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
         "2",
         "--journal-size",
         "1000",
+        "--allowed-host",
+        "mock.internal",
         "--log-level",
         "warning",
     )
@@ -173,3 +175,11 @@ def test_reset_clears_every_worker(http: httpx.Client) -> None:
 )
 def test_bad_workers_values_are_one_line_and_exit_2(args: list[str], words: list[str]) -> None:
     assert_one_line_usage_error(run_cli(*args), *words)
+
+
+def test_every_worker_serves_the_allowed_host_and_refuses_others(http: httpx.Client) -> None:
+    """``--allowed-host`` reaches the spawned workers with the rest of the settings."""
+    for _ in range(10):  # a fresh connection each time, so either worker may answer
+        assert http.get("/__mock/requests", headers={"Host": "mock.internal"}).status_code == 200
+        refused = http.get("/__mock/requests", headers={"Host": "rebind.attacker.example"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "host_not_allowed"
