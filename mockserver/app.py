@@ -42,10 +42,11 @@ from contract.validate import ContractValidator, ValidationError
 
 from . import faults as fault_plans
 from .faults import Disconnect, FaultPlan, Write, error_body
-from .local_guard import LocalOnly
 from .fixtures import PYTHON_SOURCE, Fixture, FixtureError, check_fixture_messages, fixture_from_dict, load_fixtures
+from .local_guard import LocalOnly
 from .matching import FixtureIndex, Match
 from .prepared import ReplyBytes
+from .protocol import mark_planned_drop
 from .randomness import RequestDraws
 from .request_body import BodyProblem, journal_body, parse_request_json
 from .request_rules import (
@@ -892,6 +893,7 @@ class WireResponse(StreamingResponse):
     ) -> None:
         super().__init__((), status_code=status_code, headers=headers, media_type=media_type)
         self.writes = writes
+        self.dropped_by: str | None = None  # the fault that cut the response, if one did
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streaming = asyncio.ensure_future(self.stream_response(send))
@@ -902,6 +904,8 @@ class WireResponse(StreamingResponse):
             for task in (streaming, watching):
                 task.cancel()
             await asyncio.gather(streaming, watching, return_exceptions=True)
+        if self.dropped_by is not None:  # uvicorn then logs the cut at DEBUG, not as an ERROR
+            mark_planned_drop(scope, self.dropped_by)
         failure = None if streaming.cancelled() else streaming.exception()
         if failure is not None and not isinstance(failure, OSError):  # a write to a client that left: no error
             raise failure
@@ -911,6 +915,7 @@ class WireResponse(StreamingResponse):
         async for piece in self.writes:
             if isinstance(piece, Disconnect):
                 logger.info("fault: dropping the connection mid-response")
+                self.dropped_by = piece.fault
                 return  # the server closes the connection: the client sees an incomplete body
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

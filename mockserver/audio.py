@@ -11,7 +11,9 @@ from __future__ import annotations
 import array
 import io
 import math
+import os
 import random
+import stat
 import sys
 import wave
 from pathlib import Path
@@ -19,6 +21,8 @@ from pathlib import Path
 from contract.textfile import UnreadableFile, read_bytes
 
 MAX_SYNTHESISED_SECONDS = 600.0
+MAX_WAV_FILE_BYTES = 64 * 1024 * 1024  # ten minutes of 48 kHz stereo is 110 MB; a fixture's chime is far less
+_WAV_HEAD_BYTES = 12  # "RIFF", the size, "WAVE"
 _NOTE_SECONDS = 0.12
 _PENTATONIC_HZ = (261.63, 293.66, 329.63, 392.00, 440.00, 523.25, 587.33, 659.25)
 
@@ -59,14 +63,39 @@ def synthesize_wav(duration_s: float, seed: int = 0, sample_rate: int = 24000) -
     return out.getvalue()
 
 
-def read_wav(path: str | Path) -> bytes:
-    """The bytes of a WAV file, after checking that it really is one (ValueError says why not)."""
+def read_wav(path: str | Path, limit: int = MAX_WAV_FILE_BYTES) -> bytes:
+    """The bytes of a WAV file, after checking that it really is one (ValueError says why not).
+
+    The header is read on its own first, so a large file that is not a WAV costs 12 bytes, not its size.
+    """
     try:
-        data = read_bytes(Path(path))
+        _check_head(_read_head(Path(path)))
+        data = read_bytes(Path(path), limit)
     except UnreadableFile as exc:
         raise ValueError(exc.reason) from None
     _check_wav(data)
     return data
+
+
+def _read_head(path: Path) -> bytes | None:
+    """The first bytes of a regular file; None for anything else, which ``read_bytes`` then names."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        # O_NONBLOCK: should the path have become a FIFO since the look, open must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    with open(fd, "rb", closefd=True) as file:
+        try:
+            return file.read(_WAV_HEAD_BYTES)
+        except OSError:
+            return None
+
+
+def _check_head(head: bytes | None) -> None:
+    if head is not None and (len(head) < _WAV_HEAD_BYTES or head[:4] != b"RIFF" or head[8:12] != b"WAVE"):
+        raise ValueError("not a WAV file (no RIFF/WAVE header)")
 
 
 def wav_duration(wav: bytes) -> float:

@@ -21,7 +21,7 @@ from contract.about import VersionAction
 from contract.profiles import Profile, ProfileError, add_profile_arguments, profile_from_args
 
 from .faults import FAULT_TYPES, parse_fault_types
-from .protocol import HeadDeadlineProtocol
+from .serve import protocol_options
 from .turns import Pacing, PacingError
 from .upstream import API_KEY_VARIABLE, Upstream, upstream_headers
 
@@ -233,7 +233,7 @@ def _run_uvicorn(app: Any, sock: socket.socket, log_level: str, lifespan: Litera
     import uvicorn
 
     config = uvicorn.Config(
-        app, http=HeadDeadlineProtocol, log_level=log_level, lifespan=lifespan, timeout_graceful_shutdown=1
+        app, **protocol_options(), log_level=log_level, lifespan=lifespan, timeout_graceful_shutdown=1
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

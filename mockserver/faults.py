@@ -63,6 +63,8 @@ class FaultPlan:
 class Disconnect:
     """Close the connection here, without finishing the response."""
 
+    fault: str = "disconnect"  # the fault that planned it, for the log line that says the cut was on purpose
+
 
 @dataclass(frozen=True)
 class Write:

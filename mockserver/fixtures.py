@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import difflib
 import hashlib
 import json
 import math
+import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,11 +82,33 @@ MODALITIES = ("text", "audio")
 # `json_object` match could never be met, since the contract refuses such a request.
 RESPONSE_FORMAT_TYPES = ("text", "json_schema")
 
+_CONTROL_CATEGORIES = ("Cc", "Zl", "Zp")  # C0, DEL, C1, and the Unicode line and paragraph separators
+
 Path_ = tuple[Any, ...]  # a key path inside the fixture: ("conversation", 2, "tool_calls")
 
 
 class FixtureError(Exception):
     """A fixture cannot be used; the message is ``file:line: what is wrong``."""
+
+
+@dataclass(frozen=True)
+class AudioFolder:
+    """Where a fixture's ``audio.file`` is looked for, and the folder it must stay inside.
+
+    A fixture names a WAV by a path relative to its own file; the path may not leave the fixtures
+    folder (``..``, an absolute path), so a fixture, or a conversation posted to a running mock, cannot
+    serve any WAV on the machine. ``root`` None: the fixture has no folder and may name no file.
+    """
+
+    base: Path
+    root: Path | None
+
+    def locate(self, file: str) -> Path | None:
+        """The WAV's path, normalised so the OS reads what was checked; None when it leaves the folder."""
+        if self.root is None:
+            return None
+        wav = Path(os.path.normpath(self.base / file))
+        return wav if Path(os.path.abspath(wav)).is_relative_to(os.path.abspath(self.root)) else None
 
 
 @dataclass(frozen=True)
@@ -117,7 +142,7 @@ class Fixture:
 
 def load_fixtures(folder: str | Path) -> list[Fixture]:
     """Every fixture file under ``folder`` (sub-folders too), in path order; names must be unique."""
-    fixtures = [load_fixture_file(path) for path in fixture_files(folder)]
+    fixtures = [load_fixture_file(path, root=folder) for path in fixture_files(folder)]
     check_unique_names(fixtures)
     return fixtures
 
@@ -141,12 +166,37 @@ def folder_files(root: Path) -> Iterator[Path]:
     Entries that are not plain files are listed too when they might be taken for one (a symlink,
     a FIFO, a folder named ``x.yaml``): skipping them silently would start a server without the
     conversation the user thinks it has; loading one says what it is instead.
+
+    A symlinked sub-folder is followed like a folder, but each real folder is visited once, so a link
+    that points back up the tree (or twice at one folder) cannot make the walk loop or load a file twice.
     """
-    for path in root.rglob("*"):
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
-            continue
-        if path.is_symlink() or not path.is_dir() or path.suffix.lower() in FIXTURE_SUFFIXES:
-            yield path
+    seen = {os.path.realpath(root)}
+    pending = [root]
+    while pending:
+        for path in _entries(pending.pop()):
+            if path.name.startswith("."):
+                continue
+            if path.suffix.lower() in FIXTURE_SUFFIXES or not path.is_dir():
+                yield path
+            elif _first_visit(path, seen):
+                pending.append(path)
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The folder's entries in name order; none for a folder that cannot be read (as ``rglob`` did)."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _first_visit(folder: Path, seen: set[str]) -> bool:
+    """True the first time the real folder behind ``folder`` is met (and remembers it)."""
+    real = os.path.realpath(folder)
+    if real in seen:
+        return False
+    seen.add(real)
+    return True
 
 
 def check_unique_names(fixtures: Iterable[Fixture]) -> None:
@@ -162,8 +212,11 @@ def check_unique_names(fixtures: Iterable[Fixture]) -> None:
         by_name[fixture.name] = fixture
 
 
-def load_fixture_file(path: str | Path) -> Fixture:
-    """One fixture file (``.yaml``, ``.yml`` or ``.json``), at most :data:`MAX_FIXTURE_BYTES` long."""
+def load_fixture_file(path: str | Path, root: str | Path | None = None) -> Fixture:
+    """One fixture file (``.yaml``, ``.yml`` or ``.json``), at most :data:`MAX_FIXTURE_BYTES` long.
+
+    Its audio files must lie inside ``root``, the fixtures folder (by default the file's own folder).
+    """
     source = Path(path)
     label = str(source)
     if source.suffix.lower() not in FIXTURE_SUFFIXES:
@@ -178,7 +231,8 @@ def load_fixture_file(path: str | Path) -> Fixture:
         data, lines = _parse_yaml(text, label)
     reader = _Reader(label, lines)
     try:
-        return _build(data, reader, source, default_name=source.stem, base_dir=source.parent)
+        files = AudioFolder(source.parent, Path(root) if root is not None else source.parent)
+        return _build(data, reader, source, default_name=source.stem, files=files)
     except RecursionError:  # a JSON text inside a string (tool-call arguments, JSON content) nested too deep
         raise FixtureError(
             f"{label}:1: a JSON text in this fixture is nested more than the interpreter can follow"
@@ -189,7 +243,10 @@ def fixture_from_dict(data: dict[str, Any], source: Path | str = PYTHON_SOURCE, 
     """A fixture from a Python mapping in the file format (tests add conversations this way).
 
     ``name`` wins over a ``name`` key; with neither, the name is derived from the content,
-    so the same conversation always gets the same name (and the same generated ids).
+    so the same conversation always gets the same name (and the same generated ids). Audio files
+    are found next to ``source`` when it is a file, in the current folder for :data:`PYTHON_SOURCE`;
+    another source in angle brackets (``<api>``: posted to a running mock) names no folder, so it
+    may use synthesised audio only.
     """
     source_path = Path(source)
     is_file = str(source) != PYTHON_SOURCE
@@ -200,7 +257,14 @@ def fixture_from_dict(data: dict[str, Any], source: Path | str = PYTHON_SOURCE, 
         data["name"] = name
     default_name = source_path.stem if is_file else _content_name(data)
     base_dir = source_path.parent if is_file else Path.cwd()
-    return _build(data, _Reader(str(source), None), source_path, default_name=default_name, base_dir=base_dir)
+    has_folder = str(source) == PYTHON_SOURCE or not _is_pseudo_source(str(source))
+    files = AudioFolder(base_dir, base_dir if has_folder else None)
+    return _build(data, _Reader(str(source), None), source_path, default_name=default_name, files=files)
+
+
+def _is_pseudo_source(source: str) -> bool:
+    """``<python>``, ``<api>``: a source that names no file."""
+    return source.startswith("<") and source.endswith(">")
 
 
 def check_fixture_messages(fixture: Fixture, validator: ContractValidator) -> None:
@@ -516,19 +580,27 @@ def _render_path(path: Path_) -> str:
 # -- building a fixture ------------------------------------------------------------------------------
 
 
-def _build(data: Any, reader: _Reader, source: Path, default_name: str, base_dir: Path) -> Fixture:
+def _build(data: Any, reader: _Reader, source: Path, default_name: str, files: AudioFolder) -> Fixture:
     if not isinstance(data, dict):
         reader.fail((), f"a fixture must be a mapping with a 'conversation' list, got {_kind(data)}")
     reader.check_keys(data, TOP_KEYS, (), "the fixture")
+    _check_json_values(data, (), reader)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         reader.fail(("name",), f"name must be a non-empty string, got {short_json(name)}")
+    control = next((ch for ch in name if unicodedata.category(ch) in _CONTROL_CATEGORIES), None)
+    if control is not None:
+        reader.fail(
+            ("name",),
+            f"name {short_json(name)} holds the control character U+{ord(control):04X}; a name goes into "
+            "headers and log lines, so it must be printable text",
+        )
     if "description" in data and not isinstance(data["description"], str):
         reader.fail(("description",), "description must be a string")
     match = _parse_match(data.get("match"), reader)
     pacing = _parse_stream(data.get("stream"), reader)
     json_content = match.get("response_format") == "json_schema"
-    conversation, turns, scenarios, line_of = _parse_conversation(data, reader, name, base_dir, json_content)
+    conversation, turns, scenarios, line_of = _parse_conversation(data, reader, name, files, json_content)
     return Fixture(
         name=name,
         source=source,
@@ -540,6 +612,58 @@ def _build(data: Any, reader: _Reader, source: Path, default_name: str, base_dir
         name_line=reader.line(("name",)) if "name" in data else 0,
         scenarios=scenarios,
     )
+
+
+def _check_json_values(value: Any, path: Path_, reader: _Reader) -> None:
+    """Refuse what a strict JSON parser would: NaN and infinities, and YAML-only values (sets, timestamps, bytes).
+
+    The server sends fixture values as JSON; ``json.dumps`` writes ``NaN`` that clients then refuse, and
+    fails outright on a set or a date, so each is named here with its line instead.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                reader.fail(path, f"a key {_yaml_kind(key)} is not JSON; write the key as a string")
+            _check_json_values(item, (*path, key), reader)
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            _check_json_values(item, (*path, number), reader)
+    elif isinstance(value, float) and not math.isfinite(value):
+        reader.fail(
+            path, f"{_render_path(path)} is {value!r}: NaN and Infinity are not JSON, and strict parsers refuse them"
+        )
+    elif not isinstance(value, (str, int, float, bool)) and value is not None:
+        reader.fail(path, f"{_render_path(path)} is {_yaml_kind(value)}, which is not JSON; write it as a string")
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, (set, frozenset)):
+        return "a set (!!set)"
+    if isinstance(value, (bytes, bytearray)):
+        return "binary data (!!binary)"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return "a timestamp (!!timestamp)"
+    return "a list used as a key" if isinstance(value, tuple) else f"a {type(value).__name__}"
+
+
+class _NotJSON(ValueError):
+    """A JSON text holds NaN or an infinity (or a number too large for a float, which reads as one)."""
+
+
+def _strict_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotJSON(f"the number {text} is out of range")
+    return number
+
+
+def _no_constant(text: str) -> NoReturn:
+    raise _NotJSON(f"{text} is not JSON")
+
+
+def strict_json_loads(text: str) -> Any:
+    """``json.loads`` that refuses NaN, Infinity and out-of-range numbers (``_NotJSON``), as strict parsers do."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_strict_float)
 
 
 def _parse_match(raw: Any, reader: _Reader) -> dict[str, Any]:
@@ -599,7 +723,7 @@ def _parse_stream(raw: Any, reader: _Reader) -> Pacing:
 
 
 def _parse_conversation(
-    data: dict[str, Any], reader: _Reader, name: str, base_dir: Path, json_content: bool
+    data: dict[str, Any], reader: _Reader, name: str, files: AudioFolder, json_content: bool
 ) -> tuple[list[dict[str, Any]], dict[int, AssistantTurn], dict[int, Scenario], dict[int, int]]:
     path: Path_ = ("conversation",)
     if "conversation" not in data:
@@ -624,7 +748,7 @@ def _parse_conversation(
         if not isinstance(role, str):
             reader.fail((*where, "role"), f"role must be a string, got {short_json(role)}")
         if role == "assistant":
-            scenario, echoed = _parse_turn(message, where, index, name, base_dir, reader, json_content)
+            scenario, echoed = _parse_turn(message, where, index, name, files, reader, json_content)
             turns[index] = scenario.steps[0].turn
             if len(scenario.steps) > 1:
                 scenarios[index] = scenario
@@ -668,13 +792,13 @@ def _check_matcher(matcher: dict[str, Any], path: Path_, reader: _Reader) -> Non
 
 
 def _parse_turn(
-    message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path, reader: _Reader, json_content: bool
+    message: dict[str, Any], path: Path_, index: int, name: str, files: AudioFolder, reader: _Reader, json_content: bool
 ) -> tuple[Scenario, dict[str, Any]]:
     """A turn's replies (one, or the steps of its ``replies`` / ``fault.times``) and the message a client echoes."""
     reader.check_keys(message, ASSISTANT_KEYS, path, "an assistant turn")
     speaker = _optional_string(message, "name", path, reader)
     if "replies" in message:
-        scenario = _parse_replies(message, path, index, name, base_dir, reader, json_content)
+        scenario = _parse_replies(message, path, index, name, files, reader, json_content)
     else:
         if "then" in message:
             reader.fail(
@@ -682,7 +806,7 @@ def _parse_turn(
                 "then says what plays after the last of the turn's replies, so it needs a 'replies' list",
             )
         scenario = Scenario(
-            _parse_reply(message, path, index, name, base_dir, reader, json_content, f"message {index + 1}")
+            _parse_reply(message, path, index, name, files, reader, json_content, f"message {index + 1}")
         )
     # A later turn matches when the client sends back the last reply that says something.
     said = [step.turn for step in scenario.steps if _says_something(step.turn)]
@@ -696,7 +820,7 @@ def _parse_turn(
 
 
 def _parse_replies(
-    message: dict[str, Any], path: Path_, index: int, name: str, base_dir: Path, reader: _Reader, json_content: bool
+    message: dict[str, Any], path: Path_, index: int, name: str, files: AudioFolder, reader: _Reader, json_content: bool
 ) -> Scenario:
     for key in message:
         if key in REPLY_KEYS:
@@ -724,7 +848,7 @@ def _parse_replies(
                 f"(content, tool_calls, fault, ...), got {_kind(reply)}",
             )
         reader.check_keys(reply, REPLY_KEYS, at, "a reply")
-        steps.extend(_parse_reply(reply, at, index, name, base_dir, reader, json_content, f"reply {number + 1}"))
+        steps.extend(_parse_reply(reply, at, index, name, files, reader, json_content, f"reply {number + 1}"))
     return Scenario(tuple(steps), then)
 
 
@@ -733,7 +857,7 @@ def _parse_reply(
     path: Path_,
     index: int,
     name: str,
-    base_dir: Path,
+    files: AudioFolder,
     reader: _Reader,
     json_content: bool,
     what: str,
@@ -742,16 +866,21 @@ def _parse_reply(
     content = _optional_string(message, "content", path, reader)
     if json_content and content is not None:
         try:
-            json.loads(content)
+            strict_json_loads(content)
         except json.JSONDecodeError as exc:
             reader.fail(
                 (*path, "content"),
                 "this fixture matches response_format json_schema, so its content "
                 f"must be JSON: {exc.msg} (column {exc.colno})",
             )
+        except _NotJSON as exc:
+            reader.fail(
+                (*path, "content"),
+                f"this fixture matches response_format json_schema, so its content must be strict JSON: {exc}",
+            )
     refusal = _optional_string(message, "refusal", path, reader)
     tool_calls = _parse_tool_calls(message, path, index, name, reader)
-    audio = _parse_audio(message.get("audio"), (*path, "audio"), index, name, base_dir, reader)
+    audio = _parse_audio(message.get("audio"), (*path, "audio"), index, name, files, reader)
     usage = _parse_usage(message.get("usage"), (*path, "usage"), reader)
     fault, times = _parse_fault(message.get("fault"), (*path, "fault"), reader)
     finish_reason = message.get("finish_reason")
@@ -855,15 +984,19 @@ def _arguments(value: Any, path: Path_, reader: _Reader) -> str:
     if not isinstance(value, str):
         reader.fail(path, f"arguments must be a JSON object, as a string or a mapping, got {_kind(value)}")
     try:
-        parsed = json.loads(value)
+        parsed = strict_json_loads(value)
     except json.JSONDecodeError as exc:
         reader.fail(path, f"arguments are not JSON: {exc.msg} (column {exc.colno}) in {short_json(value)}")
+    except _NotJSON as exc:
+        reader.fail(path, f"arguments are not strict JSON: {exc}, which client parsers refuse")
     if not isinstance(parsed, dict):
         reader.fail(path, f"arguments must encode a JSON object, got {json_type(parsed)}")
     return value
 
 
-def _parse_audio(raw: Any, path: Path_, index: int, name: str, base_dir: Path, reader: _Reader) -> AudioReply | None:
+def _parse_audio(
+    raw: Any, path: Path_, index: int, name: str, files: AudioFolder, reader: _Reader
+) -> AudioReply | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -880,7 +1013,7 @@ def _parse_audio(raw: Any, path: Path_, index: int, name: str, base_dir: Path, r
         file = raw["file"]
         if not isinstance(file, str) or not file:
             reader.fail((*path, "file"), f"audio.file must be a file name, got {short_json(file)}")
-        wav_path = base_dir / file
+        wav_path = _audio_path(file, (*path, "file"), files, reader)
         if not wav_path.is_file():
             reader.fail((*path, "file"), f"audio file {file!r} not found (looked for {wav_path})")
         try:
@@ -895,6 +1028,24 @@ def _parse_audio(raw: Any, path: Path_, index: int, name: str, base_dir: Path, r
     except ValueError as exc:
         reader.fail((*path, "duration_s"), f"audio.duration_s: {exc}")
     return AudioReply(wav=wav, transcript=transcript)
+
+
+def _audio_path(file: str, path: Path_, files: AudioFolder, reader: _Reader) -> Path:
+    """The WAV's path inside the fixtures folder; a path that leaves it is refused before it is looked at."""
+    if files.root is None:
+        reader.fail(
+            path,
+            "audio.file is not accepted for a conversation added at run time (it has no fixtures folder); "
+            "use audio.duration_s, or put the fixture and its WAV in the fixtures folder",
+        )
+    wav_path = files.locate(file)
+    if wav_path is None:
+        reader.fail(
+            path,
+            f"audio file {file!r} is outside the fixtures folder; give a path relative to the fixture file, "
+            "inside the folder",
+        )
+    return wav_path
 
 
 def _parse_usage(raw: Any, path: Path_, reader: _Reader) -> dict[str, Any] | None:

@@ -14,7 +14,13 @@ from typing import Any
 
 import uvicorn
 
-from .protocol import HeadDeadlineProtocol
+from .protocol import MAX_HEAD_BYTES, HeadDeadlineProtocol
+
+
+def protocol_options() -> dict[str, Any]:
+    """The ``uvicorn.Config`` keywords of every mock server: the guarded protocol, and h11's own bound on a
+    head set to the same size, so both parsers refuse the same heads."""
+    return {"http": HeadDeadlineProtocol, "h11_max_incomplete_event_size": MAX_HEAD_BYTES}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -46,7 +52,7 @@ class ServerThread:
             host=self.host,
             port=self.port,
             log_level=self.log_level,
-            http=HeadDeadlineProtocol,
+            **protocol_options(),
             lifespan="on",
             timeout_graceful_shutdown=1,
         )

@@ -43,10 +43,11 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from .fixtures import Fixture
 from .matching import FixtureIndex
-from .state import Entry
+from .state import Entry, bounded_entry
 
 TRIM_EVERY = 64  # the journal drops entries past journal_size every this many, not on every request
 LOCK_WAIT_SECONDS = 30.0  # how long a worker waits for another's transaction; each takes microseconds
@@ -64,6 +65,10 @@ INSERT OR IGNORE INTO counters VALUES ('requests', 0), ('fixtures_version', 0);
 """
 
 
+class StateFileError(Exception):
+    """The shared state file cannot be used (deleted, or its folder made read-only, while the server ran)."""
+
+
 def create_state_file(path: Path) -> Path:
     """Create the shared file with its tables, in WAL mode; the supervisor calls this before any worker starts."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
@@ -72,13 +77,40 @@ def create_state_file(path: Path) -> Path:
     return path
 
 
+def _open(path: Path) -> tuple[sqlite3.Connection, BinaryIO]:
+    """The database, opened read-write but never created (a new empty file would be another state), and the
+    writers' lock file; StateFileError says why not."""
+    try:
+        db = sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode=rw",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=LOCK_WAIT_SECONDS,
+        )
+        db.execute("PRAGMA synchronous = OFF")  # a temporary file: no commit needs to reach the disk
+    except sqlite3.Error as exc:
+        raise StateFileError(_unusable(path, exc)) from None
+    try:
+        return db, open(f"{path}.lock", "a+b")  # noqa: SIM115 - held open for the store's life
+    except OSError as exc:
+        db.close()
+        raise StateFileError(_unusable(path, exc)) from None
+
+
+def _unusable(path: Path, exc: Exception) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (
+        f"the shared state file {path} cannot be used ({reason}); was it or its folder deleted or made "
+        "read-only while the server ran?"
+    )
+
+
 class SharedStore:
     """The ``Store`` interface over a SQLite file that several worker processes open at once."""
 
     def __init__(self, path: Path | str, fixtures: Sequence[Fixture], journal_size: int) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=LOCK_WAIT_SECONDS)
-        self._db.execute("PRAGMA synchronous = OFF")  # a temporary file: no commit needs to reach the disk
-        self._writer_queue = open(f"{path}.lock", "a+b")  # noqa: SIM115 - held open for the store's life
+        self._db, self._writer_queue = _open(Path(path))
         self._lock = threading.RLock()  # one connection, used by the event loop and by to_thread work
         self._journal_size = journal_size
         self._worker = os.getpid()
@@ -89,7 +121,11 @@ class SharedStore:
         self._version: int | None = None  # of the run-time changes this worker's index reflects
         self._index = FixtureIndex(())
         self._served: tuple[Fixture, ...] = ()
-        self._sync()
+        try:
+            self._sync()
+        except sqlite3.Error as exc:
+            self.close()
+            raise StateFileError(_unusable(Path(path), exc)) from None
 
     # -- what is served -------------------------------------------------------------------------------
     @property
@@ -194,6 +230,7 @@ class SharedStore:
     # -- journal and reset ------------------------------------------------------------------------------
     def record(self, entry: Entry) -> Entry:
         """Journal the finished entry with the pid of the worker that answered; keep the last ``journal_size``."""
+        entry = bounded_entry(entry)
         row = json.dumps({**entry, "worker": self._worker})  # ASCII escapes: any string survives the round trip
         newest = self._take("INSERT INTO journal (entry) VALUES (?) RETURNING id", (row,))
         if newest % TRIM_EVERY == 0:  # older entries are out of sight already (entries() reads the newest)

@@ -29,6 +29,22 @@ from .fixtures import Fixture
 from .matching import FixtureIndex
 
 Entry = dict[str, Any]  # one journal record, in the JSON shape GET /__mock/requests returns
+MAX_JOURNAL_HEADER_CHARS = 4096  # of each header value the journal keeps; a cookie or a token fits
+
+
+def bounded_entry(entry: Entry) -> Entry:
+    """``entry`` with each long header value cut, with a marker: the journal is read whole by every
+    ``GET /__mock/requests``, and it keeps the last hundred entries."""
+    headers = entry.get("headers")
+    if not isinstance(headers, dict) or all(len(str(value)) <= MAX_JOURNAL_HEADER_CHARS for value in headers.values()):
+        return entry
+    return {**entry, "headers": {name: _cut(str(value)) for name, value in headers.items()}}
+
+
+def _cut(value: str) -> str:
+    if len(value) <= MAX_JOURNAL_HEADER_CHARS:
+        return value
+    return f"{value[:MAX_JOURNAL_HEADER_CHARS]}...[{len(value) - MAX_JOURNAL_HEADER_CHARS:,} more characters cut]"
 
 
 class Store(Protocol):
@@ -165,6 +181,7 @@ class MockStore:
 
     # -- journal and reset ------------------------------------------------------------------------------
     def record(self, entry: Entry) -> Entry:
+        entry = bounded_entry(entry)
         self.journal.append(entry)
         return entry
 

@@ -118,7 +118,7 @@ class FixtureWatcher:
             if previous is not None and previous[0] == stamp:
                 fixture = previous[1]
             else:
-                fixture = load_fixture_file(path)
+                fixture = load_fixture_file(path, root=self.folder)
                 self._check(fixture)
             if stamp is not None:
                 loaded[path] = (stamp, fixture)

@@ -16,15 +16,17 @@ import json
 import logging
 import os
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
 from starlette.applications import Starlette
+from uvicorn.config import STARTUP_FAILURE
 
 from contract.profiles import Profile
 
 from .app import Settings
-from .protocol import HeadDeadlineProtocol
+from .serve import protocol_options
 from .turns import Pacing
 
 SETTINGS_VARIABLE = (
@@ -40,7 +42,11 @@ def serve_workers(
     log_level: str,
     profile: Profile | None = None,
 ) -> int:
-    """Serve ``create_app(fixtures_dir, settings)`` from ``workers`` processes on ``sock`` until Ctrl-C; exit 0."""
+    """Serve ``create_app(fixtures_dir, settings)`` from ``workers`` processes on ``sock`` until Ctrl-C; exit 0.
+
+    A worker that cannot start (the state file gone) stops them all, with exit code 2: respawning it
+    would fail the same way every second while the server ran on fewer workers than asked for.
+    """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -62,18 +68,20 @@ def serve_workers(
             f"{__name__}:app_from_environment",
             factory=True,
             workers=workers,
-            http=HeadDeadlineProtocol,
+            **protocol_options(),
             log_level=log_level,
             lifespan="off",
             timeout_graceful_shutdown=1,
         )
-        Multiprocess(config, sockets=[sock]).run()
-    return 0
+        supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
+    return 2 if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes) else 0
 
 
 def app_from_environment() -> Starlette:
     """The app of one worker process, from what the supervisor left in the environment."""
     from .app import create_app, settle_heap
+    from .shared_store import StateFileError
 
     given = json.loads(os.environ[SETTINGS_VARIABLE])
     logging.basicConfig(level=given["log_level"].upper(), format="%(levelname)s: %(name)s: %(message)s")
@@ -81,6 +89,10 @@ def app_from_environment() -> Starlette:
     tuples = {name: tuple(fields[name]) for name in ("fault_types", "allowed_hosts")}
     settings = Settings(**{**fields, "pacing": Pacing(**fields["pacing"]), **tuples})
     profile = Profile(given["profile"], tuple(Path(path) for path in given["overlays"]))
-    app = create_app(given["fixtures_dir"], settings, profile=profile, state_file=given["state_file"])
+    try:
+        app = create_app(given["fixtures_dir"], settings, profile=profile, state_file=given["state_file"])
+    except StateFileError as exc:  # one line; the supervisor sees the exit code and stops every worker
+        print(f"mockserver: worker {os.getpid()} cannot start: {exc}; stopping the server", file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)
     settle_heap()
     return app

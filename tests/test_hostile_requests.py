@@ -163,7 +163,7 @@ def test_a_client_that_aborts_its_upload_is_no_server_error(
     with caplog.at_level("INFO", logger="mockserver"):
         with socket.create_connection((host, port)) as sock:
             sock.sendall(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 100000\r\n\r\n" + b'{"messages": [' + b" " * 1000
             )
             time.sleep(0.3)
