@@ -1,7 +1,8 @@
 """``contract-check``: lint the contract document, export it, or check a live server against it.
 
 Exit codes: 0 everything holds, 1 a check (or the lint) found defects, 2 a usage
-or input error (bad file, bad document, unreachable server), always one line.
+or input error (bad file, bad document, bad URL, unreachable server, a failed TLS
+handshake), always one line. Credentials in the URL never show: ``user:***@``.
 """
 
 from __future__ import annotations
@@ -9,15 +10,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import socket
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
+from urllib.parse import SplitResult, urlsplit
 
 from .about import VersionAction
-from .errors import UsageError
+from .errors import Unreachable, UsageError
 from .profiles import ProfileError, add_profile_arguments, profile_from_args
+from .redaction import redact_url, url_secrets
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,6 +188,71 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
+def check_url(url: str) -> None:
+    """A URL no request could go to is a usage error with one line, before anything tries to resolve it:
+    urllib and the resolver raise for these (an unclosed ``[``, a host label over 63 characters), not one line."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UsageError(f"URL {shown!r} is not a valid URL: {exc}") from None
+    try:
+        _ = parts.port  # urllib checks the port only when it is read
+    except ValueError:
+        raise UsageError(f"URL {shown!r} has an invalid port") from None
+    problem = _host_problem(parts.hostname or "")
+    if problem:
+        raise UsageError(f"URL {shown!r} has an invalid host: {problem}")
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` cannot be a DNS name (empty label, label over 63 bytes, name over 253), or None."""
+    if not host or ":" in host:  # no host is the runner's to report; an IPv6 literal has no labels
+        return None
+    labels = host.removesuffix(".").split(".")
+    for label in labels:
+        if not label:
+            return "an empty label (two dots in a row, or a leading dot)"
+        try:
+            encoded = label.encode() if label.isascii() else label.encode("idna")
+        except UnicodeError:
+            return f"label {label[:30]!r} is not a valid host name label"
+        if len(encoded) > 63:
+            return f"a label of {len(encoded)} characters (at most 63)"
+    if sum(len(label) + 1 for label in labels) - 1 > 253:
+        return "a name over 253 characters"
+    return None
+
+
+def check_tls(url: str, timeout: float) -> None:
+    """For ``https://``, one TLS handshake before the run: a plain-HTTP port (or a certificate that is not
+    trusted) is an unreachable server, exit 2 with words that say why, not a run of failed requests."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return
+    try:
+        connection = _connect(parts, timeout)
+    except OSError:
+        return  # nothing listens: the run's own probe says so
+    import httpx
+
+    from .client import tls_failure
+
+    context = httpx.create_ssl_context()  # what the run's requests will use
+    try:
+        with connection, context.wrap_socket(connection, server_hostname=parts.hostname):
+            return
+    except (ssl.SSLError, OSError) as exc:
+        words = tls_failure(exc) or (
+            "TLS handshake timed out" if isinstance(exc, TimeoutError) else f"TLS handshake failed: {exc}"
+        )
+        raise Unreachable(f"cannot reach {redact_url(url)}: {words}") from None
+
+
+def _connect(parts: SplitResult, timeout: float) -> socket.socket:
+    return socket.create_connection((parts.hostname or "", parts.port or 443), timeout=min(timeout, 5.0))
+
+
 def import_check_modules(names: Sequence[str]) -> None:
     """Import the modules named by ``--import``, so the checks they add with ``@contract.check`` run too.
 
@@ -211,6 +281,8 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
         for option, path in (("--junit", args.junit), ("--json", args.json), ("--html", args.html)):
             if path and not Path(path).resolve().parent.is_dir():
                 raise UsageError(f"cannot write report {option} {path}: no such directory")
+        check_url(args.url)
+        check_tls(args.url, args.timeout)
         result = run(
             args.url,
             spec=args.spec,
@@ -228,8 +300,9 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
             phases=PHASES if args.phases is None else (_split(args.phases) or []),
         )
         result.rerun = replace(result.rerun, imports=tuple(args.imports or ()))
+        result.secrets = (*result.secrets, *url_secrets(args.url))  # a server may echo the URL's password
     except (UsageError, SpecError) as exc:
-        sys.stderr.write(f"contract-check: error: {exc}\n")
+        sys.stderr.write(f"contract-check: error: {redact_url(str(exc))}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("contract-check: interrupted\n")

@@ -10,6 +10,8 @@ is cut at a cap instead of being buffered whole.
 
 from __future__ import annotations
 
+import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from .decoding import decoded_pieces
 from .exchange import NOT_JSON, Exchange, PreparedRequest, parse_json
 from .sse import SSEComment, SSEEvent, SSEParser
 
@@ -219,7 +222,7 @@ def _send_once(
 
 def _read_body(response: httpx.Response, exchange: Exchange, started: float, deadline: float, limits: Limits) -> None:
     body = bytearray()
-    for chunk in response.iter_bytes():
+    for chunk in decoded_pieces(response, _check_deadline):
         if not chunk:
             continue
         if exchange.timings.ttfb_ms is None:
@@ -248,7 +251,7 @@ def _read_stream(
     parser = SSEParser(terminator)
     since_last_item = 0
     try:
-        for chunk in response.iter_bytes():
+        for chunk in decoded_pieces(response, _check_deadline):
             if not chunk:
                 continue
             if exchange.timings.ttfb_ms is None:
@@ -258,8 +261,9 @@ def _read_stream(
             _collect(items, exchange, started)
             if parser.bytes_seen > limits.max_stream_bytes:
                 raise _Stop(f"the stream exceeded {limits.max_stream_bytes} bytes; stopped reading")
-            if len(exchange.events) > limits.max_events:
-                raise _Stop(f"the stream exceeded {limits.max_events} events; stopped reading")
+            if len(exchange.events) + len(exchange.comments) > limits.max_events:
+                # Comments count too: a server sending nothing but ``:`` lines must not fill memory with them.
+                raise _Stop(f"the stream exceeded {limits.max_events} events and comments; stopped reading")
             if since_last_item > limits.max_event_bytes:
                 raise _Stop(f"an event grew past {limits.max_event_bytes} bytes; stopped reading")
             if time.monotonic() > deadline:
@@ -272,6 +276,13 @@ def _read_stream(
         raise
     finally:
         exchange.sse_problems = list(parser.problems)
+
+
+def _check_deadline() -> None:
+    """Stop unpacking once the request's deadline has passed, though no socket read would notice."""
+    deadline = getattr(_deadline, "at", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise _Stop("the body was still being unpacked at the request's deadline; stopped reading")
 
 
 def _collect(items: list[SSEEvent | SSEComment], exchange: Exchange, started: float) -> None:
@@ -326,7 +337,33 @@ def _timeout_message(exc: httpx.TimeoutException, timeout: Timeout, exchange: Ex
     return f"timed out after {timeout.total:g} s {doing}"
 
 
+# What OpenSSL says when the other end answers a ClientHello with plain HTTP (or hangs up on it).
+_PLAIN_HTTP_SIGNS = ("wrong version number", "record layer failure", "packet length too long", "http request", "eof")
+_SSL_NOISE = re.compile(r"\[SSL: [^\]]*\]|\(_ssl\.c:\d+\)")  # OpenSSL's code names and source lines
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """One line for a failed TLS handshake, or None when ``exc`` (or what it wraps) is not one.
+
+    ``https://`` to a plain-HTTP port is the common case, and deserves words that say so, not
+    "could not connect" to a server that plainly answered."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, ssl.SSLError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    if isinstance(seen, ssl.SSLCertVerificationError):
+        return f"TLS certificate not accepted: {seen.verify_message or seen.reason}"
+    detail = _SSL_NOISE.sub("", " ".join(str(seen).split())).strip() or type(seen).__name__
+    if any(sign in detail.lower() for sign in _PLAIN_HTTP_SIGNS):
+        return f"TLS handshake failed: is the server serving plain HTTP? try http:// ({detail[:100]})"
+    return f"TLS handshake failed: {detail[:200]}"
+
+
 def _transport_message(exc: httpx.HTTPError) -> str:
+    tls = tls_failure(exc) if isinstance(exc, httpx.ConnectError) else None
+    if tls is not None:
+        return tls
     kind = {
         httpx.RemoteProtocolError: "not valid HTTP",
         httpx.ReadError: "the connection broke",

@@ -150,7 +150,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     url = config.getoption("contract_url")
     if not url:
         return None
-    return f"contract-check: {url} seed {config.stash[_SEED]} (rerun with --contract-seed {config.stash[_SEED]})"
+    from .redaction import redact_url
+
+    seed = config.stash[_SEED]
+    return f"contract-check: {redact_url(url)} seed {seed} (rerun with --contract-seed {seed})"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -209,9 +212,10 @@ class ContractItem(pytest.Item):
 def _verdicts(config: pytest.Config) -> Verdicts:
     """Run the suite once per session; a usage or document error becomes the text every item shows."""
     if _VERDICTS not in config.stash:
-        from .cli import parse_header
+        from .cli import check_tls, check_url, parse_header
         from .errors import UsageError
         from .profiles import ProfileError, profile
+        from .redaction import redact_url, url_secrets
         from .runner import run
         from .spec import SpecError
 
@@ -219,6 +223,8 @@ def _verdicts(config: pytest.Config) -> Verdicts:
         try:
             headers = dict(parse_header(text) for text in config.getoption("contract_header"))
             chosen = profile(config.getoption("contract_profile"), config.getoption("contract_overlay") or [])
+            check_url(config.getoption("contract_url"))
+            check_tls(config.getoption("contract_url"), config.getoption("contract_timeout"))
             result = run(
                 config.getoption("contract_url"),
                 spec=config.getoption("contract_spec"),
@@ -229,8 +235,9 @@ def _verdicts(config: pytest.Config) -> Verdicts:
                 headers=headers,
             )
         except (UsageError, SpecError, ProfileError) as exc:
-            config.stash[_VERDICTS] = Verdicts(seed, error=f"contract-check: error: {exc}")
+            config.stash[_VERDICTS] = Verdicts(seed, error=f"contract-check: error: {redact_url(str(exc))}")
         else:
+            result.secrets = (*result.secrets, *url_secrets(config.getoption("contract_url")))
             config.stash[_RESULT] = result
             config.stash[_VERDICTS] = Verdicts.of(result)
     return config.stash[_VERDICTS]
@@ -253,7 +260,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if outcome.hint:
         terminalreporter.write_line(f"hint: {redactor.text(outcome.hint)}")
     if outcome.aborted:
-        terminalreporter.write_line(f"run stopped early: {outcome.aborted}")
+        terminalreporter.write_line(f"run stopped early: {redactor.text(outcome.aborted)}")
     terminalreporter.write_line(
         redactor.text(summary_table(outcome, plugin_line(outcome.url, outcome.seed, outcome.rerun)))
     )

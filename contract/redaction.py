@@ -8,6 +8,9 @@ its value is then replaced wherever it appears, and so is the token part of
 ``Bearer sk-...`` and an excerpt cut inside a secret. JSON is redacted value by
 value, never as serialized text, so a secret that looks like part of a number
 cannot corrupt the output.
+
+Credentials in a URL (``http://user:password@host``) are hidden the same way in every text:
+``user:***@``; the rerun line names them as shell variables instead (:mod:`contract.rerun`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,17 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 REDACTED = "[redacted]"
+URL_PASSWORD_SHOWN = "***"
+# The shell variables the rerun line puts in a URL for its credentials: names, not secrets.
+URL_PASSWORD_VARIABLE = "${URL_PASSWORD}"
+URL_USERINFO_VARIABLE = "${URL_USERINFO}"
+# ``scheme://userinfo@``: the userinfo runs to the last "@" before the host's path, query or fragment.
+# Quotes, angle brackets and backslashes end it, so a URL inside JSON or HTML never swallows its neighbours.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\"'<>\\]*)@")
+_MIN_URL_SECRET = 8  # shorter passwords are hidden in URLs only: scrubbing "pass" everywhere would mangle "passed"
 # Words that make a header name a credential; matched on the lower-cased name split at "-" and "_",
 # and as substrings for the compound ones (x-apikey, x-auth-token, proxy-authorization, set-cookie).
 _SECRET_WORDS = (
@@ -81,6 +93,7 @@ class Redactor:
         return {name: (REDACTED if is_secret_header(name) else self.text(value)) for name, value in items}
 
     def text(self, text: str) -> str:
+        text = redact_url(text)
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
             if len(secret) > 4:  # an excerpt cut inside a secret ("Bearer sk-li…") still shows its start
@@ -101,3 +114,28 @@ class Redactor:
 def _hide_cut_secret(secret: str, match: re.Match[str]) -> str:
     """An excerpt that ends inside ``secret`` keeps its ellipsis and loses the part of the secret it shows."""
     return REDACTED + match.group(2) if secret.startswith(match.group(1)) else match.group(0)
+
+
+def redact_url(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` as ``scheme://user:***@`` (a bare ``token@`` as ``***@``)."""
+    if "@" not in text:
+        return text
+    return _URL_USERINFO.sub(_hide_userinfo, text)
+
+
+def _hide_userinfo(match: re.Match[str]) -> str:
+    user, colon, password = match.group("userinfo").partition(":")
+    if password == URL_PASSWORD_VARIABLE or (not colon and user == URL_USERINFO_VARIABLE):
+        return match.group(0)  # the rerun line's shell variable, not a secret
+    shown = f"{user}:{URL_PASSWORD_SHOWN}" if colon else URL_PASSWORD_SHOWN
+    return f"{match.group('scheme')}{shown}@"
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The password of a URL (or its bare userinfo), as written and decoded, to scrub wherever a server echoes it."""
+    try:
+        parts = urlsplit(url)
+        found = parts.password if parts.password is not None else (parts.username or "")
+    except ValueError:
+        return ()
+    return tuple(s for s in dict.fromkeys((found, unquote(found))) if len(s) >= _MIN_URL_SECRET)

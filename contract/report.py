@@ -52,7 +52,7 @@ def curl_line(request: PreparedRequest, redactor: Redactor | None = None, then: 
 
 def _curl_request(request: PreparedRequest, redactor: Redactor, piped: bool) -> list[str]:
     """curl's arguments for one request: method, URL, headers and the body (from stdin when ``piped``)."""
-    parts = ["-X", request.method, shlex.quote(request.url)]
+    parts = ["-X", request.method, shlex.quote(redactor.text(request.url))]
     for name, value in redactor.headers(request.headers).items():
         parts += ["-H", shlex.quote(f"{name}: {value}")]
     if piped:
@@ -250,7 +250,8 @@ def console_text(result: RunResult) -> str:
     if result.hint:
         out.append(f"hint: {redactor.text(result.hint)}")
     out += [
-        f"contract-check {result.url}  spec {result.spec_source}  profile {result.profile}  seed {result.seed}",
+        f"contract-check {redactor.text(result.url)}  spec {result.spec_source}  profile {result.profile}"
+        f"  seed {result.seed}",
         "",
     ]
     for record in result.failures:
@@ -261,7 +262,7 @@ def console_text(result: RunResult) -> str:
         for record in result.document_defects:
             out += [failure_block(record, redactor), ""]
     if result.aborted:
-        out += [f"run stopped early: {result.aborted}", ""]
+        out += [f"run stopped early: {redactor.text(result.aborted)}", ""]
     out += [summary_table(result), verdict]
     return printable("\n".join(out)) + "\n"
 
@@ -356,15 +357,15 @@ def write_console(result: RunResult, out: IO[str]) -> None:
 def result_dict(result: RunResult) -> dict[str, Any]:
     redactor = Redactor(result.secrets)
     return {
-        "url": result.url,
+        "url": redactor.text(result.url),
         "spec": result.spec_source,
         "profile": result.profile,
         "seed": result.seed,
         "ok": result.ok,
         "verdict": redactor.text(verdict_line(result)),
         "rerun": rerun_command(result),
-        "diagnosis": result.diagnosis,
-        "hint": result.hint,
+        "diagnosis": _maybe(redactor, result.diagnosis),
+        "hint": _maybe(redactor, result.hint),
         "checks": result.checks,
         "requests_sent": result.requests_sent,
         "refused_valid": result.refused_valid,
@@ -372,7 +373,7 @@ def result_dict(result: RunResult) -> dict[str, Any]:
         "valid_answers": _answer_counts(result.valid_answers),
         "seconds": result.seconds,
         "workers": result.workers,
-        "aborted": result.aborted,
+        "aborted": _maybe(redactor, result.aborted),
         "timings": result.timings,
         "phases": [vars(phase) for phase in result.phases],
         "stats": {
@@ -387,6 +388,10 @@ def result_dict(result: RunResult) -> dict[str, Any]:
         "failures": [_record_dict(r, redactor) for r in result.failures],
         "document_defects": [_record_dict(r, redactor) for r in result.document_defects],
     }
+
+
+def _maybe(redactor: Redactor, text: str | None) -> str | None:
+    return None if text is None else redactor.text(text)
 
 
 def _answer_counts(answers: Any) -> list[dict[str, Any]]:
@@ -410,7 +415,7 @@ def _record_dict(record: FailureRecord, redactor: Redactor) -> dict[str, Any]:
         "as_sent": record.as_sent,
         "request": {
             "method": request.method,
-            "url": request.url,
+            "url": redactor.text(request.url),
             "headers": redactor.headers(request.headers),
             "body": redactor.value(request.body) if request.body is not None else None,
             "raw_body": None if request.body is not None else request_json(request, redactor),
@@ -424,7 +429,7 @@ def _record_dict(record: FailureRecord, redactor: Redactor) -> dict[str, Any]:
             "content_type": exchange.content_type,
             "json": None if exchange.json is NOT_JSON else redactor.value(exchange.json),
             "events": len(exchange.events),
-            "transport_error": exchange.transport_error,
+            "transport_error": _maybe(redactor, exchange.transport_error),
             "excerpt": response_excerpt(exchange, redactor),
             "timings": vars(exchange.timings),
         },
@@ -483,7 +488,7 @@ def junit_tree(result: RunResult) -> ET.ElementTree:
             failure.text = _xml_safe("\n\n".join(failure_block(r, redactor) for r in records))
     notes = [failure_block(r, redactor) for r in result.document_defects]
     if result.aborted:
-        notes.append(f"run stopped early: {result.aborted}")
+        notes.append(f"run stopped early: {redactor.text(result.aborted)}")
     if notes:
         ET.SubElement(suite, "system-out").text = _xml_safe("\n\n".join(notes))
     ET.indent(suite)

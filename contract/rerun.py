@@ -4,7 +4,8 @@ A seed alone does not repeat a run: ``--max-examples``, the phases, the checks, 
 profile, the deadline and the headers all change which requests are drawn or how they are judged.
 Every report prints the command built from these, for ``contract-check`` and for the pytest plugin.
 Header values never appear: each is a shell variable named after its header (``"Authorization:
-$AUTHORIZATION"``), which the user sets before pasting the line.
+$AUTHORIZATION"``), which the user sets before pasting the line. Credentials in the URL are shown
+the same way: ``"http://user:${URL_PASSWORD}@host/v1"`` (a bare ``token@`` as ``${URL_USERINFO}@``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .redaction import URL_PASSWORD_VARIABLE, URL_USERINFO_VARIABLE
 
 DEFAULT_MAX_EXAMPLES = 50
 DEFAULT_TIMEOUT = 10.0
@@ -43,8 +47,33 @@ def header_variable(name: str) -> str:
 
 def _header_word(flag: str, name: str) -> str:
     """``--header "Name: $NAME"``: double quotes, so the shell puts the value in and nothing shows it."""
-    quoted = re.sub(r'([\\"$`])', r"\\\1", name)
-    return f'{flag} "{quoted}: {header_variable(name)}"'
+    return f'{flag} "{_in_double_quotes(name)}: {header_variable(name)}"'
+
+
+def url_word(url: str) -> str:
+    """The URL as one shell word, its password (or bare userinfo) a shell variable the user sets first."""
+    try:
+        has_userinfo = "@" in urlsplit(url).netloc
+    except ValueError:
+        has_userinfo = False
+    if not has_userinfo:
+        return shlex.quote(url)
+    scheme, _, rest = url.partition("://")
+    host_at = _authority_length(rest)
+    userinfo, _, after = rest[:host_at].rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    hidden = f"{_in_double_quotes(user)}:{URL_PASSWORD_VARIABLE}" if colon else URL_USERINFO_VARIABLE
+    return f'"{_in_double_quotes(scheme)}://{hidden}@{_in_double_quotes(after + rest[host_at:])}"'
+
+
+def _authority_length(rest: str) -> int:
+    """Where the authority of ``rest`` (a URL after ``scheme://``) ends: at its path, query or fragment."""
+    return next((index for index, char in enumerate(rest) if char in "/?#"), len(rest))
+
+
+def _in_double_quotes(text: str) -> str:
+    """``text`` as it must be written inside shell double quotes to mean itself."""
+    return re.sub(r'([\\"$`])', r"\\\1", text)
 
 
 def _number(value: float) -> str:
@@ -53,7 +82,7 @@ def _number(value: float) -> str:
 
 def command_line(url: str, seed: int, options: RerunOptions) -> str:
     """The ``contract-check`` command that sends the same requests again and judges them the same way."""
-    words = ["contract-check", shlex.quote(url), "--seed", str(seed)]
+    words = ["contract-check", url_word(url), "--seed", str(seed)]
     if options.spec is not None:
         words += ["--spec", shlex.quote(options.spec)]
     words += [shlex.quote(option) for option in options.profile_options]
@@ -79,7 +108,7 @@ def command_line(url: str, seed: int, options: RerunOptions) -> str:
 
 def plugin_line(url: str, seed: int, options: RerunOptions) -> str:
     """The same for the pytest plugin, in its ``--contract-*`` options."""
-    words = ["pytest", "--contract-url", shlex.quote(url), "--contract-seed", str(seed)]
+    words = ["pytest", "--contract-url", url_word(url), "--contract-seed", str(seed)]
     if options.spec is not None:
         words += ["--contract-spec", shlex.quote(options.spec)]
     words += [shlex.quote(_PLUGIN_FLAGS.get(word, word)) for word in options.profile_options]

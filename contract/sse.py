@@ -11,9 +11,11 @@ that is not UTF-8.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 
 BOM = "\ufeff"
+_LINE_END = re.compile("\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -139,32 +141,26 @@ class SSEParser:
 
     # -- lines ------------------------------------------------------------------
     def _consume(self, text: str) -> list[SSEEvent | SSEComment]:
+        """Split what has arrived into lines, by position: re-slicing the buffer per line is quadratic,
+        and a chunk of 32,000 one-byte comment lines must cost a scan, not a gigabyte of copies."""
         out: list[SSEEvent | SSEComment] = []
         if self._pending_cr and text:
             self._pending_cr = False
             if text.startswith("\n"):
                 text = text[1:]
                 self._buffer_offset += 1
-        self._buffer += text
-        while True:
-            cut = _first_line_end(self._buffer)
-            if cut is None:
-                break
-            end, width = cut
-            if width == 1 and self._buffer[end] == "\r" and end + 1 == len(self._buffer) and not self._closed:
-                # A CR at the very end of what we have: it may be half of a CRLF.
-                line = self._buffer[:end]
-                line_offset = self._buffer_offset
-                self._buffer_offset += len(line.encode("utf-8")) + 1
-                self._buffer = ""
-                self._pending_cr = True
-                out.extend(self._line(line, line_offset))
-                break
-            line = self._buffer[:end]
-            line_offset = self._buffer_offset
-            self._buffer_offset += len(self._buffer[: end + width].encode("utf-8"))
-            self._buffer = self._buffer[end + width :]
-            out.extend(self._line(line, line_offset))
+        scan_from = len(self._buffer)  # what was held has no line end in it
+        buffer = self._buffer + text
+        position, offset = 0, self._buffer_offset
+        for match in _LINE_END.finditer(buffer, scan_from):
+            if match.end() == len(buffer) and match.group() == "\r" and not self._closed:
+                self._pending_cr = True  # a CR at the very end of what we have: it may be half of a CRLF
+            line = buffer[position : match.start()]
+            out.extend(self._line(line, offset))
+            offset += _utf8_length(buffer[position : match.end()])
+            position = match.end()
+        self._buffer = buffer[position:]
+        self._buffer_offset = offset
         return out
 
     def _line(self, line: str, offset: int) -> list[SSEEvent | SSEComment]:
@@ -222,16 +218,8 @@ class SSEParser:
         return event
 
 
-def _first_line_end(text: str) -> tuple[int, int] | None:
-    """Index and width of the first CRLF, LF or CR in ``text``."""
-    for index, char in enumerate(text):
-        if char == "\n":
-            return index, 1
-        if char == "\r":
-            if index + 1 < len(text) and text[index + 1] == "\n":
-                return index, 2
-            return index, 1
-    return None
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def parse_stream(
