@@ -26,10 +26,10 @@ from contract.semantics import AssembledChoice, AssembledReply, assemble_message
 from contract.sse import SSEEvent
 
 from .audio import synthesize_wav
-from .fixtures import FINISH_REASONS, USAGE_DETAIL_KEYS
+from .fixtures import FINISH_REASONS, MAX_FIXTURE_BYTES, USAGE_DETAIL_KEYS
 from .request_rules import shape_for_modalities
 from .stream import ReplyIdentity, render_chunks
-from .tokenize import count_tokens
+from .tokenize import count_tokens, tokenize
 from .turns import MAX_TOKENS_PER_SECOND, MIN_TOKENS_PER_SECOND, AssistantTurn, AudioReply
 
 MAX_JITTER = 0.99  # the loader takes up to 1; the command line and X-Mock-Pacing take below 1
@@ -37,6 +37,11 @@ MAX_TTFT_MS = 600_000.0  # the server's own limits on pacing
 PCM16_RATE = 24_000  # streamed ``pcm16`` audio: 24 kHz, 16-bit, mono little-endian
 SECONDS_PER_SPOKEN_TOKEN = 0.3  # for audio that cannot be kept as a WAV: the replay synthesises this long
 _COMPRESSED_AUDIO = ("mp3", "opus", "flac", "aac")
+# What the proxy keeps of one reply to record it. A fixture holds at most MAX_FIXTURE_BYTES, and a
+# reply's events carry their text with JSON around it, so four times that; each kept event also costs
+# its objects, charged as EVENT_COST, so a million tiny events stop being kept as surely as a huge body.
+MAX_RECORDED_BYTES = 4 * MAX_FIXTURE_BYTES
+EVENT_COST = 256
 
 
 class NotRecordable(Exception):
@@ -75,6 +80,24 @@ class Capture:
     body: bytes = b""  # a non-stream body
     done: bool = False  # the stream's ``[DONE]`` arrived
     dropped: bool = False  # the connection broke before the body ended
+    kept: int = 0  # bytes charged against MAX_RECORDED_BYTES
+    too_large: bool = False  # over the limit: what was kept is dropped, the reply is relayed but not recorded
+
+    def keep(self, at: float, event: SSEEvent) -> None:
+        """Keep one event for the recording, until the reply passes :data:`MAX_RECORDED_BYTES`."""
+        if self.too_large:
+            return
+        self.kept += len(event.data) + EVENT_COST
+        if self.kept > MAX_RECORDED_BYTES:
+            self.give_up()
+        else:
+            self.arrivals.append((at, event))
+
+    def give_up(self) -> None:
+        """Drop what was kept: the reply is over the limit and will not be recorded."""
+        self.too_large = True
+        self.arrivals = []
+        self.body = b""
 
 
 @dataclass
@@ -99,6 +122,11 @@ def recorded_turn(capture: Capture) -> RecordedTurn:
 
 
 def _recorded_turn(capture: Capture) -> RecordedTurn:
+    if capture.too_large:
+        raise NotRecordable(
+            f"the upstream's reply is larger than the recording limit of {MAX_RECORDED_BYTES // 2**20} MB "
+            "(it was relayed in full)"
+        )
     if capture.status == 429 or capture.status >= 500:
         return RecordedTurn({"role": "assistant", "fault": error_fault(capture.status, capture.headers)})
     if capture.status != 200:
@@ -165,8 +193,7 @@ def _stream_turn(capture: Capture) -> RecordedTurn:
     choice = reply.choice(0)
     complete = capture.done or (choice.finish_reason is not None and not capture.dropped)
     message, wav, turn = _turn_message(capture.request, choice, reply, complete=complete)
-    chunks = render_chunks(turn, ReplyIdentity("chatcmpl-recorded", 0, "recorded"), {})
-    tokens = sum(1 for chunk in chunks if chunk.paced)  # what the replay paces: its own token chunks
+    tokens = paced_chunks(turn)
     if not capture.done:
         if capture.dropped or choice.finish_reason is None:
             # Replay everything that arrived, then drop: the role chunk, the tokens, and the
@@ -178,6 +205,19 @@ def _stream_turn(capture: Capture) -> RecordedTurn:
             message["fault"] = {"type": "no_done"}
     times = [at for at, event in capture.arrivals if _carries_output(event)]
     return RecordedTurn(message, wav, measure_pacing(times, tokens))
+
+
+def paced_chunks(turn: AssistantTurn) -> int:
+    """How many chunks the replay of ``turn`` paces: its own token chunks, whatever the upstream's were.
+
+    Counted from the tokenizer without rendering each chunk, which for a long reply costs seconds;
+    audio chunks depend on the rendering, so a turn with audio is rendered.
+    """
+    if turn.audio is not None:
+        chunks = render_chunks(turn, ReplyIdentity("chatcmpl-recorded", 0, "recorded"), {})
+        return sum(1 for chunk in chunks if chunk.paced)
+    calls = sum(1 + len(tokenize(str(call.get("function", {}).get("arguments", "")))) for call in turn.tool_calls)
+    return len(tokenize(turn.content or "")) + len(tokenize(turn.refusal or "")) + calls
 
 
 def _carries_output(event: SSEEvent) -> bool:

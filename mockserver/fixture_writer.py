@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import re
-import tempfile
+import secrets as random_names
 import threading
 import unicodedata
 from collections.abc import Iterable
@@ -28,10 +28,20 @@ from typing import Any
 import yaml
 
 from contract.redaction import Redactor
+from contract.textfile import UnreadableFile, read_text
 from contract.validate import ContractValidator
 
 from .capture import RecordedTurn, merge_pacing
-from .fixtures import FIXTURE_SUFFIXES, OTHER_ROLE_KEYS, USER_KEYS, Fixture, FixtureError, fixture_from_dict
+from .fixtures import (
+    FIXTURE_SUFFIXES,
+    MAX_FIXTURE_BYTES,
+    OTHER_ROLE_KEYS,
+    USER_KEYS,
+    Fixture,
+    FixtureError,
+    fixture_document,
+    fixture_from_text,
+)
 from .matching import canonical_message, message_text
 
 logger = logging.getLogger("mockserver.record")
@@ -39,6 +49,7 @@ logger = logging.getLogger("mockserver.record")
 RECORDED_BY = "Recorded by mockserver record"
 _MEASURED = re.compile(r"pacing measured over (\d+) streamed repl")
 _SLUG_LENGTH = 40
+_LIMIT_MB = MAX_FIXTURE_BYTES // 2**20
 
 
 class NotWritten(Exception):
@@ -71,9 +82,11 @@ class ConversationStore:
         self.folder = Path(folder)
         self.validator = validator
         self.upstream = upstream
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the index below, never held while a file is written
+        self._file_locks: dict[Path, threading.Lock] = {}
         self._conversations: list[_Conversation] = []
         self._names: set[str] = set()  # fixture names in use in the folder: a new file must not repeat one
+        self._reserved: set[str] = set()  # names of new files being written
         self.folder.mkdir(parents=True, exist_ok=True)
         self._scan()
 
@@ -82,32 +95,49 @@ class ConversationStore:
         return len(self._conversations)
 
     def record(self, request: dict[str, Any], turn: RecordedTurn, secrets: Iterable[str] = ()) -> Written:
-        """Add ``turn`` as the answer to ``request``; NotWritten when the result would not load."""
+        """Add ``turn`` as the answer to ``request``; NotWritten when the result would not load.
+
+        Only writes to the same file wait for each other: a long reply being written does not hold up
+        the recording of another conversation.
+        """
         redactor = Redactor(secrets)
         raw_messages = request.get("messages")
         if not isinstance(raw_messages, list) or not raw_messages:
             raise NotWritten("the request has no messages")
-        messages = [_file_message(m) for m in redactor.value(raw_messages)]
-        message = redactor.value(turn.message)
+        messages = [_file_message(m) for m in _joined(redactor.value(raw_messages))]
+        message = _joined(redactor.value(turn.message))
         model = request.get("model") if isinstance(request.get("model"), str) else None
         canon = tuple(canonical_message(m) for m in messages)
+        while True:
+            with self._lock:
+                conversation, action = self._target(canon, messages, model)
+                file_lock = self._file_locks.setdefault(conversation.path, threading.Lock())
+            with file_lock:
+                if action != "new" and not self._is_current(conversation):
+                    continue  # another write changed this file while this one waited: look again
+                try:
+                    return self._write(conversation, canon, messages, message, turn, model, action, redactor)
+                finally:
+                    if action == "new":
+                        with self._lock:
+                            self._reserved.discard(conversation.path.stem)
+
+    def _target(
+        self, canon: tuple[Any, ...], messages: list[dict[str, Any]], model: str | None
+    ) -> tuple[_Conversation, str]:
+        """The conversation the request goes into and how: ``extended``, ``answered`` or ``new`` (its name reserved)."""
+        extended, answered = self._continued(canon, model)
+        if extended is not None:
+            return extended, "extended"
+        if answered is not None:
+            return answered, "answered"
+        path = self._new_path(messages, model)
+        self._reserved.add(path.stem)
+        return _Conversation(path, {}, (), model, 0), "new"
+
+    def _is_current(self, conversation: _Conversation) -> bool:
         with self._lock:
-            extended, answered = self._continued(canon, model)
-            if extended is not None:
-                conversation = extended
-                action, before = "extended", [*extended.data["conversation"], *messages[len(extended.canon) :]]
-                after: list[dict[str, Any]] = []
-            elif answered is not None:
-                conversation = answered
-                recorded = answered.data["conversation"]
-                before, old = list(recorded[: len(canon)]), recorded[len(canon)]
-                action, message = _answer_again(old, message)
-                same_echo = canonical_message(_echo(message)) == canonical_message(_echo(old))
-                after = list(recorded[len(canon) + 1 :]) if same_echo else []  # they continued the old answer
-            else:
-                conversation = _Conversation(self._new_path(messages, model), {}, (), model, 0)
-                action, before, after = "new", messages, []
-            return self._write(conversation, before, message, after, turn, model, action, redactor)
+            return any(known is conversation for known in self._conversations)
 
     # -- finding the conversation -----------------------------------------------------------------
     def _continued(
@@ -135,7 +165,11 @@ class ConversationStore:
             json.dumps([model, [canonical_message(m) for m in messages]], default=str, ensure_ascii=False).encode()
         ).hexdigest()[:8]
         stem, number = f"{slug}-{digest}", 1
-        while stem in self._names or any((self.folder / (stem + suffix)).exists() for suffix in FIXTURE_SUFFIXES):
+        while (
+            stem in self._names
+            or stem in self._reserved
+            or any((self.folder / (stem + suffix)).exists() for suffix in FIXTURE_SUFFIXES)
+        ):
             number += 1
             stem = f"{slug}-{digest}-{number}"
         return self.folder / f"{stem}.yaml"
@@ -144,16 +178,16 @@ class ConversationStore:
     def _write(
         self,
         conversation: _Conversation,
-        before: list[dict[str, Any]],
+        canon: tuple[Any, ...],
+        messages: list[dict[str, Any]],
         message: dict[str, Any],
-        after: list[dict[str, Any]],
         turn: RecordedTurn,
         model: str | None,
         action: str,
         redactor: Redactor,
     ) -> Written:
+        action, before, message, after = _placed(conversation, action, canon, messages, message)
         path = conversation.path
-        index = len(before)
         created_wav: Path | None = None
         if turn.wav is not None:
             wav_path = path.with_name(f"{path.stem}-audio-{hashlib.sha256(turn.wav).hexdigest()[:10]}.wav")
@@ -171,29 +205,45 @@ class ConversationStore:
         if stream:
             data["stream"] = stream
         data = redactor.value(data)
-        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
         try:
-            fixture = self._checked(yaml.load(text, Loader=_Loader), path)
+            encoded, fixture = self._checked(data, path)
         except FixtureError as exc:
             if created_wav is not None:  # leave the folder as it was
                 created_wav.unlink(missing_ok=True)
             raise NotWritten(str(exc)) from None
-        _atomic_write(path, text.encode("utf-8"))
+        _atomic_write(path, encoded)
         _remove_unused_audio(path, data["conversation"])
-        updated = _Conversation(path, data, _canon(data["conversation"]), model, measured)
-        if action == "new":
-            self._conversations.append(updated)
-            self._names.add(path.stem)
-        else:
-            self._conversations[self._conversations.index(conversation)] = updated
-        return Written(path, index, action, fixture)
+        self._remember(conversation, _Conversation(path, data, _canon(data["conversation"]), model, measured), action)
+        return Written(path, len(before), action, fixture)
 
-    def _checked(self, data: dict[str, Any], path: Path) -> Fixture:
+    def _remember(self, old: _Conversation, new: _Conversation, action: str) -> None:
+        with self._lock:
+            if action == "new":
+                self._conversations.append(new)
+                self._names.add(new.path.stem)
+            else:
+                at = next(i for i, known in enumerate(self._conversations) if known is old)
+                self._conversations[at] = new
+
+    def _checked(self, data: dict[str, Any], path: Path) -> tuple[bytes, Fixture]:
+        """The file's bytes and fixture, read as ``mockserver --fixtures`` reads it: same reader, limits and checks.
+
+        A file the start-up loader would refuse must not be written: one such file stops the whole folder.
+        """
         from .app import check_fixture  # the start-up checks themselves; the app module is heavy to import
 
-        fixture = fixture_from_dict(data, source=path)
+        if _text_bytes(data) > MAX_FIXTURE_BYTES:  # known before the slow dump: the file holds all this text
+            raise FixtureError(f"{path}: the file would be more than the {_LIMIT_MB} MB a fixture file may have")
+        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+        encoded = text.encode("utf-8")
+        if len(encoded) > MAX_FIXTURE_BYTES:
+            raise FixtureError(
+                f"{path}: the file would be {len(encoded) / 2**20:.1f} MB, more than the "
+                f"{_LIMIT_MB} MB a fixture file may have"
+            )
+        fixture = fixture_from_text(text, path, root=self.folder)
         check_fixture(fixture, self.validator)
-        return fixture
+        return encoded, fixture
 
     def _description(self, measured: int) -> str:
         text = f"{RECORDED_BY} from {self.upstream}"
@@ -213,9 +263,9 @@ class ConversationStore:
                 continue
             self._names.add(path.stem)
             try:
-                text = path.read_text(encoding="utf-8")
-                data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_Loader)
-            except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
+                text = read_text(path, limit=MAX_FIXTURE_BYTES)
+                data, _ = fixture_document(text, path)
+            except (UnreadableFile, FixtureError, ValueError, RecursionError):
                 continue  # the server names what is wrong with it; here it is only a name in use
             if not isinstance(data, dict):
                 continue
@@ -239,6 +289,61 @@ class ConversationStore:
             found = _MEASURED.search(description)
             measured = int(found.group(1)) if found else (1 if data.get("stream") else 0)
             self._conversations.append(_Conversation(path, data, _canon(conversation), model, measured))
+
+
+def _placed(
+    conversation: _Conversation,
+    action: str,
+    canon: tuple[Any, ...],
+    messages: list[dict[str, Any]],
+    message: dict[str, Any],
+) -> tuple[str, list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """The action taken and the messages before, in place of, and after the recorded turn."""
+    if action == "new":
+        return "new", messages, message, []
+    recorded = conversation.data["conversation"]
+    if action == "extended":
+        return "extended", [*recorded, *messages[len(conversation.canon) :]], message, []
+    before, old = list(recorded[: len(canon)]), recorded[len(canon)]
+    action, message = _answer_again(old, message)
+    same_echo = canonical_message(_echo(message)) == canonical_message(_echo(old))
+    after = list(recorded[len(canon) + 1 :]) if same_echo else []  # they continued the old answer
+    return action, before, message, after
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _joined(value: Any) -> Any:
+    """``value`` with UTF-16 surrogate pairs made into the characters they encode.
+
+    A stream may split an emoji into its two halves (``"\\ud83c"``, then ``"\\udf89"``), each a JSON
+    escape of its own; put together they are one character, which a file holds as UTF-8. A half
+    with no partner is not text at all, so such a reply is not written.
+    """
+    if isinstance(value, str):
+        if not _SURROGATE.search(value):
+            return value
+        text = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+        if _SURROGATE.search(text):
+            raise NotWritten("the exchange holds half of a UTF-16 surrogate pair, which is not text")
+        return text
+    if isinstance(value, list):
+        return [_joined(item) for item in value]
+    if isinstance(value, dict):
+        return {_joined(key): _joined(item) for key, item in value.items()}
+    return value
+
+
+def _text_bytes(value: Any) -> int:
+    """The UTF-8 size of every string in ``value``: a lower bound on the size of the file that holds it."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, list):
+        return sum(_text_bytes(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_text_bytes(key) + _text_bytes(item) for key, item in value.items())
+    return 0
 
 
 def _answer_again(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -346,7 +451,7 @@ def _slug(text: str) -> str:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write next to ``path`` under a dot name (which the loader skips), then rename over it."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = _temporary_beside(path)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
@@ -354,18 +459,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without timestamps, as the fixture loader reads files: dates stay the text written."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+def _temporary_beside(path: Path) -> tuple[int, Path]:
+    """A new hidden file next to ``path``, with the mode the user's umask gives (mkstemp's is always 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temporary = path.with_name(f".{path.name}.{random_names.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
 
 
 class _Dumper(yaml.SafeDumper):

@@ -225,10 +225,20 @@ def load_fixture_file(path: str | Path, root: str | Path | None = None) -> Fixtu
         text = read_text(source, limit=MAX_FIXTURE_BYTES)
     except UnreadableFile as exc:
         raise FixtureError(f"{label}:{exc.line}: {exc.reason}") from None
-    if source.suffix.lower() == ".json":
-        data, lines = _parse_json(text, label)
-    else:
-        data, lines = _parse_yaml(text, label)
+    return fixture_from_text(text, source, root)
+
+
+def fixture_document(text: str, source: Path) -> tuple[Any, dict[Path_, int]]:
+    """A fixture file's text parsed as start-up parses it (YAML or JSON by the suffix), with each value's line."""
+    label = str(source)
+    return _parse_json(text, label) if source.suffix.lower() == ".json" else _parse_yaml(text, label)
+
+
+def fixture_from_text(text: str, source: Path, root: str | Path | None = None) -> Fixture:
+    """The fixture a file holding ``text`` (within MAX_FIXTURE_BYTES) at ``source`` loads as: what the recorder
+    checks before it writes, so that no file it writes stops the next start-up."""
+    label = str(source)
+    data, lines = fixture_document(text, source)
     reader = _Reader(label, lines)
     try:
         files = AudioFolder(source.parent, Path(root) if root is not None else source.parent)

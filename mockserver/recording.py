@@ -4,9 +4,12 @@ Clients talk to the proxy as to the real server. The upstream's bytes go back
 to the client as they arrive, so the client sees the upstream's own pacing,
 while a copy goes through the strict SSE parser with each event's arrival time.
 When the answer is complete the exchange is written into the fixture folder
-(:mod:`mockserver.fixture_writer`) before the client sees its end (the
-``[DONE]`` event, or the last byte of a JSON body), so a client that has its
-whole answer can load the folder at once. ``mockserver --upstream URL
+(:mod:`mockserver.fixture_writer`, in a worker thread) and the client's end
+(the ``[DONE]`` event, or the last byte of a JSON body) waits for the file
+for at most :data:`WRITE_WAIT`, so a client that has its whole answer can
+load the folder at once, and a long file does not hold it up. What the proxy
+keeps of a reply, and unpacks of a compressed one, is bounded; beyond the
+bound the reply is relayed and not recorded. ``mockserver --upstream URL
 --record-missing`` uses the same :class:`Recorder` for requests no fixture answers.
 """
 
@@ -36,16 +39,18 @@ from contract.spec import load_spec
 from contract.sse import SSEEvent, SSEParser
 from contract.validate import ContractValidator
 
-from .capture import Capture, NotRecordable, recorded_turn
+from .capture import MAX_RECORDED_BYTES, Capture, NotRecordable, recorded_turn
 from .faults import DISCONNECT, Disconnect, error_body
 from .fixture_writer import ConversationStore, NotWritten, Written
 from .fixtures import Fixture
 from .local_guard import LocalOnly
-from .upstream import HOP_BY_HOP, NOT_FORWARDED, Upstream
+from .upstream import HOP_BY_HOP, NOT_FORWARDED, BoundedDecoder, UnpackError, Upstream
 
 logger = logging.getLogger("mockserver.record")
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=60.0)
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+WRITE_WAIT = 1.0  # seconds the end of a reply waits for its file; longer writes finish after it
 # Not returned: the proxy sends the body decoded and with its own framing, and uvicorn adds Date and Server.
 _RESPONSE_DROPPED = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
 
@@ -59,21 +64,46 @@ class Recorder:
         store: ConversationStore,
         on_written: Callable[[Fixture], Any] | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
     ) -> None:
         self.upstream = upstream
         self.store = store
         self.on_written = on_written
         self.timeout = timeout
+        self.limits = limits
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._writing: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
+        """Finish the files still being written, then close the connections to the upstream."""
+        if self._writing:
+            await asyncio.gather(*self._writing, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
     async def forward(self, request: Request, raw: bytes) -> Response:
-        """The upstream's answer to ``raw`` (the request body), relayed as it arrives, and recorded."""
+        """The upstream's answer to ``raw`` (the request body), relayed as it arrives, and recorded.
+
+        A client that leaves before the answer is ready takes the upstream request with it: left
+        waiting, such requests would hold the connection pool until its requests for others time out.
+        """
+        answering = asyncio.ensure_future(self._answer(request, raw))
+        leaving = asyncio.ensure_future(_until_disconnect(request.receive))
+        try:
+            await asyncio.wait((answering, leaving), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            leaving.cancel()
+            if not answering.done():
+                answering.cancel()
+            await asyncio.gather(answering, leaving, return_exceptions=True)
+        if answering.cancelled():
+            logger.info("the client left before the upstream answered; the upstream request was cancelled")
+            return Response(status_code=499)  # nobody is there to read it
+        return answering.result()
+
+    async def _answer(self, request: Request, raw: bytes) -> Response:
         headers = self._outgoing_headers(request.headers.items())
         secrets = secret_values(headers)
         body = _request_body(raw)
@@ -88,74 +118,120 @@ class Recorder:
             message = f"the upstream {self.upstream.display} did not answer: {_reason(exc)}"
             logger.warning("%s; nothing recorded", Redactor(secrets).text(message))
             return JSONResponse(error_body(503, message, "upstream_unavailable"), 503)
-        relayed = _relayed_headers(response.headers)
+        decoder = BoundedDecoder.for_encoding(response.headers.get("content-encoding", ""))
+        relayed = _relayed_headers(response.headers, keep_encoding=decoder is None)
+        capture = Capture(body or {}, response.status_code, _lowered(response.headers))
+        if decoder is None:
+            encoding = response.headers["content-encoding"]
+            logger.warning("not recorded: the reply is %r-encoded, which the proxy relays as it is", encoding[:40])
+            capture.give_up()
         media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        from .app import WireResponse  # the mock's response type that can also drop the connection
+
         if response.status_code == 200 and media == "text/event-stream":
-            from .app import WireResponse  # the mock's response type that can also drop the connection
+            capture.stream = True
+            return WireResponse(self._relay(response, decoder, capture, started, secrets), 200, headers=relayed)
+        return await self._relay_body(response, decoder, capture, relayed, secrets)
 
-            return WireResponse(self._relay(response, body, started, secrets), status_code=200, headers=relayed)
+    async def _relay_body(
+        self,
+        response: httpx.Response,
+        decoder: BoundedDecoder | None,
+        capture: Capture,
+        relayed: dict[str, str],
+        secrets: tuple[str, ...],
+    ) -> Response:
+        """A JSON (or error) body: kept whole and recorded when within the limit, else relayed as it comes."""
+        from .app import WireResponse
+
         pieces: list[bytes] = []
-        dropped = False
+        size = 0
+        body = _pieces(response, decoder)
+        handed_on = False
         try:
-            async for piece in response.aiter_bytes():
+            async for piece in body:
                 pieces.append(piece)
-        except httpx.HTTPError:
-            dropped = True
+                size += len(piece)
+                if size > MAX_RECORDED_BYTES:
+                    logger.warning("not recorded: %s", _too_large())
+                    handed_on = True
+                    return WireResponse(_rest(pieces, body, response), response.status_code, headers=relayed)
+        except (httpx.HTTPError, UnpackError):
+            capture.dropped = True
         finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-        capture = Capture(
-            body or {}, response.status_code, _lowered(response.headers), body=b"".join(pieces), dropped=dropped
-        )
-        await self._record(capture, body, secrets)
-        if dropped:
-            from .app import WireResponse
-
+            if not handed_on:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+        capture.body = b"".join(pieces)
+        await self._record_before_the_end(capture, secrets)
+        if capture.dropped:
             return WireResponse(_replay([*pieces, DISCONNECT]), status_code=response.status_code, headers=relayed)
-        return Response(b"".join(pieces), status_code=response.status_code, headers=relayed)
+        return Response(capture.body, status_code=response.status_code, headers=relayed)
 
     async def _relay(
-        self, response: httpx.Response, body: dict[str, Any] | None, started: float, secrets: tuple[str, ...]
+        self,
+        response: httpx.Response,
+        decoder: BoundedDecoder | None,
+        capture: Capture,
+        started: float,
+        secrets: tuple[str, ...],
     ) -> AsyncIterator[bytes | Disconnect]:
         """Yield each piece as it arrives; record once the stream is complete (not if the client leaves first).
 
-        The fixture is written as soon as ``[DONE]`` arrives and before the piece that carries it
-        goes on, so a client that has seen ``[DONE]`` (SDKs stop reading there) finds the file.
+        The fixture is written as soon as ``[DONE]`` arrives; the piece that carries it waits for the
+        file for at most :data:`WRITE_WAIT` seconds, so a client that has seen ``[DONE]`` (SDKs stop
+        reading there) finds a file of usual size, and a long one does not hold its client up.
         """
         parser = SSEParser()
-        capture = Capture(body or {}, response.status_code, _lowered(response.headers), stream=True)
         recorded = False
         try:
             try:
-                async for piece in response.aiter_bytes():
+                async for piece in _pieces(response, decoder):
                     at = time.monotonic() - started
-                    capture.arrivals.extend((at, item) for item in parser.feed(piece) if isinstance(item, SSEEvent))
+                    if not capture.too_large:
+                        for item in parser.feed(piece):
+                            if isinstance(item, SSEEvent):
+                                capture.keep(at, item)
+                        if capture.too_large:
+                            logger.warning("not recorded: %s", _too_large())
                     if parser.done and not recorded:
                         capture.done = recorded = True
-                        with anyio.CancelScope(shield=True):
-                            await self._record(capture, body, secrets)
+                        await self._record_before_the_end(capture, secrets)
                     yield piece
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, UnpackError) as exc:
                 capture.dropped = True
                 logger.info("the upstream dropped the stream: %s", _reason(exc))
             else:
-                capture.arrivals.extend(
-                    (time.monotonic() - started, item) for item in parser.close() if isinstance(item, SSEEvent)
-                )
+                if not capture.too_large:
+                    for item in parser.close():
+                        if isinstance(item, SSEEvent):
+                            capture.keep(time.monotonic() - started, item)
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
         if not recorded:
             capture.done = parser.done
-            with anyio.CancelScope(shield=True):
-                await self._record(capture, body, secrets)
+            await self._record_before_the_end(capture, secrets)
         if capture.dropped:
             yield DISCONNECT
 
-    async def _record(self, capture: Capture, body: dict[str, Any] | None, secrets: tuple[str, ...]) -> None:
-        """Write the exchange (in a worker thread; the store serialises writes); log why when it is not."""
+    async def _record_before_the_end(self, capture: Capture, secrets: tuple[str, ...]) -> None:
+        """Start writing the exchange, and wait for the file at most :data:`WRITE_WAIT` seconds.
+
+        The write goes on in its own task whatever happens to the client's response, so a client
+        that leaves, or a long file, neither loses the recording nor holds up the reply.
+        """
+        if capture.too_large:
+            return  # relayed, not recorded; the log said so when it passed the limit
+        task = asyncio.ensure_future(self._record(capture, secrets))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+        await asyncio.wait((task,), timeout=WRITE_WAIT)
+
+    async def _record(self, capture: Capture, secrets: tuple[str, ...]) -> None:
+        """Write the exchange (in a worker thread; only writes to one file wait for each other); log why when not."""
         redactor = Redactor(secrets)
-        if body is None:
+        if not capture.request:
             logger.warning("not recorded: the request body is not a JSON object with a list of messages")
             return
         try:
@@ -199,7 +275,7 @@ class Recorder:
     def _client_for_this_loop(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._client = httpx.AsyncClient(timeout=self.timeout, limits=self.limits, follow_redirects=False)
             self._loop = loop
         return self._client
 
@@ -293,19 +369,68 @@ def _request_body(raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) and isinstance(body.get("messages"), list) else None
 
 
-def _relayed_headers(headers: httpx.Headers) -> dict[str, str]:
-    """The upstream's response headers, less those that describe its connection and framing."""
-    return {name: value for name, value in headers.multi_items() if name.lower() not in _RESPONSE_DROPPED}
+def _relayed_headers(headers: httpx.Headers, keep_encoding: bool = False) -> dict[str, str]:
+    """The upstream's response headers, less those that describe its connection and framing.
+
+    ``keep_encoding``: the body goes on as it came, in an encoding the proxy does not unpack.
+    """
+    dropped = _RESPONSE_DROPPED - {"content-encoding"} if keep_encoding else _RESPONSE_DROPPED
+    return {name: value for name, value in headers.multi_items() if name.lower() not in dropped}
+
+
+async def _pieces(response: httpx.Response, decoder: BoundedDecoder | None) -> AsyncIterator[bytes]:
+    """The body as the client gets it: unpacked in bounded steps, giving other tasks a turn after each.
+
+    ``decoder`` None: the raw bytes, still encoded.
+    """
+    async for raw in response.aiter_raw():
+        if decoder is None:
+            yield raw
+            continue
+        for piece in decoder.decode(raw):
+            yield piece
+            await asyncio.sleep(0)
+
+
+async def _rest(
+    kept: list[bytes], body: AsyncIterator[bytes], response: httpx.Response
+) -> AsyncIterator[bytes | Disconnect]:
+    """What was read of a body too large to record, then the rest of it as it arrives."""
+    try:
+        for piece in kept:
+            yield piece
+        kept.clear()
+        try:
+            async for piece in body:
+                yield piece
+        except (httpx.HTTPError, UnpackError):
+            yield DISCONNECT
+    finally:
+        with anyio.CancelScope(shield=True):
+            await response.aclose()
+
+
+async def _until_disconnect(receive: Any) -> None:
+    """Return when the client has gone (the request body has been read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _too_large() -> str:
+    return (
+        f"the upstream's reply is larger than the recording limit of {MAX_RECORDED_BYTES // 2**20} MB; relayed in full"
+    )
 
 
 def _lowered(headers: httpx.Headers) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
 
-def _reason(exc: httpx.HTTPError) -> str:
+def _reason(exc: httpx.HTTPError | UnpackError) -> str:
     kind = {
         httpx.ConnectError: "could not connect",
         httpx.ConnectTimeout: "timed out connecting",
+        httpx.PoolTimeout: "pool exhausted (every connection to the upstream is in use)",
         httpx.ReadTimeout: "timed out waiting for the response",
         httpx.RemoteProtocolError: "the connection broke",
         httpx.ReadError: "the connection broke",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 API_KEY_VARIABLE = "OPENAI_API_KEY"
@@ -31,6 +32,8 @@ HOP_BY_HOP = frozenset(
 # Not forwarded either: the HTTP client sets Host and Content-Length, and the recorder asks for identity
 # encoding so that it can read what it relays.
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
+DECODED_STEP = 64 * 1024  # most bytes one call unpacks, so a compressed reply costs memory and loop time in steps
+_ZLIB_WINDOWS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS | 32}
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
 
 
@@ -102,3 +105,42 @@ def upstream_headers(given: Sequence[str], environ: Mapping[str, str]) -> list[t
     if key and not any(name.lower() == "authorization" for name, _ in headers):
         headers.append(("Authorization", f"Bearer {key}"))
     return headers
+
+
+class UnpackError(Exception):
+    """The upstream's compressed body is corrupt."""
+
+
+class BoundedDecoder:
+    """Unpacks a ``Content-Encoding: gzip`` or ``deflate`` body in steps of at most :data:`DECODED_STEP` bytes.
+
+    httpx unpacks each network read at once, so a few kilobytes of a gzip bomb become gigabytes
+    in one call; here the caller gets bounded pieces and can stop, or let other tasks run, between them.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self._zlib = zlib.decompressobj(_ZLIB_WINDOWS[encoding]) if encoding in _ZLIB_WINDOWS else None
+
+    @classmethod
+    def for_encoding(cls, header: str) -> BoundedDecoder | None:
+        """The decoder for a ``Content-Encoding`` value; ``None`` for one it cannot unpack (``br``, two codings)."""
+        encoding = header.strip().lower()
+        if encoding in ("", "identity") or encoding in _ZLIB_WINDOWS:
+            return cls(encoding)
+        return None
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        if self._zlib is None:
+            if data:
+                yield data
+            return
+        try:
+            while True:
+                piece = self._zlib.decompress(data, DECODED_STEP)
+                if piece:
+                    yield piece
+                data = self._zlib.unconsumed_tail
+                if not data and len(piece) < DECODED_STEP:
+                    return
+        except zlib.error as exc:
+            raise UnpackError(f"the upstream's compressed body is corrupt ({exc})") from None
