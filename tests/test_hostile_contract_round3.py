@@ -35,11 +35,15 @@ resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from contract.client import Timeout, http_client, send
 from contract.exchange import PreparedRequest
 
-def rss_kb():
+def status_kb(field):
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would start at the forking pytest worker's size.
+def rss_kb():
+    return status_kb("VmRSS")
 
 stream = sys.argv[2] == "stream"
 raw = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}).encode()
@@ -51,7 +55,7 @@ with http_client(1) as client:
 print(json.dumps({
     "error": exchange.transport_error,
     "seconds": time.monotonic() - started,
-    "growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+    "growth_mb": (status_kb("VmHWM") - before) / 1024,
     "body": len(exchange.body),
     "events": len(exchange.events),
     "comments": len(exchange.comments),
