@@ -23,6 +23,7 @@ from .about import VersionAction
 from .errors import Unreachable, UsageError
 from .profiles import ProfileError, add_profile_arguments, profile_from_args
 from .redaction import redact_url, url_secrets
+from .urls import base_url
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,42 +189,6 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
-def check_url(url: str) -> None:
-    """A URL no request could go to is a usage error with one line, before anything tries to resolve it:
-    urllib and the resolver raise for these (an unclosed ``[``, a host label over 63 characters), not one line."""
-    shown = redact_url(url)
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UsageError(f"URL {shown!r} is not a valid URL: {exc}") from None
-    try:
-        _ = parts.port  # urllib checks the port only when it is read
-    except ValueError:
-        raise UsageError(f"URL {shown!r} has an invalid port") from None
-    problem = _host_problem(parts.hostname or "")
-    if problem:
-        raise UsageError(f"URL {shown!r} has an invalid host: {problem}")
-
-
-def _host_problem(host: str) -> str | None:
-    """Why ``host`` cannot be a DNS name (empty label, label over 63 bytes, name over 253), or None."""
-    if not host or ":" in host:  # no host is the runner's to report; an IPv6 literal has no labels
-        return None
-    labels = host.removesuffix(".").split(".")
-    for label in labels:
-        if not label:
-            return "an empty label (two dots in a row, or a leading dot)"
-        try:
-            encoded = label.encode() if label.isascii() else label.encode("idna")
-        except UnicodeError:
-            return f"label {label[:30]!r} is not a valid host name label"
-        if len(encoded) > 63:
-            return f"a label of {len(encoded)} characters (at most 63)"
-    if sum(len(label) + 1 for label in labels) - 1 > 253:
-        return "a name over 253 characters"
-    return None
-
-
 def check_tls(url: str, timeout: float) -> None:
     """For ``https://``, one TLS handshake before the run: a plain-HTTP port (or a certificate that is not
     trusted) is an unreachable server, exit 2 with words that say why, not a run of failed requests."""
@@ -281,7 +246,7 @@ def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
         for option, path in (("--junit", args.junit), ("--json", args.json), ("--html", args.html)):
             if path and not Path(path).resolve().parent.is_dir():
                 raise UsageError(f"cannot write report {option} {path}: no such directory")
-        check_url(args.url)
+        base_url(args.url)  # before the handshake: a URL urllib cannot split is one line
         check_tls(args.url, args.timeout)
         result = run(
             args.url,

@@ -212,18 +212,19 @@ class ContractItem(pytest.Item):
 def _verdicts(config: pytest.Config) -> Verdicts:
     """Run the suite once per session; a usage or document error becomes the text every item shows."""
     if _VERDICTS not in config.stash:
-        from .cli import check_tls, check_url, parse_header
+        from .cli import check_tls, parse_header
         from .errors import UsageError
         from .profiles import ProfileError, profile
         from .redaction import redact_url, url_secrets
         from .runner import run
         from .spec import SpecError
+        from .urls import base_url
 
         seed = config.stash[_SEED]
         try:
             headers = dict(parse_header(text) for text in config.getoption("contract_header"))
             chosen = profile(config.getoption("contract_profile"), config.getoption("contract_overlay") or [])
-            check_url(config.getoption("contract_url"))
+            base_url(config.getoption("contract_url"))
             check_tls(config.getoption("contract_url"), config.getoption("contract_timeout"))
             result = run(
                 config.getoption("contract_url"),

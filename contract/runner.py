@@ -39,6 +39,7 @@ from .rerun import ALL_PHASES, RerunOptions
 from .results import CheckStats, FailureRecord, PhaseSummary, RunResult
 from .spec import Operation, Spec, load_spec
 from .tally import RunTally
+from .urls import base_url
 
 # Importable from here as before: the records and errors of a run.
 __all__ = [
@@ -92,7 +93,7 @@ def run(
     Raises :class:`UsageError` (one-line message) for a bad URL, an unknown check or
     an unreachable server, and :class:`contract.spec.SpecError` for a bad document.
     """
-    base = _check_url(url)
+    base = base_url(url)
     loaded = spec if isinstance(spec, Spec) else load_spec(spec, profile)
     operation = loaded.operation("/chat/completions", "post")
     selected = select_checks(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
@@ -204,21 +205,6 @@ def probe(base: str, timeout: float) -> None:
 def operation_url(base: str, operation: Operation) -> str:
     """``http://h:p`` and ``http://h:p/v1`` both work: the operation's path is appended to the base."""
     return base.rstrip("/") + operation.path
-
-
-def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise UsageError(f"URL {url!r} must start with http:// or https://")
-    if not parts.hostname:
-        raise UsageError(f"URL {url!r} has no host")
-    try:
-        _ = parts.port  # urllib checks the port only when it is read
-    except ValueError:
-        raise UsageError(f"URL {url!r} has an invalid port") from None
-    if parts.query or parts.fragment:
-        raise UsageError(f"URL {url!r} must be a base URL without query or fragment")
-    return url.rstrip("/")
 
 
 # -- internals --------------------------------------------------------------------------------

@@ -327,6 +327,19 @@ def test_a_malformed_url_is_one_line_and_exit_2(url: str, words: str) -> None:
     assert words in lines[0]
 
 
+@pytest.mark.parametrize(
+    "url", ["http://[::1/v1", "http://" + "a" * 64 + ".example/v1", "http://user:hunter2pass@a..b/v1", "ftp://x/v1"]
+)
+def test_the_library_refuses_a_malformed_url_with_a_usage_error(url: str) -> None:
+    """``contract.runner.run`` checks the URL as the command line does: one line, the password not in it."""
+    from contract.errors import UsageError
+    from contract.runner import run
+
+    with pytest.raises(UsageError) as refused:
+        run(url, max_examples=1)
+    assert "\n" not in str(refused.value) and "hunter2pass" not in str(refused.value)
+
+
 def test_https_to_a_plain_http_port_says_tls_failed_and_exits_2() -> None:
     from brokenservers import reference_app
 
