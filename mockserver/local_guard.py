@@ -39,6 +39,9 @@ READS = frozenset({"GET", "HEAD", "OPTIONS"})
 ADMIN_PREFIX = "/__mock/"
 # What a page on another origin may send without a preflight (the CORS-safelisted request types).
 FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+_READ_HEADERS = {
+    name.encode(): name for name in ("host", "origin", "content-type", "content-length", "transfer-encoding")
+}
 CHAT_PATHS = frozenset({"/chat/completions", "/v1/chat/completions"})  # its statuses are the contract's
 
 Scope = dict[str, Any]
@@ -145,12 +148,11 @@ class LocalOnly:
 
 def _headers(scope: Scope) -> dict[str, str]:
     """The headers a rule reads, lower-cased names, the first of each; undecodable bytes kept as latin-1."""
-    wanted = {b"host", b"origin", b"content-type", b"content-length", b"transfer-encoding"}
     found: dict[str, str] = {}
     for name, value in scope.get("headers", ()):
-        key = name.lower()
-        if key in wanted and key.decode() not in found:
-            found[key.decode()] = value.decode("latin-1")
+        key = _READ_HEADERS.get(name.lower())
+        if key is not None and key not in found:
+            found[key] = value.decode("latin-1")
     return found
 
 
