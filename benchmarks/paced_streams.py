@@ -133,8 +133,8 @@ def dechunk(raw: bytes) -> tuple[int, bytes]:
 def check_streams(results: list[tuple[float, list[float], bytes]]) -> list[str]:
     """Every stream complete, strict SSE, each chunk valid: the problems found, at most a few."""
     sys.path.insert(0, str(ROOT))
-    from contract.sse import SSEEvent, parse_stream
-    from contract.validate import ContractValidator
+    from contract.core.sse import SSEEvent, parse_stream
+    from contract.core.validate import ContractValidator
 
     validator = ContractValidator()
     problems: list[str] = []

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checks import CheckContext, check, unregister
-    from .exchange import Exchange, Failure
+    from .core.exchange import Exchange, Failure
     from .results import RunResult
     from .runner import run
 
@@ -22,8 +22,8 @@ _HOMES = {
     "check": ".checks",
     "unregister": ".checks",
     "CheckContext": ".checks",
-    "Exchange": ".exchange",
-    "Failure": ".exchange",
+    "Exchange": ".core.exchange",
+    "Failure": ".core.exchange",
 }
 __all__ = ["CheckContext", "Exchange", "Failure", "RunResult", "check", "run", "unregister"]
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import SplitResult, urlsplit
 
-from .about import VersionAction
+from .core.about import VersionAction
+from .core.profiles import ProfileError, add_profile_arguments, profile_from_args
+from .core.redaction import redact_url, url_secrets
 from .errors import Unreachable, UsageError
-from .profiles import ProfileError, add_profile_arguments, profile_from_args
-from .redaction import redact_url, url_secrets
 from .urls import base_url
 
 
@@ -235,9 +235,9 @@ def import_check_modules(names: Sequence[str]) -> None:
 
 def runner_main(args: argparse.Namespace, out: IO[str]) -> int:
     """``contract-check URL``: run, print the report, write JUnit / JSON; the exit code."""
+    from .core.spec import SpecError
     from .report import ConsoleProgress, write_console, write_json, write_junit
     from .runner import PHASES, run
-    from .spec import SpecError
 
     progress = ConsoleProgress(sys.stderr)
     try:

@@ -20,9 +20,9 @@ from typing import Any
 import httpcore
 import httpx
 
+from .core.exchange import NOT_JSON, Exchange, PreparedRequest, parse_json
+from .core.sse import SSEComment, SSEEvent, SSEParser
 from .decoding import decoded_pieces
-from .exchange import NOT_JSON, Exchange, PreparedRequest, parse_json
-from .sse import SSEComment, SSEEvent, SSEParser
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Before 3.2, OpenAPI cannot say that the ``schema`` of ``text/event-stream`` desc
 each event's ``data`` rather than the event, so tools such as Schemathesis apply it to
 the event envelope and refuse every correct stream. 3.2 says it with ``itemSchema``.
 The export is derived from the loaded document on every run, never kept by hand, so
-the two forms cannot drift apart; :func:`contract.spec.load_spec` reads it back with
+the two forms cannot drift apart; :func:`contract.core.spec.load_spec` reads it back with
 the same meaning.
 """
 
@@ -17,9 +17,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from .profiles import Profile
-from .spec import Spec, SpecError, convert_document, load_spec
-from .validate import EVENT_STREAM, media_type_of
+from .core.profiles import Profile
+from .core.spec import Spec, SpecError, convert_document, load_spec
+from .core.validate import EVENT_STREAM, media_type_of
 
 EXPORT_VERSIONS = ("3.2",)
 OPENAPI_VERSION = "3.2.0"

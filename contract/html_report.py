@@ -2,7 +2,7 @@
 
 The file holds everything it shows (inline CSS, inline SVG, no script, nothing fetched), so it opens
 from a CI artifact with no network. The wording comes from :mod:`contract.report`, the redaction from
-:mod:`contract.redaction`, as in every other report; every string from the server or the document is
+:mod:`contract.core.redaction`, as in every other report; every string from the server or the document is
 escaped.
 
 The plots are plain SVG drawn here, not by a plotting library: one such as matplotlib would add tens
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from .redaction import Redactor
+from .core.redaction import Redactor
 from .report import (
     NOT_EXERCISED_NOTE,
     RERUN_CAPTION,

@@ -30,19 +30,9 @@ from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, Literal, TextIO
 
-from . import pointers, schemas
-from .lint_refusals import (
-    RefusalKey,
-    RefusalProbe,
-    Refused,
-    Refuser,
-    RefuserFailure,
-    documented_refusals,
-    named_refusers,
-)
-from .lint_structure import StructureUnchecked, structure_problems
-from .profiles import Profile
-from .spec import (
+from .core import pointers, schemas
+from .core.profiles import Profile
+from .core.spec import (
     SCHEMA_KEYWORDS,
     SCHEMA_LIST_KEYWORDS,
     SCHEMA_MAP_KEYWORDS,
@@ -54,7 +44,17 @@ from .spec import (
     load_spec,
     pointer_join,
 )
-from .validate import JSON, ContractValidator, pick_media
+from .core.validate import JSON, ContractValidator, pick_media
+from .lint_refusals import (
+    RefusalKey,
+    RefusalProbe,
+    Refused,
+    Refuser,
+    RefuserFailure,
+    documented_refusals,
+    named_refusers,
+)
+from .lint_structure import StructureUnchecked, structure_problems
 
 Level = Literal["error", "warning"]
 SEARCH_EXAMPLES = 40  # per branch pair; the search only runs when nothing cheaper decided

@@ -44,7 +44,7 @@ class Verdicts:
 
     @classmethod
     def of(cls, result: RunResult) -> Verdicts:
-        from .redaction import Redactor
+        from .core.redaction import Redactor
         from .report import failure_block
         from .rerun import plugin_line
 
@@ -150,7 +150,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     url = config.getoption("contract_url")
     if not url:
         return None
-    from .redaction import redact_url
+    from .core.redaction import redact_url
 
     seed = config.stash[_SEED]
     return f"contract-check: {redact_url(url)} seed {seed} (rerun with --contract-seed {seed})"
@@ -213,11 +213,11 @@ def _verdicts(config: pytest.Config) -> Verdicts:
     """Run the suite once per session; a usage or document error becomes the text every item shows."""
     if _VERDICTS not in config.stash:
         from .cli import check_tls, parse_header
+        from .core.profiles import ProfileError, profile
+        from .core.redaction import redact_url, url_secrets
+        from .core.spec import SpecError
         from .errors import UsageError
-        from .profiles import ProfileError, profile
-        from .redaction import redact_url, url_secrets
         from .runner import run
-        from .spec import SpecError
         from .urls import base_url
 
         seed = config.stash[_SEED]
@@ -248,7 +248,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     outcome = config.stash.get(_RESULT, None) if config.getoption("contract_url") else None
     if outcome is None:
         return
-    from .redaction import Redactor
+    from .core.redaction import Redactor
     from .report import failure_block, summary_table
     from .rerun import plugin_line
 

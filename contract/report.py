@@ -1,6 +1,6 @@
 """Turn a :class:`RunResult` into text for people (console), for CI (JUnit XML) and for tools (JSON).
 
-Every output goes through one redaction step (:mod:`contract.redaction`): credential
+Every output goes through one redaction step (:mod:`contract.core.redaction`): credential
 headers are replaced, and their values are scrubbed from every other string too,
 in case a server echoes them back in a body.
 """
@@ -16,9 +16,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO, Any
 
+from .core.exchange import NOT_JSON, Exchange, PreparedRequest
+from .core.redaction import Redactor
 from .diagnosis import most_common
-from .exchange import NOT_JSON, Exchange, PreparedRequest
-from .redaction import Redactor
 from .rerun import command_line
 from .results import FailureRecord, PhaseSummary, RunResult
 

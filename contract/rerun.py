@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .redaction import URL_PASSWORD_VARIABLE, URL_USERINFO_VARIABLE
+from .core.redaction import URL_PASSWORD_VARIABLE, URL_USERINFO_VARIABLE
 
 DEFAULT_MAX_EXAMPLES = 50
 DEFAULT_TIMEOUT = 10.0

@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .core.exchange import Exchange, Failure, PreparedRequest
 from .diagnosis import Answer
-from .exchange import Exchange, Failure, PreparedRequest
 from .rerun import RerunOptions
 
 
@@ -98,7 +98,7 @@ class RunResult:
     seconds: float = 0.0
     workers: int = 1
     secrets: tuple[str, ...] = field(default=(), repr=False)  # header values to redact in reports
-    profile: str = "seed"  # the dialect the run judged by (contract.profiles): every report names it
+    profile: str = "seed"  # the dialect the run judged by (contract.core.profiles): every report names it
     rerun: RerunOptions = field(default_factory=RerunOptions)  # what the rerun line must repeat
 
     @property

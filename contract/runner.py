@@ -30,14 +30,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .client import Limits, Timeout, http_client, is_costly, send
+from .core.exchange import Exchange, Failure, PreparedRequest
+from .core.profiles import Profile
+from .core.redaction import secret_values
+from .core.spec import Operation, Spec, load_spec
 from .determinism import without_local_constants
 from .errors import Unreachable, UsageError
-from .exchange import Exchange, Failure, PreparedRequest
-from .profiles import Profile
-from .redaction import secret_values
 from .rerun import ALL_PHASES, RerunOptions
 from .results import CheckStats, FailureRecord, PhaseSummary, RunResult
-from .spec import Operation, Spec, load_spec
 from .tally import RunTally
 from .urls import base_url
 
@@ -91,7 +91,7 @@ def run(
     """Check the server at ``url`` against the contract and return what broke.
 
     Raises :class:`UsageError` (one-line message) for a bad URL, an unknown check or
-    an unreachable server, and :class:`contract.spec.SpecError` for a bad document.
+    an unreachable server, and :class:`contract.core.spec.SpecError` for a bad document.
     """
     base = base_url(url)
     loaded = spec if isinstance(spec, Spec) else load_spec(spec, profile)
@@ -148,7 +148,7 @@ def run(
 
 def _users_document(given: Spec | str | Path | None, loaded: Spec) -> str | None:
     """The document for the rerun line: the path given, or None for the bundled one."""
-    from .spec import default_spec_path
+    from .core.spec import default_spec_path
 
     if given is None or loaded.source == str(default_spec_path()):
         return None
@@ -236,7 +236,7 @@ class _RunPlan:
 
 def _plan(base: str, spec: Spec, operation: Operation, max_ttft_ms: float | None, accept_valid: bool) -> _RunPlan:
     from .checks import CheckContext, stream_default, stream_terminator
-    from .validate import ContractValidator
+    from .core.validate import ContractValidator
 
     validator = ContractValidator(spec)
     fields: dict[str, Any] = dict(
@@ -384,7 +384,7 @@ class _Session:
 
     def _reduce_found(self, phase: str, found: dict[str, _Found], summary: PhaseSummary) -> None:
         """Give each failed check a minimal example: reduce its smallest failing request, within budget."""
-        from .validate import JSON, pick_media
+        from .core.validate import JSON, pick_media
 
         media = pick_media(self.operation.request_body, JSON)
         left = max(REDUCE_PER_CHECK, REDUCE_PER_PHASE_FACTOR * self.max_examples)

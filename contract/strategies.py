@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import _from_schema as hypothesis_jsonschema_builder
 from hypothesis_jsonschema import from_schema
 
-from . import schemas
-from .spec import MediaSchema, Operation, Spec, SpecError, pointer_join
-from .validate import ContractValidator, json_type, media_type_of, pick_media, short_json
+from .core import schemas
+from .core.spec import MediaSchema, Operation, Spec, SpecError, pointer_join
+from .core.validate import ContractValidator, json_type, media_type_of, pick_media, short_json
 
 JSON_MEDIA = "application/json"
 

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from .client import is_costly
+from .core.exchange import Exchange, Failure
 from .diagnosis import DIALECT_CHECK, Answer, diagnose, dialect_hint, is_openai_default
-from .exchange import Exchange, Failure
 from .results import FailureRecord, PhaseSummary, RunResult
 
 TRANSPORT_CHECK = "transport_ok"  # where a reset, a timeout, a cap or garbage bytes are reported

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from .core.redaction import redact_url
 from .errors import UsageError
-from .redaction import redact_url
 
 
 def base_url(url: str) -> str:

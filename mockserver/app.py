@@ -34,11 +34,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import mockserver
-from contract import pointers
-from contract.profiles import Profile
-from contract.redaction import REDACTED, Redactor, is_secret_header, secret_values
-from contract.spec import load_spec
-from contract.validate import ContractValidator, ValidationError
+from contract.core import pointers
+from contract.core.profiles import Profile
+from contract.core.redaction import REDACTED, Redactor, is_secret_header, secret_values
+from contract.core.spec import load_spec
+from contract.core.validate import ContractValidator, ValidationError
 
 from . import faults as fault_plans
 from .faults import Disconnect, FaultPlan, Write, error_body
@@ -146,7 +146,7 @@ class Reply:
 class MockState:
     """What the routes share: the fixed validator and settings, and the store of everything that changes."""
 
-    recorder: Any = None  # set by mockserver.recording.record_missing: unmatched requests go upstream
+    recorder: Any = None  # set by mockserver.recording.recorder.record_missing: unmatched requests go upstream
 
     def __init__(
         self,

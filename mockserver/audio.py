@@ -18,7 +18,7 @@ import sys
 import wave
 from pathlib import Path
 
-from contract.textfile import UnreadableFile, read_bytes
+from contract.core.textfile import UnreadableFile, read_bytes
 
 MAX_SYNTHESISED_SECONDS = 600.0
 MAX_WAV_FILE_BYTES = 64 * 1024 * 1024  # ten minutes of 48 kHz stereo is 110 MB; a fixture's chime is far less

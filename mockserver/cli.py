@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from contract.about import VersionAction
-from contract.profiles import Profile, ProfileError, add_profile_arguments, profile_from_args
+from contract.core.about import VersionAction
+from contract.core.profiles import Profile, ProfileError, add_profile_arguments, profile_from_args
 
 from .faults import FAULT_TYPES, parse_fault_types
+from .recording.upstream import API_KEY_VARIABLE, Upstream, upstream_headers
 from .serve import protocol_options
 from .turns import Pacing, PacingError
-from .upstream import API_KEY_VARIABLE, Upstream, upstream_headers
 
 if TYPE_CHECKING:
     from .app import Settings
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
 
-    from contract.spec import SpecError
+    from contract.core.spec import SpecError
 
     from .app import Settings, create_app, settle_heap  # after the arguments are known good: it loads the contract
     from .fixtures import FixtureError
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "add one, or pass --allow-empty to start with none"
         )
     if upstream is not None:
-        from .recording import record_missing
+        from .recording.recorder import record_missing
 
         try:
             record_missing(app, upstream, args.fixtures)
@@ -373,9 +373,11 @@ def record_main(argv: Sequence[str]) -> int:
         return _fail(problem)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
 
-    from contract.spec import SpecError
+    from contract.core.spec import SpecError
 
-    from .recording import create_recorder_app  # after the arguments are known good: importing loads the contract
+    from .recording.recorder import (
+        create_recorder_app,  # after the arguments are known good: importing loads the contract
+    )
 
     try:
         app = create_recorder_app(upstream, args.fixtures, profile=profile, allowed_hosts=args.allowed_host)

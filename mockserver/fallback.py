@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from contract.semantics import asks_for_json_object, asks_for_json_schema, requested_json_schema
+from contract.core.schema_instances import Hints, SchemaProblem, SchemaTooLarge, build_instance, words_of_name
+from contract.core.semantics import asks_for_json_object, asks_for_json_schema, requested_json_schema
 
 from .request_rules import Refusal, request_problem
-from .schema_instances import Hints, SchemaProblem, SchemaTooLarge, build_instance, words_of_name
 from .turns import AssistantTurn
 
 __all__ = ["fallback_turn"]

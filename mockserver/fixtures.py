@@ -30,9 +30,9 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-from contract.spec import DOCUMENT_URI, Spec, SpecError, pointer_join
-from contract.textfile import UnreadableFile, read_text
-from contract.validate import ContractValidator, json_type, short_json
+from contract.core.spec import DOCUMENT_URI, Spec, SpecError, pointer_join
+from contract.core.textfile import UnreadableFile, read_text
+from contract.core.validate import ContractValidator, json_type, short_json
 
 from .audio import read_wav, synthesize_wav
 from .faults import FAULT_TYPES, parse_fault

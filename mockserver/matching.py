@@ -23,7 +23,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from contract.validate import short_json
+from contract.core.validate import short_json
 
 from .fixtures import Fixture, matcher_of
 from .turns import AssistantTurn

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
 
-from contract import fastjson
+from contract.core import fastjson
 
 from .stream import Chunk, ReplyIdentity, render_choices, render_chunks, render_completion
 from .turns import AssistantTurn

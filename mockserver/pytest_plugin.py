@@ -20,8 +20,8 @@ import httpx
 import pytest
 import yaml
 
-from contract.profiles import Profile, ProfileError
-from contract.profiles import profile as named_profile
+from contract.core.profiles import Profile, ProfileError
+from contract.core.profiles import profile as named_profile
 
 FIXTURES_OPTION = "--mockserver-fixtures"
 FIXTURES_INI = "mockserver_fixtures"
@@ -188,7 +188,7 @@ def _profile(config: pytest.Config, name: str | None = None, overlays: Sequence[
 
 
 def _start(folder: Path | None, **settings: Any) -> _RunningServer:
-    from contract.spec import SpecError
+    from contract.core.spec import SpecError
 
     from .fixtures import FixtureError
 

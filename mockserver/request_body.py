@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any
 
-from contract import fastjson
+from contract.core import fastjson
 
 MAX_DEPTH = 64  # objects and arrays; a chat request needs a handful, a tool's schema a few more
 MAX_INTEGER_DIGITS = 64

@@ -15,11 +15,11 @@ from typing import Any
 
 import jsonschema
 
-from contract.dialect import Dialect
-from contract.semantics import JSON_OBJECT_SCHEMA, requested_json_schema
+from contract.core.dialect import Dialect
+from contract.core.schema_instances import schema_problem
+from contract.core.semantics import JSON_OBJECT_SCHEMA, requested_json_schema
 
 from .audio import AUDIO_FORMATS, synthesize_wav
-from .schema_instances import schema_problem
 from .tokenize import count_tokens
 from .turns import AssistantTurn, AudioReply
 

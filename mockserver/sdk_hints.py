@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from contract.dialect import Dialect
+from contract.core.dialect import Dialect
 
 logger = logging.getLogger("mockserver")
 STREAM_DEFAULT_HEADER = "X-Mock-Stream-Default"

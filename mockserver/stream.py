@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from contract.sse import encode_event
+from contract.core.sse import encode_event
 
 from .randomness import ID_CHARACTERS
 from .tokenize import count_tokens, tokenize

@@ -23,7 +23,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
 
-from contract.profiles import Profile
+from contract.core.profiles import Profile
 
 from .app import Settings
 from .serve import protocol_options

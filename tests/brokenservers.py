@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from contract.validate import ContractValidator
+from contract.core.validate import ContractValidator
 
 # toggle -> the check that must report it
 BROKEN: dict[str, str] = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from contract.spec import load_spec
-from contract.validate import ContractValidator
+from contract.core.spec import load_spec
+from contract.core.validate import ContractValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import openai
 
-from contract.sse import SSEComment, SSEEvent, SSEParser
+from contract.core.sse import SSEComment, SSEEvent, SSEParser
 
 
 def _dropped_stream_errors() -> tuple[type[Exception], ...]:

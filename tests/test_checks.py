@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contract.checks import CHECKS, CheckContext, checks_table, default_checks, is_refusal, run_checks, select_checks
-from contract.exchange import NOT_JSON, Exchange, PreparedRequest, Timings
-from contract.semantics import assemble_message, assemble_stream
-from contract.spec import load_spec
-from contract.sse import SSEComment, SSEEvent, encode_comment, encode_event, parse_stream
+from contract.core.exchange import NOT_JSON, Exchange, PreparedRequest, Timings
+from contract.core.semantics import assemble_message, assemble_stream
+from contract.core.spec import load_spec
+from contract.core.sse import SSEComment, SSEEvent, encode_comment, encode_event, parse_stream
 from contract.strategies import wav_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ import pytest
 from mock_helpers import BUSY_THEN_FREE as SCENARIO
 from mock_helpers import ask, start_cli, stop_cli, wait_until_serving, write_conversations
 
-from contract.sse import SSEEvent, SSEParser
+from contract.core.sse import SSEEvent, SSEParser
 from mockserver.app import Settings, create_app
 from mockserver.fixtures import fixture_from_dict
 from mockserver.serve import ServerThread, free_port

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from contract.spec import load_spec
-from contract.validate import JSON, ContractValidator
+from contract.core.spec import load_spec
+from contract.core.validate import JSON, ContractValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_SEED = ROOT.parent / "shared" / "seed-openapi.yaml"

@@ -1,4 +1,4 @@
-"""contract/dialects/errata.yaml, the errata as an Overlay 1.0 document: applied to the seed it gives
+"""contract/core/dialects/errata.yaml, the errata as an Overlay 1.0 document: applied to the seed it gives
 openapi.yaml, each action says what it changes, and its erratum numbers are those of docs/errata.md."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from contract.overlay import Overlay, apply_overlay, parse_overlay
+from contract.core.overlay import Overlay, apply_overlay, parse_overlay
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "tests" / "data" / "seed-openapi.yaml"
 CONTRACT = ROOT / "openapi.yaml"
-ERRATA_OVERLAY = ROOT / "contract" / "dialects" / "errata.yaml"
+ERRATA_OVERLAY = ROOT / "contract" / "core" / "dialects" / "errata.yaml"
 ERRATA_DOC = ROOT / "docs" / "errata.md"
-DRIFT = "openapi.yaml and contract/dialects/errata.yaml have drifted: change both"
+DRIFT = "openapi.yaml and contract/core/dialects/errata.yaml have drifted: change both"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

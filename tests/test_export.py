@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from contract.core.spec import Spec, load_spec
+from contract.core.validate import EVENT_STREAM, ContractValidator
 from contract.export import export_openapi_32, to_yaml
-from contract.spec import Spec, load_spec
-from contract.validate import EVENT_STREAM, ContractValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "openapi.yaml"

@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from contract.spec import load_spec
-from contract.sse import SSEEvent, parse_stream
+from contract.core.schema_instances import Hints, SchemaProblem, build_instance
+from contract.core.spec import load_spec
+from contract.core.sse import SSEEvent, parse_stream
 from mockserver.app import Settings, create_app
 from mockserver.fallback import fallback_turn
 from mockserver.request_rules import Refusal, shape_for_modalities, turn_mismatch
-from mockserver.schema_instances import Hints, SchemaProblem, build_instance
 from mockserver.serve import ServerThread
 from mockserver.turns import AssistantTurn
 

@@ -8,7 +8,7 @@ import hypothesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from contract.validate import ContractValidator
+from contract.core.validate import ContractValidator
 
 REQUEST = "#/components/schemas/ChatCompletionRequest"
 SMALL_OBJECTS = ["#/components/schemas/Usage", "#/components/schemas/ToolCall", "#/components/schemas/Error"]

@@ -19,8 +19,8 @@ import pytest
 from hostile_upstreams import basic_auth_app, comment_flood_app, gzip_bomb, gzip_bomb_app
 
 from contract.client import Limits, Timeout, http_client, send
+from contract.core.exchange import PreparedRequest
 from contract.decoding import DECODE_STEP, decoded_pieces
-from contract.exchange import PreparedRequest
 from mockserver.serve import ServerThread
 
 pytest_plugins = ["pytester"]
@@ -33,7 +33,7 @@ import json, resource, sys, time
 limit = int(sys.argv[3])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from contract.client import Timeout, http_client, send
-from contract.exchange import PreparedRequest
+from contract.core.exchange import PreparedRequest
 
 def status_kb(field):
     for line in open("/proc/self/status"):
@@ -298,7 +298,7 @@ def test_a_bad_url_with_credentials_names_it_without_the_password() -> None:
 
 
 def test_redaction_hides_url_passwords_in_any_text() -> None:
-    from contract.redaction import Redactor, redact_url
+    from contract.core.redaction import Redactor, redact_url
 
     assert redact_url("see http://u:p%40ss@h:1/v1 and https://tok@h/") == "see http://u:***@h:1/v1 and https://***@h/"
     assert Redactor().text("GET http://me:secret@h/x") == "GET http://me:***@h/x"

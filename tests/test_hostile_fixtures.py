@@ -383,7 +383,7 @@ def test_a_reply_that_breaks_the_contract_still_fails_at_start_up(tmp_path: Path
             )
         },
     )
-    from contract.validate import ContractValidator
+    from contract.core.validate import ContractValidator
 
     with pytest.raises(FixtureError, match="would break the contract"):
         check_fixture(broken, ContractValidator())

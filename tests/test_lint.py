@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from contract import lint_refusals
+from contract.core.spec import load_spec
+from contract.core.validate import ContractValidator
 from contract.lint import Finding, lint_spec
 from contract.lint_refusals import ENTRY_POINT_GROUP, entry_point_refusers
 from contract.lint_structure import structure_problems
-from contract.spec import load_spec
-from contract.validate import ContractValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = "#/components/schemas/ChatCompletionRequest/properties/messages/items/oneOf"

@@ -26,9 +26,9 @@ from starlette.routing import Route
 
 from mockserver.app import Settings, create_app
 from mockserver.local_guard import AllowedHosts
-from mockserver.recording import create_recorder_app
+from mockserver.recording.recorder import create_recorder_app
+from mockserver.recording.upstream import Upstream
 from mockserver.serve import ServerThread
-from mockserver.upstream import Upstream
 
 HELLO = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hello."}], "stream": False}
 PLANTED = json.dumps(

@@ -17,11 +17,11 @@ from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract.core.spec import load_spec
+from contract.core.sse import SSEEvent, parse_stream
+from contract.core.validate import JSON, ContractValidator
 from contract.lint_refusals import documented_refusals, normalise_param
-from contract.spec import load_spec
-from contract.sse import SSEEvent, parse_stream
 from contract.strategies import schema_requests
-from contract.validate import JSON, ContractValidator
 from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.sse import parse_stream
+from contract.core.sse import parse_stream
 from mockserver.audio import synthesize_wav
 from mockserver.stream import (
     DEFAULT_PACING,

@@ -17,11 +17,11 @@ import pytest
 from mock_helpers import read_stream
 from openai import BadRequestError, NotFoundError, OpenAI
 
-from contract.spec import load_spec
-from contract.validate import ContractValidator
+from contract.core.spec import load_spec
+from contract.core.validate import ContractValidator
 from mockserver.app import Settings, create_app
 from mockserver.fixtures import FixtureError, load_fixtures
-from mockserver.recording import Upstream, create_recorder_app
+from mockserver.recording.recorder import Upstream, create_recorder_app
 from mockserver.serve import ServerThread
 
 pytest_plugins = ["pytester"]

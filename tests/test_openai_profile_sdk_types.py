@@ -41,8 +41,8 @@ from openai.types.chat.completion_create_params import (
     CompletionCreateParamsStreaming,
 )
 
-from contract.spec import load_spec
-from contract.validate import ContractValidator
+from contract.core.spec import load_spec
+from contract.core.validate import ContractValidator
 
 # The request parameters the openai profile is meant to cover. Left out of the draws:
 # - `functions` and `function_call`: deprecated by the SDK in favour of `tools` and `tool_choice`;

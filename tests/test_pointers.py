@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract import pointers
+from contract.core import pointers
 
 DOCUMENT = {
     "paths": {"/chat/completions": {"post": {"responses": {"200": {"$ref": "#/components/responses/Ok"}}}}},

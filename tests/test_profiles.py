@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from mock_helpers import REPOSITORY, start_cli, stop_cli, wait_until_serving
 
-from contract.dialect import Dialect
-from contract.overlay import OverlayError, apply_overlay, parse_overlay
-from contract.profiles import BUNDLED, Profile, profile
-from contract.spec import SpecError, load_spec
-from contract.validate import ContractValidator
+from contract.core.dialect import Dialect
+from contract.core.overlay import OverlayError, apply_overlay, parse_overlay
+from contract.core.profiles import BUNDLED, Profile, profile
+from contract.core.spec import SpecError, load_spec
+from contract.core.validate import ContractValidator
 from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread, free_port
 

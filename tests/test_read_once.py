@@ -17,10 +17,10 @@ from test_checks import (
     tool_chunks,
 )
 
-from contract import semantics
 from contract.checks import CHECKS, CheckContext, judge
-from contract.semantics import assemble_exchange, read_exchange, read_once
-from contract.spec import load_spec
+from contract.core import semantics
+from contract.core.semantics import assemble_exchange, read_exchange, read_once
+from contract.core.spec import load_spec
 
 
 @pytest.fixture(scope="module")

@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from contract.semantics import assemble_stream
+from contract.core.semantics import assemble_stream
 from mockserver.app import Settings, check_fixture, create_app
 from mockserver.fixtures import load_fixtures
-from mockserver.recording import Upstream, create_recorder_app, record_missing
+from mockserver.recording.recorder import Upstream, create_recorder_app, record_missing
 from mockserver.serve import ServerThread, free_port
 from mockserver.turns import Pacing
 

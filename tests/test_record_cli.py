@@ -12,8 +12,8 @@ import pytest
 from mock_helpers import ask, stop_cli, wait_until_serving, write_conversations
 from test_mock_cli import ROOT, assert_one_line_usage_error, run_cli
 
-from contract.semantics import assemble_stream
-from contract.sse import SSEEvent, parse_stream
+from contract.core.semantics import assemble_stream
+from contract.core.sse import SSEEvent, parse_stream
 from mockserver.app import Settings, create_app
 from mockserver.fixtures import load_fixtures
 from mockserver.serve import ServerThread, free_port

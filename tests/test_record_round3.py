@@ -28,13 +28,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from contract.sse import SSEEvent
-from mockserver import capture as capture_module
-from mockserver import recording
+from contract.core.sse import SSEEvent
 from mockserver.app import Settings, create_app
-from mockserver.capture import MAX_RECORDED_BYTES, Capture
 from mockserver.fixtures import MAX_FIXTURE_BYTES, Fixture, load_fixture_file, load_fixtures
-from mockserver.recording import Upstream, create_recorder_app
+from mockserver.recording import capture as capture_module
+from mockserver.recording import recorder as recording
+from mockserver.recording.capture import MAX_RECORDED_BYTES, Capture
+from mockserver.recording.recorder import Upstream, create_recorder_app
 from mockserver.serve import ServerThread
 
 BOMB_BYTES = 300 * 2**20  # what the gzip bomb unpacks to

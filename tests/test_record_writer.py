@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from contract.sse import SSEEvent
-from contract.validate import ContractValidator
+from contract.core.sse import SSEEvent
+from contract.core.validate import ContractValidator
 from mockserver.app import check_fixture
-from mockserver.capture import (
+from mockserver.fixtures import load_fixture_file, load_fixtures
+from mockserver.recording.capture import (
     Capture,
     MeasuredPacing,
     NotRecordable,
@@ -23,11 +24,10 @@ from mockserver.capture import (
     recorded_turn,
     retry_after_seconds,
 )
-from mockserver.fixture_writer import RECORDED_BY, ConversationStore, NotWritten
-from mockserver.fixtures import load_fixture_file, load_fixtures
+from mockserver.recording.upstream import Upstream, parse_header, upstream_headers
+from mockserver.recording.writer import RECORDED_BY, ConversationStore, NotWritten
 from mockserver.stream import ReplyIdentity, render_chunks
 from mockserver.turns import AssistantTurn
-from mockserver.upstream import Upstream, parse_header, upstream_headers
 
 USER = {"role": "user", "content": "What is the weather in Paris?"}
 
@@ -169,7 +169,7 @@ def store(tmp_path: Path, validator: ContractValidator) -> ConversationStore:
 
 
 def _turn(**message: Any) -> Any:
-    from mockserver.capture import RecordedTurn
+    from mockserver.recording.capture import RecordedTurn
 
     return RecordedTurn({"role": "assistant", **message}, pacing=MeasuredPacing(100.0, 50.0, 0.2))
 

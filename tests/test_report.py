@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from brokenservers import reference_app
 
-from contract.redaction import Redactor
+from contract.core.redaction import Redactor
 from contract.report import console_text, curl_line, write_json, write_junit
 from contract.results import RunResult
 from contract.runner import run
@@ -124,7 +124,7 @@ def test_redactor_names_and_values() -> None:
 
 
 def test_junit_survives_control_characters(tmp_path: Path) -> None:
-    from contract.exchange import Exchange, Failure, PreparedRequest
+    from contract.core.exchange import Exchange, Failure, PreparedRequest
     from contract.results import CheckStats, FailureRecord
 
     request = PreparedRequest("POST", "http://127.0.0.1:1/chat/completions", {}, {"messages": []}, b'{"messages": []}')

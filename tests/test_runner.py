@@ -19,9 +19,9 @@ from starlette.routing import Route
 
 from contract.cli import parse_header
 from contract.client import Limits, Timeout, is_costly, send
-from contract.exchange import NOT_JSON, PreparedRequest
+from contract.core.exchange import NOT_JSON, PreparedRequest
+from contract.core.spec import load_spec
 from contract.runner import UsageError, _counterpart, operation_url, run, select_checks
-from contract.spec import load_spec
 from mockserver.serve import ServerThread
 
 

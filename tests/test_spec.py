@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from contract.spec import SpecError, load_spec
-from contract.validate import ContractValidator
+from contract.core.spec import SpecError, load_spec
+from contract.core.validate import ContractValidator
 
 
 def document(

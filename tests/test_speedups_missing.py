@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 from mock_helpers import ask, stop_cli, wait_until_serving, write_conversations
 
-from contract.sse import SSEEvent, parse_stream
-from contract.validate import ContractValidator
+from contract.core.sse import SSEEvent, parse_stream
+from contract.core.validate import ContractValidator
 from mockserver.serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.sse import SSEComment, SSEEvent, SSEParser, encode_comment, encode_event, parse_stream
+from contract.core.sse import SSEComment, SSEEvent, SSEParser, encode_comment, encode_event, parse_stream
 
 
 def events(data: bytes) -> list[SSEEvent]:

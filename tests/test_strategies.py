@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.spec import load_spec
+from contract.core.spec import load_spec
+from contract.core.validate import ContractValidator
 from contract.strategies import (
     NEGATIVE_KINDS,
     SCHEMA_KINDS,
@@ -24,7 +25,6 @@ from contract.strategies import (
     request_media,
     schema_requests,
 )
-from contract.validate import ContractValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = load_spec(ROOT / "openapi.yaml")

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis_jsonschema import _from_schema as library
 
-from contract.spec import load_spec
+from contract.core.spec import load_spec
 from contract.strategies import reused_schema_strategies, schema_requests
 
 SPEC = load_spec()

@@ -18,10 +18,10 @@ from test_checks import HELLO, completion, json_exchange
 
 import contract
 from contract.checks import BUILT_IN, CHECKS, CheckContext, checks_table, default_checks, judge
-from contract.exchange import Exchange
+from contract.core.exchange import Exchange
+from contract.core.spec import load_spec
 from contract.report import write_console, write_json
 from contract.runner import run
-from contract.spec import load_spec
 from mockserver.serve import ServerThread
 
 SEED = 20240611

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from contract.spec import load_spec
-from contract.validate import EVENT_STREAM, ContractValidator, format_errors, json_type, short_json
+from contract.core.spec import load_spec
+from contract.core.validate import EVENT_STREAM, ContractValidator, format_errors, json_type, short_json
 
 REQUEST = "#/components/schemas/ChatCompletionRequest"
 MESSAGES_ONEOF = REQUEST + "/properties/messages/items/oneOf"

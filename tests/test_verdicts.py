@@ -22,12 +22,12 @@ from brokenservers import LateCloseProxy, reference_app
 
 from contract.checks import CheckContext, run_checks
 from contract.client import Timeout, http_client, send
-from contract.exchange import PreparedRequest
+from contract.core.exchange import PreparedRequest
+from contract.core.spec import load_spec
+from contract.core.validate import ContractValidator
 from contract.reduce import reduce_json
 from contract.report import console_text, junit_tree, result_dict
 from contract.runner import REDUCE_PER_CHECK, run
-from contract.spec import load_spec
-from contract.validate import ContractValidator
 from mockserver.serve import ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ decorator), and :mod:`.table` renders the documentation's table from it.
 
 from __future__ import annotations
 
-from ..exchange import Exchange, Failure
+from ..core.exchange import Exchange, Failure
 from .context import MAX_FAILURES_PER_CHECK, CheckContext, Finding, Verdict
 from .helpers import is_refusal, request_is_valid, stream_default, stream_terminator
 from .registry import (

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..exchange import Exchange, Failure
-from ..spec import DOCUMENT_URI, SpecError, pointer_join
-from ..validate import EVENT_STREAM, ValidationError, short_json
+from ..core.exchange import Exchange, Failure
+from ..core.spec import DOCUMENT_URI, SpecError, pointer_join
+from ..core.validate import EVENT_STREAM, ValidationError, short_json
 from .context import MAX_FAILURES_PER_CHECK, CheckContext, Finding
 from .helpers import documented_media, one_line, value_at, wants_stream
 

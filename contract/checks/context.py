@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..exchange import Exchange, Failure
-from ..spec import Operation, Spec
-from ..validate import ContractValidator
+from ..core.exchange import Exchange, Failure
+from ..core.spec import Operation, Spec
+from ..core.validate import ContractValidator
 
 Verdict = list[Failure] | None  # None: the check did not judge this exchange
 MAX_FAILURES_PER_CHECK = 5  # per exchange: a broken stream of 500 events is one story, not 500

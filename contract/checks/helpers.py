@@ -15,11 +15,11 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from .. import pointers
-from ..exchange import NOT_JSON, Exchange
-from ..semantics import DONE, AssembledReply, assemble_exchange, read_exchange
-from ..spec import DOCUMENT_URI, MediaSchema, pointer_join
-from ..validate import EVENT_STREAM, JSON, media_type_of, pick_media, short_json
+from ..core import pointers
+from ..core.exchange import NOT_JSON, Exchange
+from ..core.semantics import DONE, AssembledReply, assemble_exchange, read_exchange
+from ..core.spec import DOCUMENT_URI, MediaSchema, pointer_join
+from ..core.validate import EVENT_STREAM, JSON, media_type_of, pick_media, short_json
 from .context import CheckContext
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, get_args, overload
 
-from ..exchange import Exchange, Failure
-from ..semantics import read_once
+from ..core.exchange import Exchange, Failure
+from ..core.semantics import read_once
 from . import response, semantic, stream
 from .context import MAX_FAILURES_PER_CHECK, CheckContext, Verdict
 from .helpers import one_line

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..exchange import NOT_JSON, Exchange, Failure
-from ..validate import EVENT_STREAM, JSON, media_type_of
+from ..core.exchange import NOT_JSON, Exchange, Failure
+from ..core.validate import EVENT_STREAM, JSON, media_type_of
 from .blame import document_failure, error_gap, stream_gap, validation_failures
 from .context import CheckContext, Verdict
 from .helpers import documented_media, error_media, error_message, excerpt, one_line, request_is_valid, wants_stream

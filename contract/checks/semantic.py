@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..exchange import NOT_JSON, Exchange, Failure, parse_json
-from ..semantics import requested_json_schema
-from ..validate import short_json
+from ..core.exchange import NOT_JSON, Exchange, Failure, parse_json
+from ..core.semantics import requested_json_schema
+from ..core.validate import short_json
 from .context import MAX_FAILURES_PER_CHECK, CheckContext, Verdict
 from .helpers import (
     answering_choices,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..exchange import NOT_JSON, Exchange, Failure
-from ..validate import EVENT_STREAM, short_json
+from ..core.exchange import NOT_JSON, Exchange, Failure
+from ..core.validate import EVENT_STREAM, short_json
 from .blame import document_failure, stream_gap, validation_failures
 from .context import MAX_FAILURES_PER_CHECK, CheckContext, Verdict
 from .helpers import choices_of, documented_media, event_chunks, one_line, terminator_for

@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract.semantics import AssembledChoice, AssembledReply, assemble_message, assemble_stream
-from contract.sse import SSEEvent
+from contract.core.semantics import AssembledChoice, AssembledReply, assemble_message, assemble_stream
+from contract.core.sse import SSEEvent
 
-from .audio import synthesize_wav
-from .fixtures import FINISH_REASONS, MAX_FIXTURE_BYTES, USAGE_DETAIL_KEYS
-from .request_rules import shape_for_modalities
-from .stream import ReplyIdentity, render_chunks
-from .tokenize import count_tokens, tokenize
-from .turns import MAX_TOKENS_PER_SECOND, MIN_TOKENS_PER_SECOND, AssistantTurn, AudioReply
+from ..audio import synthesize_wav
+from ..fixtures import FINISH_REASONS, MAX_FIXTURE_BYTES, USAGE_DETAIL_KEYS
+from ..request_rules import shape_for_modalities
+from ..stream import ReplyIdentity, render_chunks
+from ..tokenize import count_tokens, tokenize
+from ..turns import MAX_TOKENS_PER_SECOND, MIN_TOKENS_PER_SECOND, AssistantTurn, AudioReply
 
 MAX_JITTER = 0.99  # the loader takes up to 1; the command line and X-Mock-Pacing take below 1
 MAX_TTFT_MS = 600_000.0  # the server's own limits on pacing

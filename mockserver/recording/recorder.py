@@ -4,7 +4,7 @@ Clients talk to the proxy as to the real server. The upstream's bytes go back
 to the client as they arrive, so the client sees the upstream's own pacing,
 while a copy goes through the strict SSE parser with each event's arrival time.
 When the answer is complete the exchange is written into the fixture folder
-(:mod:`mockserver.fixture_writer`, in a worker thread) and the client's end
+(:mod:`mockserver.recording.writer`, in a worker thread) and the client's end
 (the ``[DONE]`` event, or the last byte of a JSON body) waits for the file
 for at most :data:`WRITE_WAIT`, so a client that has its whole answer can
 load the folder at once, and a long file does not hold it up. What the proxy
@@ -33,18 +33,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from contract.profiles import Profile
-from contract.redaction import Redactor, secret_values
-from contract.spec import load_spec
-from contract.sse import SSEEvent, SSEParser
-from contract.validate import ContractValidator
+from contract.core.profiles import Profile
+from contract.core.redaction import Redactor, secret_values
+from contract.core.spec import load_spec
+from contract.core.sse import SSEEvent, SSEParser
+from contract.core.validate import ContractValidator
 
+from ..faults import DISCONNECT, Disconnect, error_body
+from ..fixtures import Fixture
+from ..local_guard import LocalOnly
 from .capture import MAX_RECORDED_BYTES, Capture, NotRecordable, recorded_turn
-from .faults import DISCONNECT, Disconnect, error_body
-from .fixture_writer import ConversationStore, NotWritten, Written
-from .fixtures import Fixture
-from .local_guard import LocalOnly
 from .upstream import HOP_BY_HOP, NOT_FORWARDED, BoundedDecoder, UnpackError, Upstream
+from .writer import ConversationStore, NotWritten, Written
 
 logger = logging.getLogger("mockserver.record")
 
@@ -126,7 +126,7 @@ class Recorder:
             logger.warning("not recorded: the reply is %r-encoded, which the proxy relays as it is", encoding[:40])
             capture.give_up()
         media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        from .app import WireResponse  # the mock's response type that can also drop the connection
+        from ..app import WireResponse  # the mock's response type that can also drop the connection
 
         if response.status_code == 200 and media == "text/event-stream":
             capture.stream = True
@@ -142,7 +142,7 @@ class Recorder:
         secrets: tuple[str, ...],
     ) -> Response:
         """A JSON (or error) body: kept whole and recorded when within the limit, else relayed as it comes."""
-        from .app import WireResponse
+        from ..app import WireResponse
 
         pieces: list[bytes] = []
         size = 0

@@ -27,12 +27,11 @@ from typing import Any
 
 import yaml
 
-from contract.redaction import Redactor
-from contract.textfile import UnreadableFile, read_text
-from contract.validate import ContractValidator
+from contract.core.redaction import Redactor
+from contract.core.textfile import UnreadableFile, read_text
+from contract.core.validate import ContractValidator
 
-from .capture import RecordedTurn, merge_pacing
-from .fixtures import (
+from ..fixtures import (
     FIXTURE_SUFFIXES,
     MAX_FIXTURE_BYTES,
     OTHER_ROLE_KEYS,
@@ -42,7 +41,8 @@ from .fixtures import (
     fixture_document,
     fixture_from_text,
 )
-from .matching import canonical_message, message_text
+from ..matching import canonical_message, message_text
+from .capture import RecordedTurn, merge_pacing
 
 logger = logging.getLogger("mockserver.record")
 
@@ -230,7 +230,7 @@ class ConversationStore:
 
         A file the start-up loader would refuse must not be written: one such file stops the whole folder.
         """
-        from .app import check_fixture  # the start-up checks themselves; the app module is heavy to import
+        from ..app import check_fixture  # the start-up checks themselves; the app module is heavy to import
 
         if _text_bytes(data) > MAX_FIXTURE_BYTES:  # known before the slow dump: the file holds all this text
             raise FixtureError(f"{path}: the file would be more than the {_LIMIT_MB} MB a fixture file may have")

@@ -32,7 +32,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
-from contract.schemas import merge_schemas
+from .schemas import merge_schemas
 
 __all__ = ["Hints", "SchemaProblem", "build_instance", "schema_problem", "words_of_name"]
 

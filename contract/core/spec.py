@@ -107,7 +107,7 @@ class Spec:
 
     @cached_property
     def dialect(self) -> Dialect:
-        """What the document says of behaviour a schema does not carry (``contract.dialect``), read once."""
+        """What the document says of behaviour a schema does not carry (``contract.core.dialect``), read once."""
         from .dialect import Dialect
 
         return Dialect.of(self)
@@ -140,8 +140,8 @@ pointer_join = pointers.join
 
 def default_spec_path() -> Path:
     """The project's contract: shipped inside the wheel, or at the repository root."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "openapi.yaml", here.parent / "openapi.yaml"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "openapi.yaml", package.parent / "openapi.yaml"):
         if candidate.is_file():
             return candidate
     raise SpecError("the bundled openapi.yaml is missing from this installation")
@@ -150,7 +150,7 @@ def default_spec_path() -> Path:
 def load_spec(path: str | Path | None = None, profile: Profile | str | None = None) -> Spec:
     """Read, check and convert an OpenAPI document (YAML or JSON, 3.0 / 3.1 / 3.2) in a profile's dialect.
 
-    The profile's overlays (``contract.profiles``) are applied to the document as read, before anything
+    The profile's overlays (``contract.core.profiles``) are applied to the document as read, before anything
     else looks at it, so every tool sees the dialect's document and nothing else.
     """
     source = Path(path) if path is not None else default_spec_path()

@@ -87,7 +87,7 @@ class Exchange:
     # answering ``closed_after`` (without ``Connection: close``), and was sent again on a new one.
     closed_after: Exchange | None = field(default=None, repr=False, compare=False)
     # While checks judge the exchange: what they read of it (parsed events, the assembled reply), by
-    # stream terminator, so each event is parsed once per exchange (contract.semantics.read_once).
+    # stream terminator, so each event is parsed once per exchange (contract.core.semantics.read_once).
     readings: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -1,6 +1,6 @@
 """Apply an OpenAPI Overlay 1.0 document: ordered actions, each a JSONPath target with ``update`` or ``remove``.
 
-Profiles (``contract.profiles``) and a user's own ``--overlay FILE`` change the contract this way, so
+Profiles (``contract.core.profiles``) and a user's own ``--overlay FILE`` change the contract this way, so
 one mechanism describes every dialect and each change stays a readable line of YAML. Targets are
 RFC 9535 JSONPath queries, evaluated by ``jsonpath-rfc9535`` rather than a walker of our own.
 
