@@ -12,15 +12,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .app import Settings, create_app
+    from .app import create_app
     from .fixtures import Fixture, FixtureError, fixture_from_dict, load_fixtures
     from .pytest_plugin import MockServer
     from .serve import ServerThread, free_port
+    from .settings import Settings
     from .turns import AssistantTurn, Pacing, PacingError
 
 _HOMES = {
     "create_app": ".app",
-    "Settings": ".app",
+    "Settings": ".settings",
     "Fixture": ".fixtures",
     "FixtureError": ".fixtures",
     "fixture_from_dict": ".fixtures",

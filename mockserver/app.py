@@ -21,7 +21,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from .request_rules import (
     wants_audio,
 )
 from .sdk_hints import STREAM_DEFAULT_HEADER, warn_once_if_stream_omitted
+from .settings import Settings
 from .state import MockStore, Store
 from .stream import (
     DEFAULT_MODEL,
@@ -75,7 +76,7 @@ from .stream import (
     usage_override_problem,
 )
 from .turns import AssistantTurn, Pacing
-from .watch import DEFAULT_INTERVAL, FixtureWatcher
+from .watch import FixtureWatcher
 
 logger = logging.getLogger("mockserver")
 
@@ -92,25 +93,6 @@ def bundled_fixtures_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FixtureError("the bundled fixtures folder is missing from this installation")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How a mock serves: everything the command line's flags set, in one value the app and its routes share.
-
-    ``fallback=None`` answers unmatched requests with a made-up reply only when serving the bundled
-    fixtures, so a new user sees a stream at once while a project's own fixtures stay strict.
-    """
-
-    seed: int = 0
-    pacing: Pacing = field(default_factory=Pacing)
-    no_delay: bool = False
-    max_body: int = 1_000_000
-    fault_rate: float = 0.0
-    fault_types: tuple[str, ...] = fault_plans.FAULT_TYPES
-    fallback: bool | None = None
-    journal_size: int = 100
-    allowed_hosts: tuple[str, ...] = ()  # Host names served besides addresses and localhost (local_guard)
 
 
 class ClientGone(Exception):
@@ -330,15 +312,12 @@ def create_app(
     *,
     spec_path: Path | str | None = None,
     profile: Profile | str | None = None,
-    watch: bool = False,
-    watch_interval: float = DEFAULT_INTERVAL,
     state_file: Path | str | None = None,
 ) -> Starlette:
     """Load and check the fixtures (the bundled ones when ``fixtures_dir`` is None), then build the app.
 
-    A bad fixture raises FixtureError. ``watch`` reloads the folder when a file
-    in it changes, polling every ``watch_interval`` seconds, until the app's
-    lifespan ends. ``state_file`` is the SQLite file that ``--workers`` processes
+    A bad fixture raises FixtureError. With ``settings.watch`` the folder is reloaded when a file
+    in it changes, until the app's lifespan ends. ``state_file`` is the SQLite file that ``--workers`` processes
     share (``shared_store``); without it the state stays in this process's memory,
     the fast path. ``profile`` is the dialect served (``seed``, ``openai``, or a Profile with overlays).
     """
@@ -349,9 +328,9 @@ def create_app(
         settings = dataclasses.replace(settings, fallback=bundled)
     seed = settings.seed
     watcher = None
-    if watch:
+    if settings.watch:
         watcher = FixtureWatcher(
-            folder, functools.partial(check_fixture, validator=validator, seed=seed), watch_interval
+            folder, functools.partial(check_fixture, validator=validator, seed=seed), settings.watch_interval
         )
         fixtures = watcher.load()
     else:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from contract.core.about import VersionAction
 from contract.core.profiles import Profile, ProfileError, add_profile_arguments, profile_from_args
@@ -23,10 +23,8 @@ from contract.core.profiles import Profile, ProfileError, add_profile_arguments,
 from .faults import FAULT_TYPES, parse_fault_types
 from .recording.upstream import API_KEY_VARIABLE, Upstream, upstream_headers
 from .serve import protocol_options
+from .settings import Settings, SettingsError
 from .turns import Pacing, PacingError
-
-if TYPE_CHECKING:
-    from .app import Settings
 
 EXIT_USAGE = 2
 
@@ -164,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         parser.error(problem)
     try:
+        settings = _settings(args, fault_types)
+    except (PacingError, SettingsError) as exc:  # each names its field, which is the flag's name
+        parser.error(f"--{exc.field.replace('_', '-')} {exc.reason}")
+    try:
         profile = profile_from_args(args)
     except ProfileError as exc:
         parser.error(str(exc))
@@ -178,23 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from contract.core.spec import SpecError
 
-    from .app import Settings, create_app, settle_heap  # after the arguments are known good: it loads the contract
+    from .app import create_app, settle_heap  # after the arguments are known good: it loads the contract
     from .fixtures import FixtureError
 
-    pacing = Pacing(ttft_ms=args.ttft_ms, tokens_per_second=args.tokens_per_second, jitter=args.jitter)
-    settings = Settings(
-        seed=args.seed,
-        pacing=pacing,
-        no_delay=args.no_delay,
-        max_body=args.max_body,
-        fault_rate=args.fault_rate,
-        fault_types=fault_types,
-        fallback=args.fallback,
-        journal_size=args.journal_size,
-        allowed_hosts=tuple(args.allowed_host),
-    )
     try:  # with --workers too: the fixtures are checked here, once, so a bad one is one line and exit 2
-        app = create_app(args.fixtures, settings, profile=profile, watch=args.watch)
+        app = create_app(args.fixtures, settings, profile=profile)
     except (FixtureError, SpecError) as exc:
         return _fail(str(exc))
     # An empty folder is most often a wrong path or a missing checkout step; a server that answers
@@ -220,6 +210,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(sock)
     settle_heap()
     return _serve(app, sock, args, settings, profile)
+
+
+def _settings(args: argparse.Namespace, fault_types: tuple[str, ...]) -> Settings:
+    """The flags as one ``Settings``, which checks each value (PacingError or SettingsError names the flag)."""
+    return Settings(
+        seed=args.seed,
+        pacing=Pacing(ttft_ms=args.ttft_ms, tokens_per_second=args.tokens_per_second, jitter=args.jitter),
+        no_delay=args.no_delay,
+        max_body=args.max_body,
+        fault_rate=args.fault_rate,
+        fault_types=fault_types,
+        fallback=args.fallback,
+        journal_size=args.journal_size,
+        allowed_hosts=tuple(args.allowed_host),
+        watch=args.watch,
+    )
 
 
 def _base_url(sock: socket.socket) -> str:
@@ -253,16 +259,6 @@ def _listen(args: argparse.Namespace) -> socket.socket | str:
 def _argument_problem(args: argparse.Namespace) -> str | None:
     if not 0 <= args.port <= 65535:
         return f"--port must be between 0 and 65535, got {args.port}"
-    try:
-        Pacing(ttft_ms=args.ttft_ms, tokens_per_second=args.tokens_per_second, jitter=args.jitter)
-    except PacingError as exc:
-        return f"--{exc.field.replace('_', '-')} {exc.reason}"
-    if args.max_body < 1:
-        return f"--max-body must be at least 1, got {args.max_body}"
-    if not 0 <= args.fault_rate <= 1:
-        return f"--fault-rate must be between 0 and 1, got {args.fault_rate:g}"
-    if args.journal_size < 1:
-        return f"--journal-size must be at least 1, got {args.journal_size}"
     if args.workers > 1 and (args.watch or args.record_missing):
         # Both change the conversations from files inside one process, which the other workers never see.
         return (

@@ -139,12 +139,18 @@ def parse_fault_header(text: str) -> FaultPlan:
 def parse_fault_types(text: str) -> tuple[str, ...]:
     """``http_error,disconnect`` from the command line; ValueError on an unknown name."""
     names = tuple(name.strip() for name in text.split(",") if name.strip())
+    problem = fault_types_problem(names)
+    if problem is not None:
+        raise ValueError(problem)
+    return names
+
+
+def fault_types_problem(names: Sequence[str]) -> str | None:
+    """Why ``names`` cannot be the fault types drawn from (an unknown one, or none), or None."""
     for name in names:
         if name not in FAULT_TYPES:
-            raise ValueError(f"unknown fault type {name!r} (known: {', '.join(FAULT_TYPES)})")
-    if not names:
-        raise ValueError("no fault types given")
-    return names
+            return f"unknown fault type {name!r} (known: {', '.join(FAULT_TYPES)})"
+    return None if names else "no fault types given"
 
 
 def random_fault(rng: random.Random, types: Sequence[str], chunk_count: int) -> FaultPlan:

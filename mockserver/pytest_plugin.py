@@ -10,11 +10,12 @@ where each worker has its own server. A test that needs other settings
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -22,6 +23,10 @@ import yaml
 
 from contract.core.profiles import Profile, ProfileError
 from contract.core.profiles import profile as named_profile
+
+if TYPE_CHECKING:
+    from .settings import Settings
+    from .turns import Pacing
 
 FIXTURES_OPTION = "--mockserver-fixtures"
 FIXTURES_INI = "mockserver_fixtures"
@@ -149,18 +154,11 @@ class MockServer:
 class _RunningServer:
     """A mock server in this process: the app, its thread, and the handle tests use."""
 
-    def __init__(
-        self,
-        folder: Path | None,
-        watch: bool = False,
-        watch_interval: float = 0.5,
-        profile: Profile | None = None,
-        **settings: Any,
-    ) -> None:
-        from .app import Settings, create_app
+    def __init__(self, folder: Path | None, settings: Settings, profile: Profile | None = None) -> None:
+        from .app import create_app
         from .serve import ServerThread
 
-        app = create_app(folder, Settings(**settings), profile=profile, watch=watch, watch_interval=watch_interval)
+        app = create_app(folder, settings, profile=profile)
         self.thread = ServerThread(app).start()
         self.handle = MockServer(self.thread.url)
 
@@ -187,21 +185,28 @@ def _profile(config: pytest.Config, name: str | None = None, overlays: Sequence[
         pytest.fail(f"mockserver: {exc}", pytrace=False)
 
 
-def _start(folder: Path | None, **settings: Any) -> _RunningServer:
+def _start(folder: Path | None, profile: Profile, **settings: Any) -> _RunningServer:
+    """A started server; a bad setting, fixture or document fails the test in one line."""
     from contract.core.spec import SpecError
 
     from .fixtures import FixtureError
+    from .settings import Settings  # here, not at the top: the plugin loads in every pytest run
 
+    names = {field.name for field in dataclasses.fields(Settings)}
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        pytest.fail(f"mockserver: no setting {unknown[0]!r} (the settings: {', '.join(sorted(names))})", pytrace=False)
     try:
-        return _RunningServer(folder, **settings)
+        return _RunningServer(folder, Settings(**settings), profile)
     except (FixtureError, SpecError, ValueError) as exc:
-        pytest.fail(f"mockserver: {exc}", pytrace=False)
+        problem = str(exc)
+    pytest.fail(f"mockserver: {problem}", pytrace=False)  # outside the except: one line, no chained traceback
 
 
 @pytest.fixture(scope="session")
 def mockserver_session(pytestconfig: pytest.Config) -> Iterator[MockServer]:
     """The session's server, with no delays, as it is: nothing is reset. Tests use ``mockserver``."""
-    server = _start(_fixtures_folder(pytestconfig), no_delay=True, profile=_profile(pytestconfig))
+    server = _start(_fixtures_folder(pytestconfig), _profile(pytestconfig), no_delay=True)
     try:
         yield server.handle
     finally:
@@ -222,15 +227,15 @@ ServerFactory = Callable[..., MockServer]
 def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
     """Start servers of this test's own; each stops when the test ends.
 
-    ``mockserver_factory(fixtures=DIR, conversations=[...], pacing={...}, seed=0, fault_rate=0.0,
-    fault_types=[...], fallback=None, journal_size=100, max_body=1_000_000, profile=None, overlays=[],
-    watch=False)``: with no ``fixtures``, the folder the session's server uses; with no ``profile``, the
-    session's profile (``--mockserver-profile``, the ``mockserver_profile`` ini option, or ``seed``).
-    Without ``pacing`` every chunk goes at once; with it
+    ``mockserver_factory(fixtures=DIR, conversations=[...], pacing={...}, profile=None, overlays=[],
+    **settings)``, where ``settings`` are the fields of ``mockserver.Settings`` (``seed=0``,
+    ``fault_rate=0.0``, ``fault_types=[...]``, ``fallback=None``, ``journal_size=100``,
+    ``max_body=1_000_000``, ``watch=False``, ``watch_interval=0.5``, ``allowed_hosts=[...]``), checked
+    as ``Settings`` checks them. With no ``fixtures``, the folder the session's server uses; with no
+    ``profile``, the session's profile (``--mockserver-profile``, the ``mockserver_profile`` ini option,
+    or ``seed``). Without ``pacing`` every chunk goes at once; with it
     (``{"ttft_ms": 100, "tokens_per_second": 50, "jitter": 0}`` or a ``Pacing``) the stream is paced.
     """
-    from .turns import Pacing
-
     servers: list[_RunningServer] = []
 
     def start(
@@ -238,35 +243,16 @@ def mockserver_factory(pytestconfig: pytest.Config) -> Iterator[ServerFactory]:
         *,
         conversations: Iterable[Mapping[str, Any] | str] = (),
         pacing: Pacing | Mapping[str, float] | None = None,
-        seed: int = 0,
-        fault_rate: float = 0.0,
-        fault_types: Sequence[str] | None = None,
-        fallback: bool | None = None,
-        journal_size: int = 100,
-        max_body: int = 1_000_000,
         profile: str | None = None,
         overlays: Sequence[str | Path] = (),
-        watch: bool = False,
-        watch_interval: float = 0.5,
+        **settings: Any,
     ) -> MockServer:
-        settings: dict[str, Any] = {
-            "seed": seed,
-            "fault_rate": fault_rate,
-            "fallback": fallback,
-            "journal_size": journal_size,
-            "max_body": max_body,
-            "profile": _profile(pytestconfig, profile, overlays),
-            "watch": watch,
-            "watch_interval": watch_interval,
-        }
-        if fault_types is not None:
-            settings["fault_types"] = tuple(fault_types)
         if pacing is None:
-            settings["no_delay"] = True
+            settings.setdefault("no_delay", True)
         else:
-            settings["pacing"] = pacing if isinstance(pacing, Pacing) else Pacing(**pacing)
+            settings["pacing"] = pacing
         folder = Path(fixtures).resolve() if fixtures is not None else _fixtures_folder(pytestconfig)
-        server = _start(folder, **settings)
+        server = _start(folder, _profile(pytestconfig, profile, overlays), **settings)
         servers.append(server)
         start.started.append(server.handle)  # type: ignore[attr-defined]
         for conversation in conversations:

@@ -24,19 +24,19 @@ from .fixtures import (
     folder_files,
     load_fixture_file,
 )
+from .settings import DEFAULT_WATCH_INTERVAL
 
 logger = logging.getLogger("mockserver")
 
-DEFAULT_INTERVAL = 0.5  # seconds between polls
 Stamp = tuple[int, int]  # (mtime in ns, size)
 
 
 class FixtureWatcher:
     """Loads a fixture folder, then reloads it whenever a file in it changes."""
 
-    def __init__(self, folder: Path, check: Callable[[Fixture], None], interval: float = DEFAULT_INTERVAL) -> None:
-        if interval <= 0:
-            raise ValueError(f"the watch interval must be above 0 s, got {interval:g}")
+    def __init__(
+        self, folder: Path, check: Callable[[Fixture], None], interval: float = DEFAULT_WATCH_INTERVAL
+    ) -> None:
         self.folder = Path(folder)
         self.interval = interval
         self._check = check

@@ -11,7 +11,6 @@ and deletes it after the last has stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -25,9 +24,8 @@ from uvicorn.config import STARTUP_FAILURE
 
 from contract.core.profiles import Profile
 
-from .app import Settings
 from .serve import protocol_options
-from .turns import Pacing
+from .settings import Settings
 
 SETTINGS_VARIABLE = (
     "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level, the profile
@@ -57,7 +55,7 @@ def serve_workers(
         os.environ[SETTINGS_VARIABLE] = json.dumps(
             {
                 "fixtures_dir": str(fixtures_dir.resolve()) if fixtures_dir is not None else None,
-                "settings": dataclasses.asdict(settings),
+                "settings": settings.as_json(),
                 "state_file": str(state_file),
                 "log_level": log_level,
                 "profile": (profile or Profile()).name,
@@ -85,9 +83,7 @@ def app_from_environment() -> Starlette:
 
     given = json.loads(os.environ[SETTINGS_VARIABLE])
     logging.basicConfig(level=given["log_level"].upper(), format="%(levelname)s: %(name)s: %(message)s")
-    fields = given["settings"]
-    tuples = {name: tuple(fields[name]) for name in ("fault_types", "allowed_hosts")}
-    settings = Settings(**{**fields, "pacing": Pacing(**fields["pacing"]), **tuples})
+    settings = Settings(**given["settings"])
     profile = Profile(given["profile"], tuple(Path(path) for path in given["overlays"]))
     try:
         app = create_app(given["fixtures_dir"], settings, profile=profile, state_file=given["state_file"])

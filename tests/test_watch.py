@@ -67,7 +67,7 @@ def folder(tmp_path: Path) -> Path:
 @pytest.fixture()
 def served(folder: Path) -> Iterator[tuple[ServerThread, httpx.Client]]:
     with (
-        ServerThread(create_app(folder, Settings(no_delay=True), watch=True, watch_interval=POLL)) as running,
+        ServerThread(create_app(folder, Settings(no_delay=True, watch=True, watch_interval=POLL))) as running,
         httpx.Client(base_url=running.url, timeout=10) as http,
     ):
         yield running, http
@@ -147,7 +147,7 @@ def test_a_reload_keeps_run_time_state_of_unchanged_conversations(folder: Path, 
 
 
 def test_the_watcher_stops_with_the_server(folder: Path) -> None:
-    app = create_app(folder, Settings(no_delay=True), watch=True, watch_interval=POLL)
+    app = create_app(folder, Settings(no_delay=True, watch=True, watch_interval=POLL))
     watcher = app.state.mock.watcher
     with ServerThread(app):
         assert watcher.running
