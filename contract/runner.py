@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .client import Limits, Timeout, http_client, is_costly, send
+from .core.dialect import Dialect
 from .core.exchange import Exchange, Failure, PreparedRequest
 from .core.profiles import Profile
 from .core.redaction import secret_values
@@ -97,7 +98,7 @@ def run(
     loaded = spec if isinstance(spec, Spec) else load_spec(spec, profile)
     operation = loaded.operation("/chat/completions", "post")
     selected = select_checks(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
-    if not checks and loaded.dialect.usage_when_asked and DIALECT_CHECK not in (exclude_checks or ()):
+    if not checks and Dialect.of(loaded).usage_when_asked and DIALECT_CHECK not in (exclude_checks or ()):
         selected = _in_registry_order([*selected, DIALECT_CHECK])
     unknown_phase = [p for p in phases if p not in PHASES]
     if unknown_phase:
@@ -243,6 +244,7 @@ def _plan(base: str, spec: Spec, operation: Operation, max_ttft_ms: float | None
         spec=spec,
         validator=validator,
         operation=operation,
+        dialect=Dialect.of(spec),
         findings=_lint_findings(spec),
         max_ttft_ms=max_ttft_ms,
         accept_valid=accept_valid,

@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 import mockserver
 from contract.core import pointers
+from contract.core.dialect import Dialect
 from contract.core.profiles import Profile
 from contract.core.redaction import REDACTED, Redactor, is_secret_header, secret_values
 from contract.core.spec import load_spec
@@ -140,7 +141,7 @@ class MockState:
         store: Store | None = None,
     ) -> None:
         self.validator = validator
-        self.dialect = validator.spec.dialect
+        self.dialect = Dialect.of(validator.spec)
         self.settings = settings
         self.folder = folder
         self.watcher = watcher

@@ -245,7 +245,7 @@ def test_an_unoffered_tool_choice_answered_with_text_says_the_server_should_refu
             "POST", f"{server.url}/chat/completions", {"Content-Type": "application/json"}, body, raw
         )
         exchange = send(client, request, timeout=Timeout(5.0))
-    context = CheckContext(spec=spec, validator=ContractValidator(spec), operation=spec.operation())
+    context = CheckContext.for_spec(spec)
     (failure,) = run_checks(context, exchange, ["tool_choice_honoured"])
     assert exchange.status == 200
     assert "'get_weather', a tool the request does not offer" in failure.message

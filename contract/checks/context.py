@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..core.dialect import Dialect
 from ..core.exchange import Exchange, Failure
 from ..core.spec import Operation, Spec
 from ..core.validate import ContractValidator
@@ -36,6 +37,7 @@ class CheckContext:
     spec: Spec
     validator: ContractValidator
     operation: Operation
+    dialect: Dialect  # what the document says of behaviour a schema does not carry, read once per run
     findings: Sequence[Finding] = ()
     max_ttft_ms: float | None = None
     accept_valid: bool = False  # the opt-in: schema-valid requests must be accepted
@@ -45,4 +47,5 @@ class CheckContext:
     def for_spec(
         cls, spec: Spec, path: str = "/chat/completions", method: str = "post", **options: Any
     ) -> CheckContext:
-        return cls(spec=spec, validator=ContractValidator(spec), operation=spec.operation(path, method), **options)
+        operation = spec.operation(path, method)
+        return cls(spec, ContractValidator(spec), operation, Dialect.of(spec, path), **options)

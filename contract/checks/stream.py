@@ -196,10 +196,10 @@ def usage_chunk_as_asked(ctx: CheckContext, exchange: Exchange) -> Verdict:
         or not 200 <= status < 300
         or not isinstance(body, dict)
         or exchange.request.kind == "negative"
-        or not ctx.spec.dialect.usage_when_asked
+        or not ctx.dialect.usage_when_asked
     ):
         return None
-    asked = ctx.spec.dialect.sends_usage_chunk(body)
+    asked = ctx.dialect.sends_usage_chunk(body)
     chunks = [(index, data) for index, data in event_chunks(ctx, exchange) if isinstance(data, dict)]
     if not asked:
         return [

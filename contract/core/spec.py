@@ -12,9 +12,8 @@ import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from referencing import Registry
@@ -22,9 +21,6 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from . import pointers
-
-if TYPE_CHECKING:
-    from .dialect import Dialect
 from .profiles import Profile, ProfileError, apply_profile, as_profile
 from .textfile import UnreadableFile, read_text
 
@@ -104,13 +100,6 @@ class Spec:
     registry: Registry = field(repr=False)
     operations: list[Operation] = field(default_factory=list)
     profile: Profile = field(default_factory=Profile)
-
-    @cached_property
-    def dialect(self) -> Dialect:
-        """What the document says of behaviour a schema does not carry (``contract.core.dialect``), read once."""
-        from .dialect import Dialect
-
-        return Dialect.of(self)
 
     def resolve(self, pointer: str) -> Any:
         """The node at a JSON pointer (``#/a/b``) of the converted document."""
