@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from mockserver.fixtures import Fixture, fixture_from_dict, load_fixtures
-from mockserver.matching import FixtureIndex, Match, NearMiss
+from mockserver.matching import FixtureIndex, Match
+from mockserver.near_misses import NearMiss
 
 ROOT = Path(__file__).resolve().parent.parent
 
