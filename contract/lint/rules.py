@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, Literal, TextIO
 
-from .core import pointers, schemas
-from .core.profiles import Profile
-from .core.spec import (
+from ..core import pointers, schemas
+from ..core.profiles import Profile
+from ..core.spec import (
     SCHEMA_KEYWORDS,
     SCHEMA_LIST_KEYWORDS,
     SCHEMA_MAP_KEYWORDS,
@@ -44,8 +44,8 @@ from .core.spec import (
     load_spec,
     pointer_join,
 )
-from .core.validate import JSON, ContractValidator, pick_media
-from .lint_refusals import (
+from ..core.validate import JSON, ContractValidator, pick_media
+from .refusals import (
     RefusalKey,
     RefusalProbe,
     Refused,
@@ -54,7 +54,7 @@ from .lint_refusals import (
     documented_refusals,
     named_refusers,
 )
-from .lint_structure import StructureUnchecked, structure_problems
+from .structure import StructureUnchecked, structure_problems
 
 Level = Literal["error", "warning"]
 SEARCH_EXAMPLES = 40  # per branch pair; the search only runs when nothing cheaper decided
@@ -356,7 +356,7 @@ def search_strategy(
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import HypothesisException
 
-    from .determinism import without_local_constants
+    from ..determinism import without_local_constants
 
     config = settings(
         max_examples=max_examples,
@@ -420,7 +420,7 @@ def request_strategy(schema: Any) -> Any:
     from hypothesis import strategies as st
     from hypothesis_jsonschema import from_schema
 
-    from .strategies import bounded_schema
+    from ..strategies import bounded_schema
 
     props = _properties(schema)
     plain_object = _types(schema) == {"object"} and not any(

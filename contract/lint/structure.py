@@ -27,7 +27,7 @@ from openapi_spec_validator.validation.keywords import KeywordValidator, ValueVa
 from openapi_spec_validator.validation.validators import SpecValidator
 from referencing.exceptions import Unresolvable
 
-from .core.validate import json_type, short_json
+from ..core.validate import json_type, short_json
 
 _MAX_MESSAGE = 200
 
