@@ -32,3 +32,9 @@ class Finding:
 
 def compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def one_line(text: str, limit: int) -> str:
+    """``text`` with its whitespace runs made single spaces, cut to ``limit`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
