@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from contract import lint_refusals
 from contract.core.spec import load_spec
 from contract.core.validate import ContractValidator
 from contract.lint import Finding, lint_spec
-from contract.lint_refusals import ENTRY_POINT_GROUP, entry_point_refusers
-from contract.lint_structure import structure_problems
+from contract.lint import refusals as lint_refusals
+from contract.lint.refusals import ENTRY_POINT_GROUP, entry_point_refusers
+from contract.lint.structure import structure_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = "#/components/schemas/ChatCompletionRequest/properties/messages/items/oneOf"

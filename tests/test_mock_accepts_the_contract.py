@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from contract.core.spec import load_spec
 from contract.core.sse import SSEEvent, parse_stream
 from contract.core.validate import JSON, ContractValidator
-from contract.lint_refusals import documented_refusals, normalise_param
+from contract.lint.refusals import documented_refusals, normalise_param
 from contract.strategies import schema_requests
 from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread

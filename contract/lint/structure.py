@@ -27,7 +27,8 @@ from openapi_spec_validator.validation.keywords import KeywordValidator, ValueVa
 from openapi_spec_validator.validation.validators import SpecValidator
 from referencing.exceptions import Unresolvable
 
-from .core.validate import json_type, short_json
+from ..core.validate import json_type, short_json
+from .findings import one_line
 
 _MAX_MESSAGE = 200
 
@@ -66,7 +67,7 @@ def structure_problems(raw: dict[str, Any], version: str) -> list[StructureProbl
         pass
     except Exception as exc:  # the checker's own failure, never the user's traceback
         raise StructureUnchecked(
-            f"openapi-spec-validator failed on this document ({type(exc).__name__}: {_one_line(str(exc))})"
+            f"openapi-spec-validator failed on this document ({type(exc).__name__}: {one_line(str(exc), _MAX_MESSAGE)})"
         ) from exc
     return _unique(problems)
 
@@ -172,7 +173,7 @@ def _describe(error: ValidationError, definitions: dict[int, str]) -> str:
         return f"{short_json(instance)} is not one of {short_json(error.validator_value, 120)}"
     if kind == "oneOf" and not error.context:  # no branch failed: several matched
         return f"{short_json(instance)} matches more than one of the shapes allowed here{where}"
-    return _one_line(error.message)
+    return one_line(error.message, _MAX_MESSAGE)
 
 
 def _extra_properties(error: ValidationError) -> list[str]:
@@ -215,11 +216,6 @@ def _json_keys(node: Any) -> Any:
     if isinstance(node, list):
         return [_json_keys(item) for item in node]
     return node
-
-
-def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 
 def _unique(problems: Iterable[StructureProblem]) -> list[StructureProblem]:

@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from .findings import one_line
+
 ENTRY_POINT_GROUP = "chatstream_testkit.request_refusers"
 EXTENSION = "x-refusals"
+_MAX_MESSAGE = 160  # characters of a refuser's message or failure kept on a finding's line
 
 Refuser = Callable[[dict[str, Any]], object]
 RefusalKey = tuple[str | None, str | None]  # (code, param with list indexes dropped)
@@ -118,18 +121,23 @@ class RefusalProbe:
         try:
             answer = refuser(copy.deepcopy(body))
         except Exception as exc:
-            self.failures.append(RefuserFailure(name, _one_line(f"{type(exc).__name__}: {exc}"), body))
+            self.failures.append(RefuserFailure(name, one_line(f"{type(exc).__name__}: {exc}", _MAX_MESSAGE), body))
             return None
         if answer is None:
             return None
         code, param = getattr(answer, "code", _MISSING), getattr(answer, "param", None)
         if code is _MISSING or not isinstance(code, (str, type(None))):
             self.failures.append(
-                RefuserFailure(name, f"it answered {_one_line(repr(answer))[:80]}, which has no string .code", body)
+                RefuserFailure(
+                    name, f"it answered {one_line(repr(answer), _MAX_MESSAGE)[:80]}, which has no string .code", body
+                )
             )
             return None
         return Refused(
-            name, code, None if param is None else str(param), _one_line(str(getattr(answer, "message", "")))
+            name,
+            code,
+            None if param is None else str(param),
+            one_line(str(getattr(answer, "message", "")), _MAX_MESSAGE),
         )
 
 
@@ -152,8 +160,3 @@ def _text(value: object) -> str | None:
 
 def _callable_name(refuser: Refuser) -> str:
     return str(getattr(refuser, "__name__", None) or type(refuser).__name__)
-
-
-def _one_line(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
