@@ -11,11 +11,12 @@ so no later step (validation, matching, the journal, the reply) meets it.
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
 from contract.core import fastjson
+
+from .strict_json import NonFiniteNumber, strict_json_loads
 
 MAX_DEPTH = 64  # objects and arrays; a chat request needs a handful, a tool's schema a few more
 MAX_INTEGER_DIGITS = 64
@@ -61,9 +62,13 @@ def _careful_parse(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BodyProblem(f"the body is not UTF-8: byte {exc.start} is {raw[exc.start : exc.start + 1]!r}") from None
     try:
-        value = json.loads(text, parse_int=_integer, parse_float=_finite_number, parse_constant=_no_constant)
+        value = strict_json_loads(text, parse_int=_integer)
     except json.JSONDecodeError as exc:
         raise BodyProblem(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except NonFiniteNumber as exc:
+        if exc.constant:
+            raise BodyProblem(f"the body has {exc.text}, which is not JSON") from None
+        raise BodyProblem(f"the body has the number {exc.text[:40]}, which is out of range for JSON") from None
     except RecursionError:
         raise BodyProblem(f"the body nests JSON deeper than {MAX_DEPTH} levels") from None
     return value
@@ -95,17 +100,6 @@ def _integer(text: str) -> int:
     if digits > MAX_INTEGER_DIGITS:
         raise BodyProblem(f"the body has an integer of {digits} digits; at most {MAX_INTEGER_DIGITS} are taken")
     return int(text)
-
-
-def _finite_number(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise BodyProblem(f"the body has the number {text[:40]}, which is out of range for JSON")
-    return value
-
-
-def _no_constant(name: str) -> Any:
-    raise BodyProblem(f"the body has {name}, which is not JSON")
 
 
 def _check_values(value: Any) -> None:

@@ -5,7 +5,7 @@ client's own validation takes, and that read like something a model would
 write (``{"city": "Paris", "unit": "celsius"}``), not like fuzzing output.
 So values are built by hand from the schema, preferring what the schema
 suggests (``const``, ``default``, ``examples``, ``enum``) and what a property
-name implies, then checked with jsonschema. Only when that fails does
+name implies (:mod:`.named_values`), then checked with jsonschema. Only when that fails does
 hypothesis-jsonschema search for any valid value, with a fixed seed so the
 reply replays exactly. A schema that is invalid, points outside itself, or
 that no value satisfies is reported as a :class:`SchemaProblem`.
@@ -13,15 +13,12 @@ that no value satisfies is reported as a :class:`SchemaProblem`.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import re
 import threading
-import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 from random import Random
 from typing import Any
@@ -32,7 +29,8 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
-from .schemas import merge_schemas
+from .named_values import NO_HINTS, Hints, formatted_string, named_number, named_string, singular, words_of_name
+from .schemas import is_number, merge_schemas, schema_types
 
 __all__ = ["Hints", "SchemaProblem", "build_instance", "schema_problem", "words_of_name"]
 
@@ -70,7 +68,7 @@ def size_problem(schema: Any) -> str | None:
             below = weight
             for key, value in node.items():
                 limit = _SIZE_KEYWORDS.get(key)
-                if limit is None or not _is_number(value):
+                if limit is None or not is_number(value):
                     continue
                 if value > limit:
                     return (
@@ -94,23 +92,6 @@ def size_problem(schema: Any) -> str | None:
 
 class _CannotBuild(Exception):
     """The hand builder gave up on a node; the search takes over."""
-
-
-@dataclass(frozen=True)
-class Hints:
-    """What the conversation suggests for values: its words, and the proper nouns among them (``Paris``)."""
-
-    words: tuple[str, ...] = ()
-    proper_nouns: tuple[str, ...] = ()
-
-
-_NO_HINTS = Hints()
-
-
-def words_of_name(name: str) -> list[str]:
-    """``getWeather`` / ``get_weather`` / ``get-weather`` -> ``["get", "weather"]``."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
-    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
 
 
 def schema_problem(schema: Any) -> str | None:
@@ -137,7 +118,7 @@ def schema_problem(schema: Any) -> str | None:
     return None
 
 
-def build_instance(schema: Any, seed: int, hints: Hints = _NO_HINTS, *, want_object: bool = False) -> Any:
+def build_instance(schema: Any, seed: int, hints: Hints = NO_HINTS, *, want_object: bool = False) -> Any:
     """A deterministic value valid against ``schema`` (an object when ``want_object``).
 
     Raises :class:`SchemaProblem` when the schema is unusable or unsatisfiable.
@@ -241,182 +222,6 @@ def _search(schema_json: str, seed: int, varied: bool = False) -> Any:
         except Exception as exc:  # the generator's own limits (recursive $ref, odd keywords): same outcome
             raise SchemaProblem(f"no value satisfies the schema that could be found ({type(exc).__name__})") from None
     return _search(schema_json, seed)  # only a few values exist: take the plainest
-
-
-def _types(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [t for t in value if isinstance(t, str)]
-    return []
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# ---------------------------------------------------------------------------
-# Realistic values by property name
-
-_CITIES = ("Paris", "Tokyo", "Lisbon", "Nairobi", "Montréal", "São Paulo", "Oslo", "Seoul")
-_NAMED_STRINGS: dict[str, tuple[str, ...]] = {
-    "city": _CITIES,
-    "location": _CITIES,
-    "place": _CITIES,
-    "destination": _CITIES,
-    "origin": _CITIES,
-    "country": ("France", "Japan", "Portugal", "Kenya", "Canada", "Brazil"),
-    "name": ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson"),
-    "author": ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson"),
-    "owner": ("Grace Hopper",),
-    "person": ("Alan Turing",),
-    "contact": ("Katherine Johnson",),
-    "assignee": ("Ada Lovelace",),
-    "recipient": ("Grace Hopper",),
-    "first": ("Ada", "Grace", "Alan", "Katherine"),
-    "last": ("Lovelace", "Hopper", "Turing", "Johnson"),
-    "username": ("ada.l", "ghopper", "aturing"),
-    "user": ("ada.l", "ghopper", "aturing"),
-    "email": ("ada@example.com", "grace.hopper@example.org"),
-    "unit": ("celsius", "metric"),
-    "units": ("metric",),
-    "language": ("en", "fr", "ja"),
-    "lang": ("en", "fr", "ja"),
-    "locale": ("en-US", "fr-FR"),
-    "currency": ("EUR", "USD", "JPY"),
-    "symbol": ("AAPL", "MSFT"),
-    "ticker": ("AAPL", "MSFT"),
-    "timezone": ("Europe/Paris", "Asia/Tokyo", "UTC"),
-    "tz": ("Europe/Paris", "UTC"),
-    "date": ("2026-11-26", "2026-12-03"),
-    "time": ("09:30", "14:00"),
-    "day": ("Monday", "Friday"),
-    "url": ("https://example.com/docs", "https://example.org/report"),
-    "link": ("https://example.com/docs",),
-    "phone": ("+33 1 23 45 67 89", "+81 3-1234-5678"),
-    "address": ("12 Rue de Rivoli, Paris", "1-1 Chiyoda, Tokyo"),
-    "color": ("blue", "green", "amber"),
-    "colour": ("blue", "green"),
-    "status": ("active", "pending", "done"),
-    "state": ("open", "closed"),
-    "category": ("books", "travel", "music"),
-    "type": ("standard", "express"),
-    "kind": ("standard",),
-    "priority": ("high", "normal", "low"),
-    "sort": ("asc", "desc"),
-    "order": ("asc", "desc"),
-    "title": ("Quarterly report", "Trip to Lisbon", "Team sync"),
-    "subject": ("Meeting notes", "Your order has shipped"),
-    "id": ("item_4821", "ord_1093", "usr_7712"),
-    "sku": ("SKU-10442",),
-    "code": ("A12", "FR-75"),
-    "model": ("standard",),
-    "format": ("json", "markdown"),
-    "mode": ("fast", "accurate"),
-    "path": ("/reports/2026/summary.txt",),
-    "file": ("summary.txt", "notes.md"),
-    "filename": ("summary.txt",),
-    "tag": ("urgent", "travel", "finance"),
-    "label": ("urgent", "travel"),
-    "keyword": ("weather", "budget"),
-}
-_TEXT_NAMES = {
-    "query",
-    "q",
-    "search",
-    "text",
-    "message",
-    "content",
-    "body",
-    "prompt",
-    "question",
-    "input",
-    "description",
-    "note",
-    "notes",
-    "comment",
-    "summary",
-    "topic",
-    "keywords",
-    "term",
-    "terms",
-}
-_PLACE_NAMES = {"city", "location", "place", "destination", "origin", "town", "region", "where"}
-_NAMED_NUMBERS: dict[str, float] = {
-    "age": 34,
-    "count": 5,
-    "limit": 5,
-    "n": 3,
-    "num": 3,
-    "number": 3,
-    "max": 10,
-    "top": 3,
-    "k": 3,
-    "size": 10,
-    "page": 1,
-    "offset": 0,
-    "quantity": 2,
-    "qty": 2,
-    "amount": 42.5,
-    "price": 19.99,
-    "total": 120,
-    "temperature": 18.5,
-    "temp": 18.5,
-    "celsius": 18.5,
-    "latitude": 48.8566,
-    "lat": 48.8566,
-    "longitude": 2.3522,
-    "lon": 2.3522,
-    "lng": 2.3522,
-    "year": 2026,
-    "month": 11,
-    "hour": 9,
-    "minute": 30,
-    "days": 3,
-    "hours": 2,
-    "minutes": 15,
-    "seconds": 30,
-    "duration": 30,
-    "radius": 5,
-    "distance": 12.5,
-    "rating": 4,
-    "score": 0.87,
-    "percent": 25,
-    "percentage": 25,
-    "weight": 2.5,
-    "height": 180,
-    "width": 640,
-    "guests": 2,
-    "people": 2,
-    "adults": 2,
-    "children": 1,
-    "nights": 3,
-    "rooms": 1,
-    "id": 1042,
-}
-
-
-_FIXED_NUMBER_NAMES = {
-    "latitude",
-    "lat",
-    "longitude",
-    "lon",
-    "lng",
-    "year",
-    "month",
-    "page",
-    "offset",
-    "hour",
-    "minute",
-}
-
-
-def _singular(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        return word[:-1]
-    return word
 
 
 class _Builder:
@@ -530,7 +335,7 @@ class _Builder:
         raise _CannotBuild
 
     def _type_order(self, schema: dict[str, Any]) -> list[str]:
-        declared = _types(schema.get("type"))
+        declared = schema_types(schema.get("type"))
         if declared:
             return [t for t in declared if t != "null"] + [t for t in declared if t == "null"]
         if any(
@@ -566,8 +371,8 @@ class _Builder:
         optional = [p for p in properties if p not in required]
         deep = depth >= MAX_DEPTH
         chosen = set(required) | {p for p in optional if not deep and self.rng.random() < 0.6}
-        min_props = schema.get("minProperties", 0) if _is_number(schema.get("minProperties")) else 0
-        max_props = schema.get("maxProperties") if _is_number(schema.get("maxProperties")) else None
+        min_props = schema.get("minProperties", 0) if is_number(schema.get("minProperties")) else 0
+        max_props = schema.get("maxProperties") if is_number(schema.get("maxProperties")) else None
         for prop in optional:
             if len(chosen) >= min_props:
                 break
@@ -597,8 +402,8 @@ class _Builder:
         return out
 
     def _array(self, schema: dict[str, Any], resolver: Any, name: str, depth: int) -> list[Any]:
-        low = int(schema["minItems"]) if _is_number(schema.get("minItems")) else 0
-        high = int(schema["maxItems"]) if _is_number(schema.get("maxItems")) else low + 3
+        low = int(schema["minItems"]) if is_number(schema.get("minItems")) else 0
+        high = int(schema["maxItems"]) if is_number(schema.get("maxItems")) else low + 3
         if low > high:
             raise _CannotBuild
         wanted = low if depth >= MAX_DEPTH else min(max(low, self.rng.randint(1, 3)), high)
@@ -608,7 +413,7 @@ class _Builder:
         items = schema.get("items", {})
         if isinstance(items, list):  # the older tuple form
             prefix, items = items, schema.get("additionalItems", {})
-        element_name = _singular(name)
+        element_name = singular(name)
         out: list[Any] = []
         seen: set[str] = set()
         attempts = 0
@@ -636,11 +441,11 @@ class _Builder:
 
     def _string(self, schema: dict[str, Any], name: str) -> str:
         fmt = schema.get("format")
-        text = self._formatted(fmt) if isinstance(fmt, str) else None
+        text = formatted_string(fmt, self.rng) if isinstance(fmt, str) else None
         if text is None:
             text = self._named_string(name)
-        low = int(schema["minLength"]) if _is_number(schema.get("minLength")) else 0
-        high = int(schema["maxLength"]) if _is_number(schema.get("maxLength")) else None
+        low = int(schema["minLength"]) if is_number(schema.get("minLength")) else 0
+        high = int(schema["maxLength"]) if is_number(schema.get("maxLength")) else None
         if high is not None and low > high:
             raise _CannotBuild
         if len(text) < low:
@@ -665,65 +470,15 @@ class _Builder:
         return text
 
     def _named_string(self, name: str) -> str:
-        text = self._plain_named_string(name)
+        text = named_string(name, self.rng, self.hints)
         return f"{text} {self.vary + 1}" if self.vary else text
 
-    def _plain_named_string(self, name: str) -> str:
-        words = words_of_name(name) or [""]
-        key = words[-1] if words[-1] in _NAMED_STRINGS or words[-1] in _TEXT_NAMES else _singular(words[-1])
-        if any(w in _PLACE_NAMES for w in words) and self.hints.proper_nouns:
-            return self.rng.choice(self.hints.proper_nouns)
-        if key in _TEXT_NAMES and self.hints.words:
-            picked = self.hints.words[: 1 + self.rng.randrange(min(3, len(self.hints.words)))]
-            return " ".join(picked)
-        if "name" in words and len(words) > 1 and words[0] in ("first", "last"):
-            key = words[0]
-        if key in _NAMED_STRINGS:
-            return self.rng.choice(_NAMED_STRINGS[key])
-        if key in _TEXT_NAMES:
-            return self.rng.choice(("a short summary", "the latest update", "weekly planning"))
-        label = " ".join(words) if words != [""] else "value"
-        return f"{label} {self.rng.choice(('one', 'alpha', 'sample', 'north', 'blue'))}"
-
-    def _formatted(self, fmt: str) -> str | None:
-        rng = self.rng
-        moment = _dt.datetime(2026, 11, 1, tzinfo=_dt.UTC) + _dt.timedelta(
-            days=rng.randrange(60), hours=rng.randrange(8, 19), minutes=rng.choice((0, 15, 30, 45))
-        )
-        table = {
-            "date-time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "date": moment.strftime("%Y-%m-%d"),
-            "time": moment.strftime("%H:%M:%SZ"),
-            "duration": rng.choice(("PT15M", "PT1H30M", "P3D")),
-            "email": rng.choice(_NAMED_STRINGS["email"]),
-            "idn-email": rng.choice(_NAMED_STRINGS["email"]),
-            "hostname": rng.choice(("api.example.com", "example.org")),
-            "idn-hostname": "example.org",
-            "ipv4": f"192.0.2.{rng.randrange(1, 255)}",
-            "ipv6": f"2001:db8::{rng.randrange(1, 0xFFFF):x}",
-            "uri": rng.choice(_NAMED_STRINGS["url"]),
-            "url": rng.choice(_NAMED_STRINGS["url"]),
-            "iri": rng.choice(_NAMED_STRINGS["url"]),
-            "uri-reference": "/docs/getting-started",
-            "iri-reference": "/docs/getting-started",
-            "uri-template": "https://example.com/items/{id}",
-            "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "json-pointer": "/items/0",
-            "relative-json-pointer": "0/name",
-            "regex": "^[a-z]+$",
-        }
-        return table.get(fmt)
-
     def _number(self, schema: dict[str, Any], name: str, integer: bool) -> int | float:
-        words = words_of_name(name)
-        hinted = next((_NAMED_NUMBERS[w] for w in reversed(words) if w in _NAMED_NUMBERS), None)
-        if hinted is not None and not _FIXED_NUMBER_NAMES & set(words):
-            scaled = hinted * self.rng.choice((0.8, 1, 1.25, 1.5))  # so repeated fields are not all alike
-            hinted = round(scaled) if float(hinted).is_integer() else round(scaled, 2)
+        hinted = named_number(name, self.rng)
         base: float = (hinted if hinted is not None else self.rng.choice((3, 7, 12, 25, 42))) + self.vary
         low, low_open = self._bound(schema, "minimum", "exclusiveMinimum", lower=True)
         high, high_open = self._bound(schema, "maximum", "exclusiveMaximum", lower=False)
-        step = schema.get("multipleOf") if _is_number(schema.get("multipleOf")) and schema["multipleOf"] > 0 else None
+        step = schema.get("multipleOf") if is_number(schema.get("multipleOf")) and schema["multipleOf"] > 0 else None
         if integer:
             step = step if step is not None else 1
             if isinstance(step, float) and not step.is_integer():
@@ -753,11 +508,11 @@ class _Builder:
     @staticmethod
     def _bound(schema: dict[str, Any], inclusive: str, exclusive: str, lower: bool) -> tuple[float | None, bool]:
         value, is_open = None, False
-        if _is_number(schema.get(inclusive)):
+        if is_number(schema.get(inclusive)):
             value = schema[inclusive]
             if schema.get(exclusive) is True:  # draft 4: a boolean beside the bound
                 is_open = True
-        if _is_number(schema.get(exclusive)):
+        if is_number(schema.get(exclusive)):
             other = schema[exclusive]
             if value is None or (other >= value if lower else other <= value):
                 value, is_open = other, True

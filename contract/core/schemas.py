@@ -1,5 +1,5 @@
-"""What the tools do with plain (inlined) JSON Schemas besides validating documents: merge two, and ask
-whether a value matches one.
+"""What the tools do with plain (inlined) JSON Schemas besides validating documents: merge two, ask
+whether a value matches one, and read a keyword's value (the types it lists, whether a bound is a number).
 
 The checker's mutations, the lint's witnesses and the mock's made-up values all ask both questions, and
 each had its own answer: one merge let a later property replace an earlier one, another combined them;
@@ -8,6 +8,7 @@ one validity check compiled the schema once, another built a validator per quest
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,12 +32,12 @@ def merge_schemas(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]
             out[key] = list(dict.fromkeys([*out[key], *value]))
         elif key == "allOf" and isinstance(value, list) and isinstance(out[key], list):
             out[key] = [*out[key], *value]
-        elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties") and _is_number(value):
-            out[key] = max(out[key], value) if _is_number(out[key]) else value
-        elif key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties") and _is_number(value):
-            out[key] = min(out[key], value) if _is_number(out[key]) else value
+        elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties") and is_number(value):
+            out[key] = max(out[key], value) if is_number(out[key]) else value
+        elif key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties") and is_number(value):
+            out[key] = min(out[key], value) if is_number(out[key]) else value
         elif key == "type":
-            mine, theirs = _types(out[key]), _types(value)
+            mine, theirs = schema_types(out[key]), schema_types(value)
             common = [t for t in mine if t in theirs]
             if "integer" in mine and "number" in theirs or "number" in mine and "integer" in theirs:
                 common.append("integer")
@@ -46,7 +47,8 @@ def merge_schemas(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def _types(value: Any) -> list[str]:
+def schema_types(value: Any) -> list[str]:
+    """The type names a ``type`` keyword lists (one name or a list of them); none for anything else."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
@@ -54,8 +56,14 @@ def _types(value: Any) -> list[str]:
     return []
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a JSON number: a bound like ``minLength: true`` is not one, though Python counts it."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_finite_number(value: Any) -> bool:
+    """A JSON number that JSON can also write back: not NaN, not an infinity."""
+    return is_number(value) and math.isfinite(value)
 
 
 def is_valid(schema: Any, instance: Any) -> bool:
