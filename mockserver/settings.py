@@ -8,10 +8,11 @@ does, so no way of making one can start a server that would misbehave later.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from contract.core.schemas import is_finite_number, is_number
 
 from .faults import FAULT_TYPES, fault_types_problem
 from .local_guard import check_allowed_host
@@ -90,7 +91,7 @@ def _problem(settings: Settings) -> tuple[str, str] | None:
         return "max_body", f"must be at least 1, got {_shown(settings.max_body)}"
     if not _is_whole(settings.journal_size) or settings.journal_size < 1:
         return "journal_size", f"must be at least 1, got {_shown(settings.journal_size)}"
-    if not _is_number(settings.fault_rate) or not 0 <= settings.fault_rate <= 1:
+    if not is_number(settings.fault_rate) or not 0 <= settings.fault_rate <= 1:
         return "fault_rate", f"must be between 0 and 1, got {_shown(settings.fault_rate)}"
     unknown = fault_types_problem(settings.fault_types)
     if unknown is not None:
@@ -101,15 +102,11 @@ def _problem(settings: Settings) -> tuple[str, str] | None:
         except ValueError as exc:
             return "allowed_hosts", str(exc).removeprefix("--allowed-host ")
     interval = settings.watch_interval
-    if not _is_number(interval) or not math.isfinite(interval) or interval <= 0:
+    if not is_finite_number(interval) or interval <= 0:
         return "watch_interval", f"must be a number of seconds above 0, got {_shown(interval)}"
     return None
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _shown(value: Any) -> str:
     """A number as the command line words it (``5``, ``0.5``), anything else as Python writes it."""
-    return f"{value:g}" if _is_number(value) and not _is_whole(value) else repr(value)
+    return f"{value:g}" if is_number(value) and not _is_whole(value) else repr(value)
