@@ -16,6 +16,9 @@ watcher thread swaps fixture sets.
 process's memory: the fast path, and the default. With ``--workers`` the state
 must read the same whichever process answers, so ``shared_store.SharedStore``
 implements the same interface over one SQLite file.
+
+``MockState`` is what every route is given: the fixed validator and settings,
+and the store.
 """
 
 from __future__ import annotations
@@ -23,12 +26,22 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .fixtures import Fixture
+from contract.core.validate import ContractValidator
+
+from .fixtures import PYTHON_SOURCE, Fixture
 from .matching import FixtureIndex
+from .randomness import RequestDraws
+from .startup_checks import check_fixture
+from .watch import FixtureWatcher
+
+if TYPE_CHECKING:  # Settings is defined beside create_app, which imports this module
+    from .app import Settings
 
 Entry = dict[str, Any]  # one journal record, in the JSON shape GET /__mock/requests returns
+API_SOURCE = "<api>"  # the source of conversations added with POST /__mock/fixtures
 MAX_JOURNAL_HEADER_CHARS = 4096  # of each header value the journal keeps; a cookie or a token fits
 
 
@@ -218,3 +231,83 @@ class MockStore:
         served += tuple(self._added.values())
         self._index = FixtureIndex(served)  # built whole, then swapped in one assignment
         self._served = served
+
+
+# -- what the routes share ----------------------------------------------------------------------------
+
+
+class MockState:
+    """What the routes share: the fixed validator and settings, and the store of everything that changes."""
+
+    recorder: Any = None  # set by mockserver.recording.recorder.record_missing: unmatched requests go upstream
+
+    def __init__(
+        self,
+        fixtures: list[Fixture],
+        validator: ContractValidator,
+        settings: Settings,
+        folder: Path | None = None,
+        watcher: FixtureWatcher | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.validator = validator
+        self.dialect = validator.spec.dialect
+        self.settings = settings
+        self.folder = folder
+        self.watcher = watcher
+        self.store: Store = store if store is not None else MockStore(fixtures, settings.journal_size)
+
+    @property
+    def index(self) -> FixtureIndex:
+        return self.store.index
+
+    @property
+    def journal(self) -> list[Entry]:
+        """The journaled requests, oldest first, whichever process answered them."""
+        return self.store.entries()
+
+    @property
+    def fixture_count(self) -> int:
+        return len(self.store.fixtures)
+
+    def next_draws(self) -> RequestDraws:
+        """The random choices of the next request, from the server seed and its number: replays are exact."""
+        return RequestDraws(self.settings.seed, self.store.next_request())
+
+    def add_fixture(self, fixture: Fixture) -> bool:
+        """Check and serve ``fixture``; True when it replaced one of the same name.
+
+        A conversation from a file in the fixtures folder (one just recorded) stays like those loaded at
+        start-up; any other is served until the next reset.
+        """
+        check_fixture(fixture, self.validator, self.settings.seed)
+        if (
+            self.folder is not None
+            and fixture.source.is_file()
+            and fixture.source.resolve().is_relative_to(self.folder.resolve())
+        ):
+            replaced = self.store.find(fixture.name) is not None
+            self.store.put_file_fixture(fixture)
+            return replaced
+        return self.store.add(fixture)
+
+
+def fixture_summary(state: MockState, fixture: Fixture) -> dict[str, Any]:
+    """One served conversation as ``GET /__mock/fixtures`` and the dashboard list it: its file, turns and hits."""
+    file: str | None = None
+    if str(fixture.source) not in (API_SOURCE, PYTHON_SOURCE):
+        try:
+            file = (
+                fixture.source.resolve().relative_to(state.folder.resolve()).as_posix()
+                if state.folder
+                else str(fixture.source)
+            )
+        except ValueError:
+            file = str(fixture.source)
+    return {
+        "name": fixture.name,
+        "file": file,
+        "turns": len(fixture.turns),
+        "hits": state.store.hits(fixture.name),
+        "added": state.store.is_added(fixture.name),
+    }
