@@ -40,7 +40,7 @@ from .local_guard import LocalOnly
 from .request_reading import ApiError, ClientGone
 from .shared_store import SharedStore
 from .startup_checks import check_fixture, load_checked_fixtures
-from .state import MockState, Store
+from .state import MockState, OnUnmatched, Store
 from .turns import Pacing
 from .watch import DEFAULT_INTERVAL, FixtureWatcher
 
@@ -86,6 +86,7 @@ def create_app(
     watch: bool = False,
     watch_interval: float = DEFAULT_INTERVAL,
     state_file: Path | str | None = None,
+    on_unmatched: OnUnmatched | None = None,
 ) -> Starlette:
     """Load and check the fixtures (the bundled ones when ``fixtures_dir`` is None), then build the app.
 
@@ -94,6 +95,8 @@ def create_app(
     lifespan ends. ``state_file`` is the SQLite file that ``--workers`` processes
     share (``shared_store``); without it the state stays in this process's memory,
     the fast path. ``profile`` is the dialect served (``seed``, ``openai``, or a Profile with overlays).
+    ``on_unmatched`` makes who answers a request no fixture matches (``--record-missing``:
+    ``recording.recorder.record_missing``); without it, such a request gets the ``no_fixture_match`` error.
     """
     validator = ContractValidator(load_spec(spec_path, profile))
     bundled = fixtures_dir is None
@@ -112,7 +115,7 @@ def create_app(
     store: Store | None = None
     if state_file is not None:
         store = SharedStore(state_file, fixtures, settings.journal_size)
-    state = MockState(fixtures, validator, settings, folder, watcher, store)
+    state = MockState(fixtures, validator, settings, folder, watcher, store, on_unmatched)
     routes = [
         Route("/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
         Route("/v1/chat/completions", _guarded(state, chat_completions), methods=["POST"]),

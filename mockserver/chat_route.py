@@ -46,7 +46,7 @@ from .request_rules import (
     wants_audio,
 )
 from .sdk_hints import STREAM_DEFAULT_HEADER, warn_once_if_stream_omitted
-from .state import MockState
+from .state import JournalEntry, MockState
 from .stream import (
     DEFAULT_MODEL,
     NO_DELAY,
@@ -80,48 +80,50 @@ class Reply:
     more_choices: tuple[AssistantTurn, ...] = ()  # choices 1, 2... when the request asks for ``n``
 
 
+@dataclass(frozen=True)
+class NoMatch:
+    """No fixture answers the request (and no fallback is on): the nearest turns, with why each missed."""
+
+    near_misses: list[str]
+
+    def error(self, fixture_count: int) -> ApiError:
+        closest = (
+            "".join(f"\n  - {miss}" for miss in self.near_misses) if self.near_misses else " no fixture comes close"
+        )
+        return ApiError(
+            400,
+            f"no fixture matches this request ({fixture_count} loaded); closest:{closest}",
+            "no_fixture_match",
+            "messages",
+        )
+
+
 async def chat_completions(state: MockState, request: Request) -> Response:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.scope["headers"]}
-    entry: dict[str, Any] = {
-        "time": time.time(),
-        "method": request.method,
-        "path": request.scope["path"],
-        "headers": _redacted(headers.items()),
-        "body": None,
-        "status": None,
-        "fixture": None,
-        "turn": None,
-        "play": None,
-        "near_misses": [],
-        "fault": None,
-        "error": None,
-        "timings": None,
-    }
+    entry = JournalEntry(time.time(), request.method, request.scope["path"], _redacted(headers.items()))
     try:
         response = await _answer(state, request, headers, entry)
-        entry["status"] = response.status_code
+        entry.status = response.status_code
     except ApiError as exc:
-        entry["status"], entry["error"] = exc.status, {"code": exc.code, "message": exc.message}
-        if exc.code == "no_fixture_match":
-            logger.warning("%s", exc.message)
+        entry.status, entry.error = exc.status, {"code": exc.code, "message": exc.message}
         raise
     except ClientGone as gone:
-        entry["error"] = {"code": "client_disconnected", "message": str(gone)}
+        entry.error = {"code": "client_disconnected", "message": str(gone)}
         raise
     except Exception:
-        entry["status"] = 500
+        entry.status = 500
         raise
     finally:  # journaled once, complete: a store shared by several workers takes whole records
-        state.store.record(entry)
+        state.store.record(entry.as_json())
     return response
 
 
-async def _answer(state: MockState, request: Request, headers: dict[str, str], entry: dict[str, Any]) -> Response:
+async def _answer(state: MockState, request: Request, headers: dict[str, str], entry: JournalEntry) -> Response:
     check_content_type(headers)
     raw = await read_body(request, headers, state.settings.max_body)
-    entry["body"] = raw[:2000].decode("utf-8", "replace")  # replaced by the parsed body once it parses
+    entry.body = raw[:2000].decode("utf-8", "replace")  # replaced by the parsed body once it parses
     body = parse_json(raw)
-    entry["body"] = journal_body(body, len(raw))
+    entry.body = journal_body(body, len(raw))
     errors = state.validator.validate_request(body)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -134,13 +136,14 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
     if refusal is not None:
         raise ApiError(400, refusal.message, refusal.code, refusal.param)
     draws = state.next_draws()
-    try:
-        reply = await _find_reply(state, body, entry)
-    except ApiError as exc:  # --record-missing: what no fixture answers, the upstream answers and is recorded
-        if exc.code != "no_fixture_match" or state.recorder is None:
-            raise
-        entry["fixture"] = "upstream"
-        return await state.recorder.forward(request, raw)
+    reply = await _find_reply(state, body, entry)
+    if isinstance(reply, NoMatch):
+        if state.unmatched is not None:  # --record-missing: the upstream answers, and is recorded
+            entry.fixture = "upstream"
+            return await state.unmatched.forward(request, raw)
+        refused = reply.error(state.fixture_count)
+        logger.warning("%s", refused.message)
+        raise refused
     streams, hint = _streams(state, request, headers, body, reply.turn)
     for candidate in (reply.turn, *reply.more_choices):
         mismatch = turn_mismatch(candidate, body)
@@ -152,7 +155,7 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
     usage = choices_usage(body["messages"], (turn, *others)) if others else compute_usage(body["messages"], turn)
     rendered = ReplyBytes(turn, identity, usage, usage_chunk=state.dialect.sends_usage_chunk(body), more_choices=others)
     plan = _fault_plan(state, reply, _spend_header_fault(state, header_fault, body), rendered, draws)
-    entry["fault"] = plan.describe() if plan else None
+    entry.fault = plan.describe() if plan else None
     headers = {"X-Mock-Fixture": header_text(reply.label)}
     if hint and streams:
         headers[STREAM_DEFAULT_HEADER] = hint
@@ -169,7 +172,7 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
         pacing = layer_pacing(header_pacing, pacing)
     delays = pacing_delays(rendered.paced, pacing, draws.rng if pacing.jitter else None)
     writes = fault_plans.stream_writes(rendered.events, delays, plan, identity.id)
-    entry["timings"] = planned_timings(rendered.paced, delays, writes)
+    entry.timings = planned_timings(rendered.paced, delays, writes)
     return WireResponse(play(writes), media_type="text/event-stream; charset=utf-8", headers=headers | SSE_HEADERS)
 
 
@@ -195,8 +198,8 @@ async def _off_the_loop_if(slow: bool, work: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(work, *args) if slow else work(*args)
 
 
-async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, Any]) -> Reply:
-    """The fixture turn (or the fallback's) that answers ``body``; with ``n``, one turn per choice.
+async def _find_reply(state: MockState, body: dict[str, Any], entry: JournalEntry) -> Reply | NoMatch:
+    """The fixture turn (or the fallback's) that answers ``body``, with ``n`` one turn per choice; else NoMatch.
 
     A fixture turn answers every choice alike, as a model at temperature 0 would; the fallback makes up
     a different reply for each.
@@ -208,19 +211,13 @@ async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, A
         play_number = state.store.take_play(fixture.name, found.turn_index)
         scenario = fixture.scenarios.get(found.turn_index)
         turn = scenario.step_at(play_number) if scenario is not None else found.turn
-        entry["fixture"], entry["turn"], entry["play"] = fixture.name, found.turn_index, play_number + 1
+        entry.fixture, entry.turn, entry.play = fixture.name, found.turn_index, play_number + 1
         label = f"{fixture.name} ({_in_folder(state, turn.source or str(fixture.source))})"
         return Reply(turn, label, fixture.pacing, (turn,) * (count - 1))
     near = [_in_folder(state, str(miss)) for miss in found[:MAX_NEAR_MISSES]]
-    entry["near_misses"] = near
+    entry.near_misses = near
     if not state.settings.fallback:
-        closest = "".join(f"\n  - {miss}" for miss in near) if near else " no fixture comes close"
-        raise ApiError(
-            400,
-            f"no fixture matches this request ({state.fixture_count} loaded); closest:{closest}",
-            "no_fixture_match",
-            "messages",
-        )
+        return NoMatch(near)
     seed = state.settings.seed
     made_up = await asyncio.to_thread(  # may search for an instance
         lambda: [fallback_turn(body, seed + choice) for choice in range(count)]
@@ -228,7 +225,7 @@ async def _find_reply(state: MockState, body: dict[str, Any], entry: dict[str, A
     for turn_or_refusal in made_up:
         if isinstance(turn_or_refusal, Refusal):
             raise ApiError(turn_or_refusal.status, turn_or_refusal.message, turn_or_refusal.code, turn_or_refusal.param)
-    entry["fixture"] = "fallback"
+    entry.fixture = "fallback"
     turns = [turn for turn in made_up if not isinstance(turn, Refusal)]
     return Reply(turns[0], fallback_label(near), None, tuple(turns[1:]))
 

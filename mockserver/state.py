@@ -18,16 +18,21 @@ must read the same whichever process answers, so ``shared_store.SharedStore``
 implements the same interface over one SQLite file.
 
 ``MockState`` is what every route is given: the fixed validator and settings,
-and the store.
+the store, and whoever answers what no fixture matches. A request's journal
+record is a ``JournalEntry`` while it is answered, and its JSON once stored.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 from contract.core.validate import ContractValidator
 
@@ -43,6 +48,46 @@ if TYPE_CHECKING:  # Settings is defined beside create_app, which imports this m
 Entry = dict[str, Any]  # one journal record, in the JSON shape GET /__mock/requests returns
 API_SOURCE = "<api>"  # the source of conversations added with POST /__mock/fixtures
 MAX_JOURNAL_HEADER_CHARS = 4096  # of each header value the journal keeps; a cookie or a token fits
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    """One request as the journal keeps it, filled in step by step while it is answered, then recorded whole.
+
+    ``GET /__mock/requests``, the dashboard, the pytest plugin and the ``--workers`` store read its JSON
+    (:meth:`as_json`): these keys, in this order.
+    """
+
+    time: float
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any = None  # the parsed body (``journal_body``), or the start of one that does not parse
+    status: int | None = None
+    fixture: str | None = None  # the fixture's name, "fallback" or "upstream"
+    turn: int | None = None
+    play: int | None = None  # which play of the turn answered, from 1
+    near_misses: list[str] = field(default_factory=list)
+    fault: str | None = None  # the fault plan, described
+    error: dict[str, str] | None = None  # {"code", "message"} of a refusal
+    timings: dict[str, float] | None = None  # when a stream's first token and end were due, in ms
+
+    def as_json(self) -> Entry:
+        return {
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "headers": self.headers,
+            "body": self.body,
+            "status": self.status,
+            "fixture": self.fixture,
+            "turn": self.turn,
+            "play": self.play,
+            "near_misses": self.near_misses,
+            "fault": self.fault,
+            "error": self.error,
+            "timings": self.timings,
+        }
 
 
 def bounded_entry(entry: Entry) -> Entry:
@@ -236,10 +281,18 @@ class MockStore:
 # -- what the routes share ----------------------------------------------------------------------------
 
 
+class UnmatchedHandler(Protocol):
+    """Answers a request no fixture matches, in place of the no-match error (``--record-missing``: the recorder)."""
+
+    async def forward(self, request: Request, raw: bytes) -> Response: ...
+
+
+# Makes the handler from the mock's contract and the way to serve a new conversation (one just recorded).
+OnUnmatched = Callable[[ContractValidator, Callable[[Fixture], object]], UnmatchedHandler]
+
+
 class MockState:
     """What the routes share: the fixed validator and settings, and the store of everything that changes."""
-
-    recorder: Any = None  # set by mockserver.recording.recorder.record_missing: unmatched requests go upstream
 
     def __init__(
         self,
@@ -249,6 +302,7 @@ class MockState:
         folder: Path | None = None,
         watcher: FixtureWatcher | None = None,
         store: Store | None = None,
+        on_unmatched: OnUnmatched | None = None,
     ) -> None:
         self.validator = validator
         self.dialect = validator.spec.dialect
@@ -256,6 +310,7 @@ class MockState:
         self.folder = folder
         self.watcher = watcher
         self.store: Store = store if store is not None else MockStore(fixtures, settings.journal_size)
+        self.unmatched = on_unmatched(validator, self.add_fixture) if on_unmatched is not None else None
 
     @property
     def index(self) -> FixtureIndex:

@@ -328,8 +328,9 @@ conversation:
     )
     capital = [{"role": "user", "content": "What is the capital of France?"}]
     with ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream, httpx.Client(timeout=10) as http:
-        app = create_app(local, Settings(no_delay=True))
-        record_missing(app, Upstream.parse(upstream.url), local)
+        app = create_app(
+            local, Settings(no_delay=True), on_unmatched=record_missing(Upstream.parse(upstream.url), local)
+        )
 
         def upstream_requests() -> int:
             return len(http.get(f"{upstream.url}/__mock/requests").json()["requests"])

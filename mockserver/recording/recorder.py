@@ -42,6 +42,7 @@ from contract.core.validate import ContractValidator
 from ..faults import DISCONNECT, Disconnect, error_body
 from ..fixtures import Fixture
 from ..local_guard import LocalOnly
+from ..state import OnUnmatched
 from ..wire import WireResponse, until_disconnect
 from .capture import MAX_RECORDED_BYTES, Capture, NotRecordable, recorded_turn
 from .upstream import HOP_BY_HOP, NOT_FORWARDED, BoundedDecoder, UnpackError, Upstream
@@ -330,13 +331,16 @@ def create_recorder_app(
 
 
 def record_missing(
-    app: Starlette, upstream: Upstream, fixtures_dir: Path | str, timeout: httpx.Timeout = DEFAULT_TIMEOUT
-) -> Recorder:
-    """Make a mock app forward the requests no fixture matches, record them, and replay them from then on."""
-    state = app.state.mock
-    store = ConversationStore(fixtures_dir, state.validator, upstream.display)
-    recorder = Recorder(upstream, store, on_written=state.add_fixture, timeout=timeout)
-    state.recorder = recorder
+    upstream: Upstream, fixtures_dir: Path | str, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+) -> OnUnmatched:
+    """``create_app(..., on_unmatched=record_missing(upstream, folder))``: the requests no fixture matches go to
+    ``upstream``, are recorded into ``fixtures_dir`` (checked against the mock's own contract), and are
+    replayed from then on."""
+
+    def recorder(validator: ContractValidator, serve: Callable[[Fixture], object]) -> Recorder:
+        store = ConversationStore(fixtures_dir, validator, upstream.display)
+        return Recorder(upstream, store, on_written=serve, timeout=timeout)
+
     return recorder
 
 
