@@ -183,10 +183,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .app import create_app, settle_heap  # after the arguments are known good: it loads the contract
     from .fixtures import FixtureError
 
+    on_unmatched = None
+    if upstream is not None:
+        from .recording.recorder import record_missing  # only a recording server needs it
+
+        on_unmatched = record_missing(upstream, args.fixtures)
     try:  # with --workers too: the fixtures are checked here, once, so a bad one is one line and exit 2
-        app = create_app(args.fixtures, settings, profile=profile)
+        app = create_app(args.fixtures, settings, profile=profile, on_unmatched=on_unmatched)
     except (FixtureError, SpecError) as exc:
         return _fail(str(exc))
+    except OSError as exc:  # the recorder could not prepare the folder it writes into
+        if upstream is None:
+            raise
+        return _fail(f"--fixtures: cannot write to {args.fixtures}: {exc.strerror or exc}")
     # An empty folder is most often a wrong path or a missing checkout step; a server that answers
     # nothing would surface it only as "no fixture matches" in every test. Recording fills the folder.
     if (
@@ -198,18 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--fixtures: {args.fixtures} holds no fixture file (.yaml, .yml or .json); "
             "add one, or pass --allow-empty to start with none"
         )
-    if upstream is not None:
-        from .recording.recorder import record_missing
-
-        try:
-            record_missing(app, upstream, args.fixtures)
-        except OSError as exc:
-            return _fail(f"--fixtures: cannot write to {args.fixtures}: {exc.strerror or exc}")
     sock = _listen(args)
     if isinstance(sock, str):
         return _fail(sock)
     settle_heap()
-    return _serve(app, sock, args, settings, profile)
+    return _serve(app, sock, args, settings, profile, upstream)
 
 
 def _settings(args: argparse.Namespace, fault_types: tuple[str, ...]) -> Settings:
@@ -295,7 +297,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(app: object, sock: socket.socket, args: argparse.Namespace, settings: Settings, profile: Profile) -> int:
+def _serve(
+    app: object,
+    sock: socket.socket,
+    args: argparse.Namespace,
+    settings: Settings,
+    profile: Profile,
+    upstream: Upstream | None = None,
+) -> int:
     state = app.state.mock  # type: ignore[attr-defined]
     where = str(args.fixtures) if args.fixtures is not None else "bundled fixtures"
     print(
@@ -303,7 +312,7 @@ def _serve(app: object, sock: socket.socket, args: argparse.Namespace, settings:
         f"seed {args.seed}  profile {profile.label}"
         + ("  no delay" if args.no_delay else "")
         + (f"  fault rate {args.fault_rate:g}" if args.fault_rate else "")
-        + (f"  recording what is missing from {state.recorder.upstream.display}" if state.recorder else "")
+        + (f"  recording what is missing from {upstream.display}" if upstream is not None else "")
         + ("  watching for changes" if args.watch else "")
         + (f"  {args.workers} workers" if args.workers > 1 else ""),
         flush=True,

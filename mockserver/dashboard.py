@@ -34,9 +34,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from .app import MockState, WireResponse, _fixture_summary
 from .fixtures import Fixture
-from .state import Entry
+from .state import Entry, MockState, fixture_summary
+from .wire import WireResponse
 
 POLL_SECONDS = 0.25  # how often an open event stream looks at the store
 KEEP_ALIVE_SECONDS = 15.0  # a comment line this often, so that idle proxies keep the stream open
@@ -125,7 +125,7 @@ class JournalFollower:
 
 
 def _summaries(state: MockState, served: tuple[Fixture, ...]) -> list[dict[str, Any]]:
-    return [_fixture_summary(state, fixture) for fixture in served]
+    return [fixture_summary(state, fixture) for fixture in served]
 
 
 def scenario_state(served: tuple[Fixture, ...], plays: dict[tuple[str, int], int]) -> list[dict[str, Any]]:

@@ -16,20 +16,77 @@ watcher thread swaps fixture sets.
 process's memory: the fast path, and the default. With ``--workers`` the state
 must read the same whichever process answers, so ``shared_store.SharedStore``
 implements the same interface over one SQLite file.
+
+``MockState`` is what every route is given: the fixed validator and settings,
+the store, and whoever answers what no fixture matches. A request's journal
+record is a ``JournalEntry`` while it is answered, and its JSON once stored.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
-from .fixtures import Fixture
+from starlette.requests import Request
+from starlette.responses import Response
+
+from contract.core.dialect import Dialect
+from contract.core.validate import ContractValidator
+
+from .fixtures import PYTHON_SOURCE, Fixture
 from .matching import FixtureIndex
+from .randomness import RequestDraws
+from .settings import Settings
+from .startup_checks import check_fixture
+from .watch import FixtureWatcher
 
 Entry = dict[str, Any]  # one journal record, in the JSON shape GET /__mock/requests returns
+API_SOURCE = "<api>"  # the source of conversations added with POST /__mock/fixtures
 MAX_JOURNAL_HEADER_CHARS = 4096  # of each header value the journal keeps; a cookie or a token fits
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    """One request as the journal keeps it, filled in step by step while it is answered, then recorded whole.
+
+    ``GET /__mock/requests``, the dashboard, the pytest plugin and the ``--workers`` store read its JSON
+    (:meth:`as_json`): these keys, in this order.
+    """
+
+    time: float
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any = None  # the parsed body (``journal_body``), or the start of one that does not parse
+    status: int | None = None
+    fixture: str | None = None  # the fixture's name, "fallback" or "upstream"
+    turn: int | None = None
+    play: int | None = None  # which play of the turn answered, from 1
+    near_misses: list[str] = field(default_factory=list)
+    fault: str | None = None  # the fault plan, described
+    error: dict[str, str] | None = None  # {"code", "message"} of a refusal
+    timings: dict[str, float] | None = None  # when a stream's first token and end were due, in ms
+
+    def as_json(self) -> Entry:
+        return {
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "headers": self.headers,
+            "body": self.body,
+            "status": self.status,
+            "fixture": self.fixture,
+            "turn": self.turn,
+            "play": self.play,
+            "near_misses": self.near_misses,
+            "fault": self.fault,
+            "error": self.error,
+            "timings": self.timings,
+        }
 
 
 def bounded_entry(entry: Entry) -> Entry:
@@ -218,3 +275,93 @@ class MockStore:
         served += tuple(self._added.values())
         self._index = FixtureIndex(served)  # built whole, then swapped in one assignment
         self._served = served
+
+
+# -- what the routes share ----------------------------------------------------------------------------
+
+
+class UnmatchedHandler(Protocol):
+    """Answers a request no fixture matches, in place of the no-match error (``--record-missing``: the recorder)."""
+
+    async def forward(self, request: Request, raw: bytes) -> Response: ...
+
+
+# Makes the handler from the mock's contract and the way to serve a new conversation (one just recorded).
+OnUnmatched = Callable[[ContractValidator, Callable[[Fixture], object]], UnmatchedHandler]
+
+
+class MockState:
+    """What the routes share: the fixed validator and settings, and the store of everything that changes."""
+
+    def __init__(
+        self,
+        fixtures: list[Fixture],
+        validator: ContractValidator,
+        settings: Settings,
+        folder: Path | None = None,
+        watcher: FixtureWatcher | None = None,
+        store: Store | None = None,
+        on_unmatched: OnUnmatched | None = None,
+    ) -> None:
+        self.validator = validator
+        self.dialect = Dialect.of(validator.spec)
+        self.settings = settings
+        self.folder = folder
+        self.watcher = watcher
+        self.store: Store = store if store is not None else MockStore(fixtures, settings.journal_size)
+        self.unmatched = on_unmatched(validator, self.add_fixture) if on_unmatched is not None else None
+
+    @property
+    def index(self) -> FixtureIndex:
+        return self.store.index
+
+    @property
+    def journal(self) -> list[Entry]:
+        """The journaled requests, oldest first, whichever process answered them."""
+        return self.store.entries()
+
+    @property
+    def fixture_count(self) -> int:
+        return len(self.store.fixtures)
+
+    def next_draws(self) -> RequestDraws:
+        """The random choices of the next request, from the server seed and its number: replays are exact."""
+        return RequestDraws(self.settings.seed, self.store.next_request())
+
+    def add_fixture(self, fixture: Fixture) -> bool:
+        """Check and serve ``fixture``; True when it replaced one of the same name.
+
+        A conversation from a file in the fixtures folder (one just recorded) stays like those loaded at
+        start-up; any other is served until the next reset.
+        """
+        check_fixture(fixture, self.validator, self.settings.seed)
+        if (
+            self.folder is not None
+            and fixture.source.is_file()
+            and fixture.source.resolve().is_relative_to(self.folder.resolve())
+        ):
+            replaced = self.store.find(fixture.name) is not None
+            self.store.put_file_fixture(fixture)
+            return replaced
+        return self.store.add(fixture)
+
+
+def fixture_summary(state: MockState, fixture: Fixture) -> dict[str, Any]:
+    """One served conversation as ``GET /__mock/fixtures`` and the dashboard list it: its file, turns and hits."""
+    file: str | None = None
+    if str(fixture.source) not in (API_SOURCE, PYTHON_SOURCE):
+        try:
+            file = (
+                fixture.source.resolve().relative_to(state.folder.resolve()).as_posix()
+                if state.folder
+                else str(fixture.source)
+            )
+        except ValueError:
+            file = str(fixture.source)
+    return {
+        "name": fixture.name,
+        "file": file,
+        "turns": len(fixture.turns),
+        "hits": state.store.hits(fixture.name),
+        "added": state.store.is_added(fixture.name),
+    }

@@ -19,13 +19,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+import uvicorn
 from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from contract.core.profiles import Profile
 
+from .app import create_app, settle_heap
 from .serve import protocol_options
 from .settings import Settings
+from .shared_store import StateFileError, create_state_file
 
 SETTINGS_VARIABLE = (
     "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level, the profile
@@ -45,11 +49,6 @@ def serve_workers(
     A worker that cannot start (the state file gone) stops them all, with exit code 2: respawning it
     would fail the same way every second while the server ran on fewer workers than asked for.
     """
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from .shared_store import create_state_file
-
     with tempfile.TemporaryDirectory(prefix="mockserver-state-") as folder:
         state_file = create_state_file(Path(folder) / "state.sqlite3")
         os.environ[SETTINGS_VARIABLE] = json.dumps(
@@ -78,9 +77,6 @@ def serve_workers(
 
 def app_from_environment() -> Starlette:
     """The app of one worker process, from what the supervisor left in the environment."""
-    from .app import create_app, settle_heap
-    from .shared_store import StateFileError
-
     given = json.loads(os.environ[SETTINGS_VARIABLE])
     logging.basicConfig(level=given["log_level"].upper(), format="%(levelname)s: %(name)s: %(message)s")
     settings = Settings(**given["settings"])

@@ -21,15 +21,7 @@ import httpx
 import pytest
 from mock_helpers import start_cli, stop_cli, wait_until_serving
 
-from mockserver.app import (
-    CONDENSE_AT,
-    Settings,
-    check_fixture,
-    condensed,
-    create_app,
-    representative_chunks,
-    representative_request,
-)
+from mockserver.app import Settings, create_app
 from mockserver.fixtures import (
     MAX_ALIAS_NODES,
     MAX_DEPTH,
@@ -39,6 +31,13 @@ from mockserver.fixtures import (
     load_fixtures,
 )
 from mockserver.serve import ServerThread, free_port
+from mockserver.startup_checks import (
+    CONDENSE_AT,
+    check_fixture,
+    condensed,
+    representative_chunks,
+    representative_request,
+)
 from mockserver.stream import ReplyIdentity, render_chunks
 
 ROOT = Path(__file__).resolve().parent.parent

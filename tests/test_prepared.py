@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from mockserver.app import _play
 from mockserver.faults import DISCONNECT, Write
 from mockserver.prepared import ReplyBytes, encode_json
 from mockserver.stream import ReplyIdentity, compute_usage, render_chunks, render_completion
 from mockserver.turns import AssistantTurn
+from mockserver.wire import play
 
 MESSAGES = [{"role": "user", "content": "Wie ist das Wetter in München?"}]
 CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Zürich"}'}}
@@ -45,7 +45,7 @@ def _played(writes: list) -> list[tuple[float, object]]:
     async def collect() -> list[tuple[float, object]]:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        return [(loop.time() - start, piece) async for piece in _play(writes)]
+        return [(loop.time() - start, piece) async for piece in play(writes)]
 
     return asyncio.run(collect())
 

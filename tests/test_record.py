@@ -28,10 +28,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from contract.core.semantics import assemble_stream
-from mockserver.app import Settings, check_fixture, create_app
+from mockserver.app import Settings, create_app
 from mockserver.fixtures import load_fixtures
 from mockserver.recording.recorder import Upstream, create_recorder_app, record_missing
 from mockserver.serve import ServerThread, free_port
+from mockserver.startup_checks import check_fixture
 from mockserver.turns import Pacing
 
 PACING = Pacing(ttft_ms=120, tokens_per_second=60, jitter=0)
@@ -327,8 +328,9 @@ conversation:
     )
     capital = [{"role": "user", "content": "What is the capital of France?"}]
     with ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream, httpx.Client(timeout=10) as http:
-        app = create_app(local, Settings(no_delay=True))
-        record_missing(app, Upstream.parse(upstream.url), local)
+        app = create_app(
+            local, Settings(no_delay=True), on_unmatched=record_missing(Upstream.parse(upstream.url), local)
+        )
 
         def upstream_requests() -> int:
             return len(http.get(f"{upstream.url}/__mock/requests").json()["requests"])

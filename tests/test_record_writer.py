@@ -11,7 +11,6 @@ import yaml
 
 from contract.core.sse import SSEEvent
 from contract.core.validate import ContractValidator
-from mockserver.app import check_fixture
 from mockserver.fixtures import load_fixture_file, load_fixtures
 from mockserver.recording.capture import (
     Capture,
@@ -26,6 +25,7 @@ from mockserver.recording.capture import (
 )
 from mockserver.recording.upstream import Upstream, parse_header, upstream_headers
 from mockserver.recording.writer import RECORDED_BY, ConversationStore, NotWritten
+from mockserver.startup_checks import check_fixture
 from mockserver.stream import ReplyIdentity, render_chunks
 from mockserver.turns import AssistantTurn
 

@@ -42,6 +42,8 @@ from contract.core.validate import ContractValidator
 from ..faults import DISCONNECT, Disconnect, error_body
 from ..fixtures import Fixture
 from ..local_guard import LocalOnly
+from ..state import OnUnmatched
+from ..wire import WireResponse, until_disconnect
 from .capture import MAX_RECORDED_BYTES, Capture, NotRecordable, recorded_turn
 from .upstream import HOP_BY_HOP, NOT_FORWARDED, BoundedDecoder, UnpackError, Upstream
 from .writer import ConversationStore, NotWritten, Written
@@ -90,7 +92,7 @@ class Recorder:
         waiting, such requests would hold the connection pool until its requests for others time out.
         """
         answering = asyncio.ensure_future(self._answer(request, raw))
-        leaving = asyncio.ensure_future(_until_disconnect(request.receive))
+        leaving = asyncio.ensure_future(until_disconnect(request.receive))
         try:
             await asyncio.wait((answering, leaving), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -126,8 +128,6 @@ class Recorder:
             logger.warning("not recorded: the reply is %r-encoded, which the proxy relays as it is", encoding[:40])
             capture.give_up()
         media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        from ..app import WireResponse  # the mock's response type that can also drop the connection
-
         if response.status_code == 200 and media == "text/event-stream":
             capture.stream = True
             return WireResponse(self._relay(response, decoder, capture, started, secrets), 200, headers=relayed)
@@ -142,8 +142,6 @@ class Recorder:
         secrets: tuple[str, ...],
     ) -> Response:
         """A JSON (or error) body: kept whole and recorded when within the limit, else relayed as it comes."""
-        from ..app import WireResponse
-
         pieces: list[bytes] = []
         size = 0
         body = _pieces(response, decoder)
@@ -333,13 +331,16 @@ def create_recorder_app(
 
 
 def record_missing(
-    app: Starlette, upstream: Upstream, fixtures_dir: Path | str, timeout: httpx.Timeout = DEFAULT_TIMEOUT
-) -> Recorder:
-    """Make a mock app forward the requests no fixture matches, record them, and replay them from then on."""
-    state = app.state.mock
-    store = ConversationStore(fixtures_dir, state.validator, upstream.display)
-    recorder = Recorder(upstream, store, on_written=state.add_fixture, timeout=timeout)
-    state.recorder = recorder
+    upstream: Upstream, fixtures_dir: Path | str, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+) -> OnUnmatched:
+    """``create_app(..., on_unmatched=record_missing(upstream, folder))``: the requests no fixture matches go to
+    ``upstream``, are recorded into ``fixtures_dir`` (checked against the mock's own contract), and are
+    replayed from then on."""
+
+    def recorder(validator: ContractValidator, serve: Callable[[Fixture], object]) -> Recorder:
+        store = ConversationStore(fixtures_dir, validator, upstream.display)
+        return Recorder(upstream, store, on_written=serve, timeout=timeout)
+
     return recorder
 
 
@@ -408,12 +409,6 @@ async def _rest(
     finally:
         with anyio.CancelScope(shield=True):
             await response.aclose()
-
-
-async def _until_disconnect(receive: Any) -> None:
-    """Return when the client has gone (the request body has been read already)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 def _too_large() -> str:

@@ -42,6 +42,7 @@ from ..fixtures import (
     fixture_from_text,
 )
 from ..matching import canonical_message, message_text
+from ..startup_checks import check_fixture
 from .capture import RecordedTurn, merge_pacing
 
 logger = logging.getLogger("mockserver.record")
@@ -230,8 +231,6 @@ class ConversationStore:
 
         A file the start-up loader would refuse must not be written: one such file stops the whole folder.
         """
-        from ..app import check_fixture  # the start-up checks themselves; the app module is heavy to import
-
         if _text_bytes(data) > MAX_FIXTURE_BYTES:  # known before the slow dump: the file holds all this text
             raise FixtureError(f"{path}: the file would be more than the {_LIMIT_MB} MB a fixture file may have")
         text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
