@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis_jsonschema import _from_schema as hypothesis_jsonschema_builder
 from hypothesis_jsonschema import from_schema
 
+from .compat.hypothesis_jsonschema import SchemaBuilder, alphabet_key, schema_builder, set_schema_builder
 from .core import schemas
 from .core.spec import MediaSchema, Operation, Spec, SpecError, pointer_join
 from .core.validate import ContractValidator, json_type, media_type_of, pick_media, short_json
@@ -94,11 +94,10 @@ def schema_requests(
 # later draw, pass, phase and run of the process. A strategy depends only on its schema, so the same
 # seed draws the same values either way.
 
-_BUILD_ONE = "__from_schema"  # the library's builder for one (sub-)schema, which it calls recursively
 _MAX_CACHED_STRATEGIES = 4096
 _scope_lock = threading.Lock()
 _scope_depth = 0
-_library_builder: Callable[..., st.SearchStrategy[Any]] | None = None
+_library_builder: SchemaBuilder | None = None
 
 
 class _BuiltStrategies:
@@ -150,28 +149,25 @@ def reused_schema_strategies() -> Iterator[None]:
     global _scope_depth, _library_builder
     with _scope_lock:
         if _scope_depth == 0:
-            _library_builder = getattr(hypothesis_jsonschema_builder, _BUILD_ONE)
-            setattr(hypothesis_jsonschema_builder, _BUILD_ONE, _memoised(_library_builder))
+            _library_builder = schema_builder()
+            set_schema_builder(_memoised(_library_builder))
         _scope_depth += 1
     try:
         yield
     finally:
         with _scope_lock:
             _scope_depth -= 1
-            if _scope_depth == 0:
-                setattr(hypothesis_jsonschema_builder, _BUILD_ONE, _library_builder)
+            if _scope_depth == 0 and _library_builder is not None:
+                set_schema_builder(_library_builder)
 
 
-def _memoised(build: Callable[..., st.SearchStrategy[Any]]) -> Callable[..., st.SearchStrategy[Any]]:
+def _memoised(build: SchemaBuilder) -> SchemaBuilder:
     def build_once(schema: Any, *, alphabet: Any, custom_formats: Any) -> st.SearchStrategy[Any]:
+        key = alphabet_key(alphabet)
         # Custom formats are the caller's strategies, not comparable by value: never shared.
-        if custom_formats is not None or not hasattr(alphabet, "allow_x00") or not hasattr(alphabet, "codec"):
+        if custom_formats is not None or key is None:
             return build(schema, alphabet=alphabet, custom_formats=custom_formats)
-        return _built.get(
-            schema,
-            (bool(alphabet.allow_x00), alphabet.codec),
-            lambda: build(schema, alphabet=alphabet, custom_formats=custom_formats),
-        )
+        return _built.get(schema, key, lambda: build(schema, alphabet=alphabet, custom_formats=custom_formats))
 
     return build_once
 
