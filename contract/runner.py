@@ -336,12 +336,13 @@ class _Session:
         from hypothesis import strategies as st
 
         from . import strategies
+        from .negative import negative_requests
 
         if phase == "schema":
             return st.tuples(strategies.schema_requests(self.spec, self.operation), st.just(False))
         if phase == "realistic":
             return st.tuples(strategies.realistic_requests(self.spec), st.booleans())
-        return st.tuples(strategies.negative_requests(self.spec, self.operation), st.just(False))
+        return st.tuples(negative_requests(self.spec, self.operation), st.just(False))
 
     def _generate(self, phase: str, strategy: Any, seed: int, summary: PhaseSummary) -> dict[str, _Found]:
         """Send ``max_examples`` drawn requests; per failed check, the smallest exchange that failed it."""
