@@ -20,6 +20,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from .compat.httpx import PoolTransport
 from .core.exchange import NOT_JSON, Exchange, PreparedRequest, parse_json
 from .core.sse import SSEComment, SSEEvent, SSEParser
 from .decoding import decoded_pieces
@@ -130,10 +131,8 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 def http_client(pool_size: int) -> httpx.Client:
     """The checker's HTTP client: no redirects followed, no proxy from the environment, and every socket
     operation held to the deadline of the request it serves."""
-    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
-    transport = httpx.HTTPTransport(limits=limits, trust_env=False)
-    # httpx takes no network backend, so its pool is rebuilt with one; the rest is httpx as configured.
-    transport._pool = httpcore.ConnectionPool(
+    # httpx's own transport takes no network backend, so ours runs over a pool built with one.
+    pool = httpcore.ConnectionPool(
         ssl_context=httpx.create_ssl_context(),
         max_connections=pool_size,
         max_keepalive_connections=pool_size,
@@ -142,7 +141,7 @@ def http_client(pool_size: int) -> httpx.Client:
         keepalive_expiry=1.0,
         network_backend=_DeadlineBackend(),
     )
-    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+    return httpx.Client(transport=PoolTransport(pool), follow_redirects=False, trust_env=False)
 
 
 # Transport errors that cost a timeout or a capped read each time: the runner does not
