@@ -21,13 +21,13 @@ import tempfile
 from pathlib import Path
 
 from starlette.applications import Starlette
-from uvicorn.config import STARTUP_FAILURE
 
 from contract.core.profiles import Profile
 
 from .app import Settings
 from .serve import protocol_options
 from .turns import Pacing
+from .uvicorn_compat import STARTUP_FAILURE
 
 SETTINGS_VARIABLE = (
     "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level, the profile
@@ -48,9 +48,9 @@ def serve_workers(
     would fail the same way every second while the server ran on fewer workers than asked for.
     """
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     from .shared_store import create_state_file
+    from .uvicorn_compat import Multiprocess
 
     with tempfile.TemporaryDirectory(prefix="mockserver-state-") as folder:
         state_file = create_state_file(Path(folder) / "state.sqlite3")
