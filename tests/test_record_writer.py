@@ -24,7 +24,8 @@ from mockserver.recording.capture import (
     recorded_turn,
     retry_after_seconds,
 )
-from mockserver.recording.upstream import Upstream, parse_header, upstream_headers
+from mockserver.recording.upstream import Upstream, upstream_headers
+from mockserver.recording.upstream import forwarded_header as parse_header
 from mockserver.recording.writer import RECORDED_BY, ConversationStore, NotWritten
 from mockserver.stream import ReplyIdentity, render_chunks
 from mockserver.turns import AssistantTurn

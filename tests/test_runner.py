@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from contract.cli import parse_header
 from contract.client import Limits, Timeout, is_costly, send
 from contract.core.exchange import NOT_JSON, PreparedRequest
 from contract.core.spec import load_spec
+from contract.headers import parse_header
 from contract.runner import UsageError, _counterpart, operation_url, run, select_checks
 from mockserver.serve import ServerThread
 
