@@ -189,7 +189,7 @@ def check_tls(url: str, timeout: float) -> None:
         return  # nothing listens: the run's own probe says so
     import httpx
 
-    from .client import tls_failure
+    from .core.http_errors import tls_failure
 
     context = httpx.create_ssl_context()  # what the run's requests will use
     try:
