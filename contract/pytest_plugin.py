@@ -160,10 +160,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("contract_url"):
         return
-    from .runner import select_checks
+    from .runner import checks_to_run
 
     suite = ContractSuite.from_parent(session, name="contract", nodeid="contract")
-    new_items = [ContractItem.from_parent(suite, name=name) for name in [CONCLUSIVE_ITEM, *select_checks(None, None)]]
+    new_items = [ContractItem.from_parent(suite, name=name) for name in [CONCLUSIVE_ITEM, *checks_to_run(None, None)]]
     # Report the collection like any other, so "collected N items" and reporting plugins count them.
     collected: list[pytest.Item | pytest.Collector] = list(new_items)
     config.hook.pytest_collectreport(report=pytest.CollectReport(suite.nodeid, "passed", None, collected))

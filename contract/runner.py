@@ -50,10 +50,10 @@ __all__ = [
     "RunResult",
     "Unreachable",
     "UsageError",
+    "checks_to_run",
     "operation_url",
     "probe",
     "run",
-    "select_checks",
 ]
 
 PHASES = ALL_PHASES
@@ -96,7 +96,7 @@ def run(
     base = base_url(url)
     loaded = spec if isinstance(spec, Spec) else load_spec(spec, profile)
     operation = loaded.operation("/chat/completions", "post")
-    selected = select_checks(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
+    selected = checks_to_run(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
     if not checks and loaded.dialect.usage_when_asked and DIALECT_CHECK not in (exclude_checks or ()):
         selected = _in_registry_order([*selected, DIALECT_CHECK])
     unknown_phase = [p for p in phases if p not in PHASES]
@@ -155,7 +155,7 @@ def _users_document(given: Spec | str | Path | None, loaded: Spec) -> str | None
     return loaded.source
 
 
-def select_checks(
+def checks_to_run(
     checks: Sequence[str] | None,
     exclude_checks: Sequence[str] | None,
     *,

@@ -21,7 +21,7 @@ from contract.client import Limits, Timeout, is_costly, send
 from contract.core.exchange import NOT_JSON, PreparedRequest
 from contract.core.spec import load_spec
 from contract.headers import parse_header
-from contract.runner import UsageError, _counterpart, operation_url, run, select_checks
+from contract.runner import UsageError, _counterpart, checks_to_run, operation_url, run
 from mockserver.serve import ServerThread
 
 
@@ -171,12 +171,12 @@ def test_headers_and_check_selection() -> None:
     assert parse_header("X-Api-Key:  abc def ") == ("X-Api-Key", "abc def")
     with pytest.raises(UsageError):
         parse_header("Bad Name: value")
-    defaults = select_checks(None, None)
+    defaults = checks_to_run(None, None)
     assert "valid_request_accepted" not in defaults and "chunks_valid" in defaults
-    assert "valid_request_accepted" in select_checks(None, None, accept_valid=True)
-    assert select_checks(["role_first", "chunks_valid"], ["chunks_valid"]) == ["role_first"]
+    assert "valid_request_accepted" in checks_to_run(None, None, accept_valid=True)
+    assert checks_to_run(["role_first", "chunks_valid"], ["chunks_valid"]) == ["role_first"]
     with pytest.raises(UsageError, match="unknown check 'nope'"):
-        select_checks(["nope"], None)
+        checks_to_run(["nope"], None)
 
 
 def test_the_counterpart_flips_stream_with_absent_meaning_true() -> None:
