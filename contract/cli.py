@@ -23,6 +23,7 @@ from .core.about import VersionAction
 from .core.profiles import ProfileError, add_profile_arguments, profile_from_args
 from .core.redaction import redact_url, url_secrets
 from .errors import Unreachable, UsageError
+from .headers import parse_header
 from .urls import base_url
 
 
@@ -176,19 +177,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return runner_main(args, sys.stdout)
 
 
-def parse_header(text: str) -> tuple[str, str]:
-    """``'Name: value'`` -> (name, value); a malformed header is a usage error."""
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep or not name or any(c.isspace() for c in name) or not name.isascii():
-        # Only the first word is shown: what follows may be the secret the header was meant to carry.
-        first_word = (text.split(None, 1) or [""])[0].split(":", 1)[0][:40]
-        raise UsageError(
-            f"--header starting {first_word!r} must look like 'Name: value' (the rest is not shown: it may be a secret)"
-        )
-    return name, value.strip()
-
-
 def check_tls(url: str, timeout: float) -> None:
     """For ``https://``, one TLS handshake before the run: a plain-HTTP port (or a certificate that is not
     trusted) is an unreachable server, exit 2 with words that say why, not a run of failed requests."""
@@ -201,7 +189,7 @@ def check_tls(url: str, timeout: float) -> None:
         return  # nothing listens: the run's own probe says so
     import httpx
 
-    from .client import tls_failure
+    from .core.http_errors import tls_failure
 
     context = httpx.create_ssl_context()  # what the run's requests will use
     try:

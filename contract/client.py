@@ -10,8 +10,6 @@ is cut at a cap instead of being buffered whole.
 
 from __future__ import annotations
 
-import re
-import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +18,9 @@ from typing import Any
 import httpcore
 import httpx
 
+from .compat.httpx import PoolTransport
 from .core.exchange import NOT_JSON, Exchange, PreparedRequest, parse_json
+from .core.http_errors import describe_transport_error, timeout_activity
 from .core.sse import SSEComment, SSEEvent, SSEParser
 from .decoding import decoded_pieces
 
@@ -130,10 +130,8 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 def http_client(pool_size: int) -> httpx.Client:
     """The checker's HTTP client: no redirects followed, no proxy from the environment, and every socket
     operation held to the deadline of the request it serves."""
-    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
-    transport = httpx.HTTPTransport(limits=limits, trust_env=False)
-    # httpx takes no network backend, so its pool is rebuilt with one; the rest is httpx as configured.
-    transport._pool = httpcore.ConnectionPool(
+    # httpx's own transport takes no network backend, so ours runs over a pool built with one.
+    pool = httpcore.ConnectionPool(
         ssl_context=httpx.create_ssl_context(),
         max_connections=pool_size,
         max_keepalive_connections=pool_size,
@@ -142,7 +140,7 @@ def http_client(pool_size: int) -> httpx.Client:
         keepalive_expiry=1.0,
         network_backend=_DeadlineBackend(),
     )
-    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+    return httpx.Client(transport=PoolTransport(pool), follow_redirects=False, trust_env=False)
 
 
 # Transport errors that cost a timeout or a capped read each time: the runner does not
@@ -210,7 +208,7 @@ def _send_once(
     except httpx.TimeoutException as exc:
         exchange.transport_error = _timeout_message(exc, timeout, exchange, deadline)
     except httpx.HTTPError as exc:
-        exchange.transport_error = _transport_message(exc)
+        exchange.transport_error = describe_transport_error(exc)
     except OSError as exc:  # pragma: no cover - httpx wraps these; kept so a socket error never escapes
         exchange.transport_error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -325,54 +323,10 @@ def _timeout_message(exc: httpx.TimeoutException, timeout: Timeout, exchange: Ex
         if exchange.is_stream:
             return f"the stream was still open at the {timeout.total:g} s deadline"
         return f"the body was still arriving after the {timeout.total:g} s deadline"
-    what = {
-        httpx.ConnectTimeout: "connecting",
-        httpx.ReadTimeout: "waiting for the response",
-        httpx.WriteTimeout: "sending the request",
-        httpx.PoolTimeout: "waiting for a connection",
-    }
-    doing = what.get(type(exc), "waiting")
+    doing = timeout_activity(exc)
     if exchange.status is not None and doing == "waiting for the response":
         doing = "reading the body"
     return f"timed out after {timeout.total:g} s {doing}"
-
-
-# What OpenSSL says when the other end answers a ClientHello with plain HTTP (or hangs up on it).
-_PLAIN_HTTP_SIGNS = ("wrong version number", "record layer failure", "packet length too long", "http request", "eof")
-_SSL_NOISE = re.compile(r"\[SSL: [^\]]*\]|\(_ssl\.c:\d+\)")  # OpenSSL's code names and source lines
-
-
-def tls_failure(exc: BaseException) -> str | None:
-    """One line for a failed TLS handshake, or None when ``exc`` (or what it wraps) is not one.
-
-    ``https://`` to a plain-HTTP port is the common case, and deserves words that say so, not
-    "could not connect" to a server that plainly answered."""
-    seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, ssl.SSLError):
-        seen = seen.__cause__ or seen.__context__
-    if seen is None:
-        return None
-    if isinstance(seen, ssl.SSLCertVerificationError):
-        return f"TLS certificate not accepted: {seen.verify_message or seen.reason}"
-    detail = _SSL_NOISE.sub("", " ".join(str(seen).split())).strip() or type(seen).__name__
-    if any(sign in detail.lower() for sign in _PLAIN_HTTP_SIGNS):
-        return f"TLS handshake failed: is the server serving plain HTTP? try http:// ({detail[:100]})"
-    return f"TLS handshake failed: {detail[:200]}"
-
-
-def _transport_message(exc: httpx.HTTPError) -> str:
-    tls = tls_failure(exc) if isinstance(exc, httpx.ConnectError) else None
-    if tls is not None:
-        return tls
-    kind = {
-        httpx.RemoteProtocolError: "not valid HTTP",
-        httpx.ReadError: "the connection broke",
-        httpx.ConnectError: "could not connect",
-        httpx.DecodingError: "the body could not be decoded",
-    }
-    label = next((text for cls, text in kind.items() if isinstance(exc, cls)), type(exc).__name__)
-    detail = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{label}: {detail[:200]}"
 
 
 def _ms(started: float) -> float:

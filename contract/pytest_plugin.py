@@ -160,10 +160,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("contract_url"):
         return
-    from .runner import select_checks
+    from .runner import checks_to_run
 
     suite = ContractSuite.from_parent(session, name="contract", nodeid="contract")
-    new_items = [ContractItem.from_parent(suite, name=name) for name in [CONCLUSIVE_ITEM, *select_checks(None, None)]]
+    new_items = [ContractItem.from_parent(suite, name=name) for name in [CONCLUSIVE_ITEM, *checks_to_run(None, None)]]
     # Report the collection like any other, so "collected N items" and reporting plugins count them.
     collected: list[pytest.Item | pytest.Collector] = list(new_items)
     config.hook.pytest_collectreport(report=pytest.CollectReport(suite.nodeid, "passed", None, collected))
@@ -212,17 +212,18 @@ class ContractItem(pytest.Item):
 def _verdicts(config: pytest.Config) -> Verdicts:
     """Run the suite once per session; a usage or document error becomes the text every item shows."""
     if _VERDICTS not in config.stash:
-        from .cli import check_tls, parse_header
+        from .cli import check_tls
         from .core.profiles import ProfileError, profile
         from .core.redaction import redact_url, url_secrets
         from .core.spec import SpecError
         from .errors import UsageError
+        from .headers import parse_header
         from .runner import run
         from .urls import base_url
 
         seed = config.stash[_SEED]
         try:
-            headers = dict(parse_header(text) for text in config.getoption("contract_header"))
+            headers = dict(parse_header(text, "--contract-header") for text in config.getoption("contract_header"))
             chosen = profile(config.getoption("contract_profile"), config.getoption("contract_overlay") or [])
             base_url(config.getoption("contract_url"))
             check_tls(config.getoption("contract_url"), config.getoption("contract_timeout"))

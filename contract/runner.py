@@ -51,10 +51,10 @@ __all__ = [
     "RunResult",
     "Unreachable",
     "UsageError",
+    "checks_to_run",
     "operation_url",
     "probe",
     "run",
-    "select_checks",
 ]
 
 PHASES = ALL_PHASES
@@ -97,7 +97,7 @@ def run(
     base = base_url(url)
     loaded = spec if isinstance(spec, Spec) else load_spec(spec, profile)
     operation = loaded.operation("/chat/completions", "post")
-    selected = select_checks(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
+    selected = checks_to_run(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
     if not checks and Dialect.of(loaded).usage_when_asked and DIALECT_CHECK not in (exclude_checks or ()):
         selected = _in_registry_order([*selected, DIALECT_CHECK])
     unknown_phase = [p for p in phases if p not in PHASES]
@@ -156,7 +156,7 @@ def _users_document(given: Spec | str | Path | None, loaded: Spec) -> str | None
     return loaded.source
 
 
-def select_checks(
+def checks_to_run(
     checks: Sequence[str] | None,
     exclude_checks: Sequence[str] | None,
     *,
@@ -338,12 +338,13 @@ class _Session:
         from hypothesis import strategies as st
 
         from . import strategies
+        from .negative import negative_requests
 
         if phase == "schema":
             return st.tuples(strategies.schema_requests(self.spec, self.operation), st.just(False))
         if phase == "realistic":
             return st.tuples(strategies.realistic_requests(self.spec), st.booleans())
-        return st.tuples(strategies.negative_requests(self.spec, self.operation), st.just(False))
+        return st.tuples(negative_requests(self.spec, self.operation), st.just(False))
 
     def _generate(self, phase: str, strategy: Any, seed: int, summary: PhaseSummary) -> dict[str, _Found]:
         """Send ``max_examples`` drawn requests; per failed check, the smallest exchange that failed it."""
@@ -451,7 +452,7 @@ class _Session:
     def _exchange(self, phase: str, request: PreparedRequest, with_counterpart: bool) -> tuple[Exchange, list[Failure]]:
         from .checks import CheckContext, is_refusal, judge, request_is_valid
 
-        counterpart_request = _counterpart(request, self.plan.stream_default) if with_counterpart else None
+        counterpart_request = counterpart_of(request, self.plan.stream_default) if with_counterpart else None
         counterpart: Exchange | None
         if counterpart_request is not None and self.workers > 1:
             with ThreadPoolExecutor(max_workers=2) as pool:
@@ -474,7 +475,7 @@ class _Session:
         return exchange
 
 
-def _counterpart(request: PreparedRequest, stream_default: bool = True) -> PreparedRequest | None:
+def counterpart_of(request: PreparedRequest, stream_default: bool = True) -> PreparedRequest | None:
     """The same request with the other ``stream`` value (absent counts as the document's default)."""
     if not isinstance(request.body, dict):
         return None

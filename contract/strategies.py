@@ -1,4 +1,4 @@
-"""Hypothesis strategies for request bodies: schema-driven, realistic, and negative.
+"""Hypothesis strategies for request bodies: schema-driven and realistic.
 
 Three kinds, because each finds different bugs. Schema-driven data (through
 hypothesis-jsonschema) works for any OpenAPI document and finds crashes on odd
@@ -6,7 +6,7 @@ but valid input. Realistic conversations for the chat-completion API find
 semantic bugs that random data almost never reaches (a tool call answered by the
 matching tool message, a ``json_schema`` worth obeying). Negative data breaks
 exactly one rule of the schema, so a server that accepts it is caught on that
-rule alone.
+rule alone; it is built from the other two, in :mod:`contract.negative`.
 
 Everything is built by composing strategies, so Hypothesis can shrink a failing
 request to a minimal one; nothing here draws from the ``random`` module.
@@ -15,7 +15,6 @@ request to a minimal one; nothing here draws from the ``random`` module.
 from __future__ import annotations
 
 import base64
-import copy
 import io
 import json
 import math
@@ -23,16 +22,14 @@ import threading
 import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis_jsonschema import _from_schema as hypothesis_jsonschema_builder
 from hypothesis_jsonschema import from_schema
 
-from .core import schemas
-from .core.spec import MediaSchema, Operation, Spec, SpecError, pointer_join
-from .core.validate import ContractValidator, json_type, media_type_of, pick_media, short_json
+from .compat.hypothesis_jsonschema import SchemaBuilder, alphabet_key, schema_builder, set_schema_builder
+from .core.spec import MediaSchema, Operation, Spec, SpecError
+from .core.validate import ContractValidator, media_type_of, pick_media
 
 JSON_MEDIA = "application/json"
 
@@ -68,7 +65,7 @@ def bounded_schema(schema: Any, max_items: int = 3, max_properties: int = 3) -> 
     for key in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas"):
         if isinstance(schema.get(key), dict):
             out[key] = {name: bounded_schema(sub, max_items, max_properties) for name, sub in schema[key].items()}
-    kinds = _declared_types(schema)
+    kinds = declared_types(schema)
     if "array" in kinds:
         floor = int(schema.get("minItems", 0))
         out["maxItems"] = max(floor, min(int(schema.get("maxItems", max_items)), max_items))
@@ -76,6 +73,16 @@ def bounded_schema(schema: Any, max_items: int = 3, max_properties: int = 3) -> 
         floor = max(int(schema.get("minProperties", 0)), len(schema.get("required", [])))
         out["maxProperties"] = max(floor, min(int(schema.get("maxProperties", max_properties)), max_properties))
     return out
+
+
+def declared_types(schema: dict[str, Any]) -> set[str]:
+    """The JSON types a schema names in ``type`` (none when it names none)."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return {k for k in kind if isinstance(k, str)}
+    return set()
 
 
 def schema_requests(
@@ -94,11 +101,10 @@ def schema_requests(
 # later draw, pass, phase and run of the process. A strategy depends only on its schema, so the same
 # seed draws the same values either way.
 
-_BUILD_ONE = "__from_schema"  # the library's builder for one (sub-)schema, which it calls recursively
 _MAX_CACHED_STRATEGIES = 4096
 _scope_lock = threading.Lock()
 _scope_depth = 0
-_library_builder: Callable[..., st.SearchStrategy[Any]] | None = None
+_library_builder: SchemaBuilder | None = None
 
 
 class _BuiltStrategies:
@@ -150,28 +156,25 @@ def reused_schema_strategies() -> Iterator[None]:
     global _scope_depth, _library_builder
     with _scope_lock:
         if _scope_depth == 0:
-            _library_builder = getattr(hypothesis_jsonschema_builder, _BUILD_ONE)
-            setattr(hypothesis_jsonschema_builder, _BUILD_ONE, _memoised(_library_builder))
+            _library_builder = schema_builder()
+            set_schema_builder(_memoised(_library_builder))
         _scope_depth += 1
     try:
         yield
     finally:
         with _scope_lock:
             _scope_depth -= 1
-            if _scope_depth == 0:
-                setattr(hypothesis_jsonschema_builder, _BUILD_ONE, _library_builder)
+            if _scope_depth == 0 and _library_builder is not None:
+                set_schema_builder(_library_builder)
 
 
-def _memoised(build: Callable[..., st.SearchStrategy[Any]]) -> Callable[..., st.SearchStrategy[Any]]:
+def _memoised(build: SchemaBuilder) -> SchemaBuilder:
     def build_once(schema: Any, *, alphabet: Any, custom_formats: Any) -> st.SearchStrategy[Any]:
+        key = alphabet_key(alphabet)
         # Custom formats are the caller's strategies, not comparable by value: never shared.
-        if custom_formats is not None or not hasattr(alphabet, "allow_x00") or not hasattr(alphabet, "codec"):
+        if custom_formats is not None or key is None:
             return build(schema, alphabet=alphabet, custom_formats=custom_formats)
-        return _built.get(
-            schema,
-            (bool(alphabet.allow_x00), alphabet.codec),
-            lambda: build(schema, alphabet=alphabet, custom_formats=custom_formats),
-        )
+        return _built.get(schema, key, lambda: build(schema, alphabet=alphabet, custom_formats=custom_formats))
 
     return build_once
 
@@ -423,234 +426,3 @@ def realistic_applies(spec: Spec, operation: Operation | None = None) -> bool:
     return ContractValidator(spec).is_valid_at(
         pointer, {"model": MODELS[0], "messages": [{"role": "user", "content": PHRASES[0]}]}
     )
-
-
-# -- negative data ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NegativeCase:
-    """A request that breaks exactly one rule; ``body`` is None when the bytes are not JSON."""
-
-    body: Any | None
-    raw_body: bytes
-    content_type: str
-    broken_rule: str  # "<kind>: <where and what>", kind one of NEGATIVE_KINDS
-
-    @property
-    def kind(self) -> str:
-        return self.broken_rule.split(":", 1)[0]
-
-
-NEGATIVE_KINDS = (
-    "missing-required",
-    "wrong-type",
-    "outside-enum",
-    "malformed-json",
-    "wrong-content-type",
-    "empty-body",
-)
-SCHEMA_KINDS = NEGATIVE_KINDS[:3]
-_OUTSIDE_WORDS = ("robot", "video", "sometimes", "unknown", "xml", "maybe")
-_WRONG_VALUES: tuple[Any, ...] = ("not-a-number", 42, 1.5, True, ["x"], {"x": 1}, None)
-
-
-@dataclass(frozen=True)
-class Mutation:
-    """One rule of the schema, and how to break it at one place of an instance."""
-
-    kind: str
-    path: tuple[str | int, ...]
-    describe: str
-    apply: Callable[[Any], Any]
-
-    @property
-    def pointer(self) -> str:
-        return pointer_join("", *self.path) or "/"
-
-
-def mutation_sites(schema: Any, instance: Any) -> list[Mutation]:
-    """Every single-rule break the schema allows at a place ``instance`` actually has.
-
-    Walks the (inlined) schema beside the instance: ``required`` lists give
-    missing-property breaks, ``type`` gives wrong-type breaks, ``enum`` gives
-    outside-enum breaks. At ``oneOf`` / ``anyOf`` it follows the branches the
-    instance matches, so the rules come from the document, not from a list here.
-    """
-    return list(_dedupe(_walk(schema, instance, ())))
-
-
-def _walk(schema: Any, instance: Any, path: tuple[str | int, ...], branch: bool = False) -> Iterator[Mutation]:
-    """``branch``: ``schema`` is one branch of a combinator whose admitted types were already used."""
-    if not isinstance(schema, dict):
-        return
-    kinds = _allowed_types(schema)
-    wrong = [value for value in _WRONG_VALUES if not _type_allows(kinds, value)] if kinds and not branch else []
-    if wrong:
-        value = wrong[0]
-        yield Mutation(
-            "wrong-type",
-            path,
-            f"{json_type(instance)} replaced by {json_type(value)} "
-            f"{short_json(value)} (allowed: {', '.join(sorted(kinds))})",
-            _setter(path, value),
-        )
-    if isinstance(schema.get("enum"), list) and all(isinstance(v, str) for v in schema["enum"]):
-        word = next(w for w in _OUTSIDE_WORDS if w not in schema["enum"])
-        yield Mutation(
-            "outside-enum", path, f"{short_json(word)} is not one of {short_json(schema['enum'])}", _setter(path, word)
-        )
-    for sub in schema.get("allOf", []) or []:
-        yield from _walk(sub, instance, path, branch)
-    for keyword in ("oneOf", "anyOf"):
-        for sub in schema.get(keyword, []) or []:
-            if isinstance(sub, dict) and schemas.is_valid(sub, instance):
-                yield from _walk(sub, instance, path, branch=True)
-    if isinstance(instance, dict):
-        for name in schema.get("required", []) or []:
-            if name in instance:
-                yield Mutation("missing-required", path, f"required property {name!r} removed", _remover((*path, name)))
-        for name, sub in (schema.get("properties") or {}).items():
-            if name in instance:
-                yield from _walk(sub, instance[name], (*path, name))
-    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(instance):
-            yield from _walk(schema["items"], item, (*path, index))
-
-
-def _dedupe(mutations: Iterator[Mutation]) -> Iterator[Mutation]:
-    seen: set[tuple[str, tuple[str | int, ...], str]] = set()
-    for mutation in mutations:
-        key = (mutation.kind, mutation.path, mutation.describe)
-        if key not in seen:
-            seen.add(key)
-            yield mutation
-
-
-def _declared_types(schema: dict[str, Any]) -> set[str]:
-    kind = schema.get("type")
-    if isinstance(kind, str):
-        return {kind}
-    if isinstance(kind, list):
-        return {k for k in kind if isinstance(k, str)}
-    return set()
-
-
-def _allowed_types(schema: dict[str, Any]) -> set[str]:
-    """The JSON types a schema admits, when it says (through ``type`` or its branches)."""
-    kinds = _declared_types(schema)
-    if kinds:
-        return kinds
-    if isinstance(schema.get("enum"), list):
-        return {json_type(v) for v in schema["enum"]}
-    for keyword in ("oneOf", "anyOf"):
-        branches = schema.get(keyword)
-        if isinstance(branches, list) and branches:
-            union: set[str] = set()
-            for branch in branches:
-                sub = _allowed_types(branch) if isinstance(branch, dict) else set()
-                if not sub:
-                    return set()  # a branch that admits any type: no wrong type exists
-                union |= sub
-            return union
-    return set()
-
-
-def _type_allows(kinds: set[str], value: Any) -> bool:
-    seen = json_type(value)
-    return seen in kinds or (seen == "integer" and "number" in kinds)
-
-
-def _setter(path: tuple[str | int, ...], value: Any) -> Callable[[Any], Any]:
-    def apply(instance: Any) -> Any:
-        if not path:
-            return copy.deepcopy(value)
-        out = copy.deepcopy(instance)
-        parent = out
-        for step in path[:-1]:
-            parent = parent[step]
-        parent[path[-1]] = copy.deepcopy(value)
-        return out
-
-    return apply
-
-
-def _remover(path: tuple[str | int, ...]) -> Callable[[Any], Any]:
-    def apply(instance: Any) -> Any:
-        out = copy.deepcopy(instance)
-        parent = out
-        for step in path[:-1]:
-            parent = parent[step]
-        del parent[path[-1]]
-        return out
-
-    return apply
-
-
-_MALFORMATIONS: dict[str, Callable[[bytes], bytes]] = {
-    "truncated": lambda raw: raw[:-1],
-    "trailing-comma": lambda raw: raw[:-1] + b",}" if raw.endswith(b"}") else raw + b",",
-    "single-quoted": lambda raw: raw.replace(b'"', b"'", 2),
-    "trailing-garbage": lambda raw: raw + b"}",
-}
-
-
-def _parses(raw: bytes) -> bool:
-    try:
-        json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return True
-
-
-def _encode(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
-
-
-def negative_requests(spec: Spec, operation: Operation | None = None) -> st.SearchStrategy[NegativeCase]:
-    """Requests that break exactly one rule: of the schema, of JSON, of the content type, or of presence."""
-    operation = operation or spec.operation()
-    media = request_media(operation)
-    validator = ContractValidator(spec)
-    inlined = spec.inline(media.schema)
-    base = (
-        realistic_requests(spec, operation) if realistic_applies(spec, operation) else schema_requests(spec, operation)
-    )
-    documented = {name.split(";", 1)[0].strip().lower() for name in operation.request_body}
-    wrong_types = [t for t in ("text/plain", "application/x-www-form-urlencoded") if t not in documented]
-
-    @st.composite
-    def cases(draw: st.DrawFn) -> NegativeCase:
-        body = draw(base)
-        raw = _encode(body)
-        choice = draw(st.sampled_from(range(10)))  # 0-6 a schema rule, then JSON, content type, presence
-        if choice <= 6:
-            # Draw the kind of break first, then the place, so each kind is as likely whatever
-            # the number of places; a break the validator still accepts is set aside.
-            sites_here = mutation_sites(inlined, body)
-            by_kind = {kind: [m for m in sites_here if m.kind == kind] for kind in SCHEMA_KINDS}
-            while any(by_kind.values()):
-                sites = by_kind[draw(st.sampled_from([kind for kind in SCHEMA_KINDS if by_kind[kind]]))]
-                mutation = sites.pop(draw(st.sampled_from(range(len(sites)))))
-                broken = mutation.apply(body)
-                if not validator.is_valid_at(media.pointer, broken):
-                    return NegativeCase(
-                        broken,
-                        _encode(broken),
-                        media.media_type,
-                        f"{mutation.kind}: {mutation.pointer}: {mutation.describe}",
-                    )
-        if choice == 8 and wrong_types:
-            content_type = draw(st.sampled_from(wrong_types))
-            return NegativeCase(
-                body, raw, content_type, f"wrong-content-type: {content_type} is not a documented request media type"
-            )
-        if choice == 9 and operation.request_body_required:
-            return NegativeCase(None, b"", media.media_type, "empty-body: the request body is required")
-        how = draw(st.sampled_from(tuple(_MALFORMATIONS)))
-        broken_bytes = _MALFORMATIONS[how](raw)
-        if _parses(broken_bytes):  # e.g. "12" cut to "1": fall back to trailing garbage
-            how, broken_bytes = "trailing-garbage", raw + b"}"
-        return NegativeCase(None, broken_bytes, media.media_type, f"malformed-json: {how}")
-
-    return cases()

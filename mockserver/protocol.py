@@ -16,7 +16,8 @@ a response (:func:`mark_planned_drop`), and the cut is then logged at DEBUG with
 
 The deadline rides on uvicorn's fastest parser: httptools when it is installed
 (a C parser, several times faster per request than h11), h11 otherwise, which
-``mockserver --version`` then says.
+``mockserver --version`` then says. What of uvicorn's internals all this relies on
+is listed in :mod:`mockserver.uvicorn_compat`.
 """
 
 from __future__ import annotations
@@ -26,12 +27,7 @@ import json
 import logging
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
-try:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-except ImportError:  # httptools is not installed: uvicorn's pure-Python parser serves
-    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+from .uvicorn_compat import INCOMPLETE_RESPONSE, H11Protocol, HttpToolsProtocol
 
 HEAD_TIMEOUT_S = 10.0
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; browsers and SDKs send a few KiB at most
@@ -39,7 +35,6 @@ _HEAD_ENDS = (b"\n\r\n", b"\n\n")  # the blank line after the headers (parsers a
 
 logger = logging.getLogger(__name__)
 PLANNED_DROP = "mockserver.planned_drop"  # in the scope's state: the fault that cut this response on purpose
-_INCOMPLETE = "ASGI callable returned without completing response."
 
 
 def mark_planned_drop(scope: Any, fault: str) -> None:
@@ -61,7 +56,7 @@ class _PlannedDropLogger:
         return getattr(self._log, name)
 
     def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        fault = self._protocol.planned_drop() if msg == _INCOMPLETE else None
+        fault = self._protocol.planned_drop() if msg == INCOMPLETE_RESPONSE else None
         if fault is None:
             self._log.error(msg, *args, **kwargs)
         else:

@@ -21,8 +21,6 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 from contract.core.profiles import Profile
 
@@ -30,6 +28,7 @@ from .app import create_app, settle_heap
 from .serve import protocol_options
 from .settings import Settings
 from .shared_store import StateFileError, create_state_file
+from .uvicorn_compat import STARTUP_FAILURE, Multiprocess
 
 SETTINGS_VARIABLE = (
     "MOCKSERVER_WORKER_SETTINGS"  # JSON: the fixtures folder, the Settings, the state file, the log level, the profile

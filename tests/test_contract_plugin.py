@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from brokenservers import reference_app
 
-from contract.runner import select_checks
+from contract.runner import checks_to_run
 from mockserver.serve import ServerThread
 
 pytest_plugins = ["pytester"]
@@ -42,7 +42,7 @@ def test_a_broken_server_fails_its_check_item(pytester: pytest.Pytester) -> None
         )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1
-    assert outcomes.get("passed") == len(select_checks(None, None))  # every other check, and run_is_conclusive
+    assert outcomes.get("passed") == len(checks_to_run(None, None))  # every other check, and run_is_conclusive
     result.stdout.fnmatch_lines(
         [
             "*contract-check: * seed 3*",
@@ -68,7 +68,7 @@ def test_a_correct_server_passes_every_item(pytester: pytest.Pytester) -> None:
             "-p",
             "no:cacheprovider",
         )
-    result.assert_outcomes(passed=len(select_checks(None, None)) + 1)
+    result.assert_outcomes(passed=len(checks_to_run(None, None)) + 1)
     result.stdout.fnmatch_lines(["*contract::run_is_conclusive PASSED*", "*contract::chunks_valid PASSED*"])
 
 
@@ -101,7 +101,7 @@ def test_a_check_in_conftest_becomes_an_item(pytester: pytest.Pytester) -> None:
             "-p",
             "no:cacheprovider",
         )
-    result.assert_outcomes(failed=1, passed=len(select_checks(None, None)) + 1)
+    result.assert_outcomes(failed=1, passed=len(checks_to_run(None, None)) + 1)
     result.stdout.fnmatch_lines(
         ["*FAILED: no_system_prompt*", "*a system prompt was sent*", "*FAILED contract::no_system_prompt*"]
     )
@@ -120,7 +120,7 @@ def test_k_selects_one_check(pytester: pytest.Pytester) -> None:
             "-p",
             "no:cacheprovider",
         )
-    result.assert_outcomes(passed=1, deselected=len(select_checks(None, None)))
+    result.assert_outcomes(passed=1, deselected=len(checks_to_run(None, None)))
 
 
 def test_an_unreachable_url_fails_every_item_with_one_line(pytester: pytest.Pytester) -> None:
@@ -129,7 +129,7 @@ def test_an_unreachable_url_fails_every_item_with_one_line(pytester: pytest.Pyte
     result = pytester.runpytest_subprocess(
         *_plugin_args(), "--contract-url", f"http://127.0.0.1:{closed_port()}", "-p", "no:cacheprovider"
     )
-    result.assert_outcomes(failed=len(select_checks(None, None)) + 1)
+    result.assert_outcomes(failed=len(checks_to_run(None, None)) + 1)
     result.stdout.fnmatch_lines(["*contract-check: error: cannot reach*"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
@@ -249,5 +249,5 @@ def test_under_xdist_the_suite_runs_once(pytester: pytest.Pytester) -> None:
         )
     assert single.ret == 0 and distributed.ret == 0, distributed.stdout.str()[-3000:]
     assert len(hits) == 2 * once  # the second run sent exactly as many requests as the first: one suite
-    distributed.assert_outcomes(passed=len(select_checks(None, None)) + 1)
+    distributed.assert_outcomes(passed=len(checks_to_run(None, None)) + 1)
     distributed.stdout.fnmatch_lines(["*contract summary*", "*0 failing check(s)*"])

@@ -23,7 +23,8 @@ from mockserver.recording.capture import (
     recorded_turn,
     retry_after_seconds,
 )
-from mockserver.recording.upstream import Upstream, parse_header, upstream_headers
+from mockserver.recording.upstream import Upstream, upstream_headers
+from mockserver.recording.upstream import forwarded_header as parse_header
 from mockserver.recording.writer import RECORDED_BY, ConversationStore, NotWritten
 from mockserver.startup_checks import check_fixture
 from mockserver.stream import ReplyIdentity, render_chunks

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from contract.cli import parse_header
 from contract.client import Limits, Timeout, is_costly, send
 from contract.core.exchange import NOT_JSON, PreparedRequest
 from contract.core.spec import load_spec
-from contract.runner import UsageError, _counterpart, operation_url, run, select_checks
+from contract.headers import parse_header
+from contract.runner import UsageError, checks_to_run, counterpart_of, operation_url, run
 from mockserver.serve import ServerThread
 
 
@@ -171,18 +171,18 @@ def test_headers_and_check_selection() -> None:
     assert parse_header("X-Api-Key:  abc def ") == ("X-Api-Key", "abc def")
     with pytest.raises(UsageError):
         parse_header("Bad Name: value")
-    defaults = select_checks(None, None)
+    defaults = checks_to_run(None, None)
     assert "valid_request_accepted" not in defaults and "chunks_valid" in defaults
-    assert "valid_request_accepted" in select_checks(None, None, accept_valid=True)
-    assert select_checks(["role_first", "chunks_valid"], ["chunks_valid"]) == ["role_first"]
+    assert "valid_request_accepted" in checks_to_run(None, None, accept_valid=True)
+    assert checks_to_run(["role_first", "chunks_valid"], ["chunks_valid"]) == ["role_first"]
     with pytest.raises(UsageError, match="unknown check 'nope'"):
-        select_checks(["nope"], None)
+        checks_to_run(["nope"], None)
 
 
 def test_the_counterpart_flips_stream_with_absent_meaning_true() -> None:
-    absent = _counterpart(_request("http://h"))
+    absent = counterpart_of(_request("http://h"))
     assert absent.body["stream"] is False
-    assert _counterpart(_request("http://h", {"messages": [], "stream": False})).body["stream"] is True
+    assert counterpart_of(_request("http://h", {"messages": [], "stream": False})).body["stream"] is True
     assert json.loads(absent.raw_body) == absent.body
 
 
@@ -226,7 +226,7 @@ def test_the_counterpart_follows_the_documents_stream_default(tmp_path) -> None:
 
     assert stream_default(CheckContext.for_spec(load_spec())) is True
     assert stream_default(CheckContext.for_spec(_document_with(tmp_path, stream_off))) is False
-    assert _counterpart(_request("http://h"), stream_default=False).body["stream"] is True
+    assert counterpart_of(_request("http://h"), stream_default=False).body["stream"] is True
 
 
 def test_the_documents_stream_terminator_reaches_the_client(tmp_path) -> None:

@@ -12,14 +12,10 @@ from hypothesis import strategies as st
 
 from contract.core.spec import load_spec
 from contract.core.validate import ContractValidator
+from contract.negative import NEGATIVE_KINDS, SCHEMA_KINDS, NegativeCase, mutation_sites, negative_requests
 from contract.strategies import (
-    NEGATIVE_KINDS,
-    SCHEMA_KINDS,
-    NegativeCase,
     bounded_schema,
     conversation_requests,
-    mutation_sites,
-    negative_requests,
     realistic_applies,
     realistic_requests,
     request_media,

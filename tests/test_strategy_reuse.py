@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from hypothesis import HealthCheck, given, seed, settings
-from hypothesis_jsonschema import _from_schema as library
 
+from contract.compat.hypothesis_jsonschema import schema_builder, set_schema_builder
 from contract.core.spec import load_spec
 from contract.strategies import reused_schema_strategies, schema_requests
 
 SPEC = load_spec()
 OPERATION = SPEC.operation()
-BUILDER = "__from_schema"
 
 
 def _draws(examples: int = 12) -> list[Any]:
@@ -38,28 +37,28 @@ def test_the_same_seed_draws_the_same_bodies_with_and_without_reuse() -> None:
 
 
 def test_a_second_run_of_draws_builds_no_strategy_again() -> None:
-    shipped = getattr(library, BUILDER)
+    shipped = schema_builder()
     builds: list[Any] = []
 
     def counted(schema: Any, **options: Any) -> Any:
         builds.append(schema)
         return shipped(schema, **options)
 
-    setattr(library, BUILDER, counted)  # beneath the memoising wrapper: only real builds are counted
+    set_schema_builder(counted)  # beneath the memoising wrapper: only real builds are counted
     try:
         with reused_schema_strategies():
             _draws()
             builds.clear()
             _draws()
     finally:
-        setattr(library, BUILDER, shipped)
+        set_schema_builder(shipped)
     assert builds == []
 
 
 def test_the_library_is_left_as_it_ships_outside_the_block() -> None:
-    shipped = getattr(library, BUILDER)
+    shipped = schema_builder()
     with reused_schema_strategies():
         with reused_schema_strategies():  # re-entrant
-            assert getattr(library, BUILDER) is not shipped
-        assert getattr(library, BUILDER) is not shipped
-    assert getattr(library, BUILDER) is shipped
+            assert schema_builder() is not shipped
+        assert schema_builder() is not shipped
+    assert schema_builder() is shipped

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from contract.core.http_errors import describe_transport_error
 from contract.core.profiles import Profile
 from contract.core.redaction import Redactor, secret_values
 from contract.core.spec import load_spec
@@ -117,7 +118,7 @@ class Recorder:
         try:
             response = await client.send(client.build_request("POST", url, headers=headers, content=raw), stream=True)
         except httpx.HTTPError as exc:
-            message = f"the upstream {self.upstream.display} did not answer: {_reason(exc)}"
+            message = f"the upstream {self.upstream.display} did not answer: {describe_transport_error(exc)}"
             logger.warning("%s; nothing recorded", Redactor(secrets).text(message))
             return JSONResponse(error_body(503, message, "upstream_unavailable"), 503)
         decoder = BoundedDecoder.for_encoding(response.headers.get("content-encoding", ""))
@@ -198,7 +199,7 @@ class Recorder:
                     yield piece
             except (httpx.HTTPError, UnpackError) as exc:
                 capture.dropped = True
-                logger.info("the upstream dropped the stream: %s", _reason(exc))
+                logger.info("the upstream dropped the stream: %s", describe_transport_error(exc))
             else:
                 if not capture.too_large:
                     for item in parser.close():
@@ -419,17 +420,3 @@ def _too_large() -> str:
 
 def _lowered(headers: httpx.Headers) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
-
-
-def _reason(exc: httpx.HTTPError | UnpackError) -> str:
-    kind = {
-        httpx.ConnectError: "could not connect",
-        httpx.ConnectTimeout: "timed out connecting",
-        httpx.PoolTimeout: "pool exhausted (every connection to the upstream is in use)",
-        httpx.ReadTimeout: "timed out waiting for the response",
-        httpx.RemoteProtocolError: "the connection broke",
-        httpx.ReadError: "the connection broke",
-    }
-    label = next((text for cls, text in kind.items() if isinstance(exc, cls)), type(exc).__name__)
-    detail = " ".join(str(exc).split())[:200]
-    return f"{label} ({detail})" if detail else label

@@ -7,11 +7,12 @@ value is usually an API key, so no message here ever repeats one.
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+from contract.headers import HeaderError, parse_header
 
 API_KEY_VARIABLE = "OPENAI_API_KEY"
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
@@ -34,7 +35,6 @@ HOP_BY_HOP = frozenset(
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 DECODED_STEP = 64 * 1024  # most bytes one call unpacks, so a compressed reply costs memory and loop time in steps
 _ZLIB_WINDOWS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS | 32}
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
 
 
 @dataclass(frozen=True)
@@ -85,22 +85,17 @@ def _without_credentials(parts: urllib.parse.SplitResult) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else "(no scheme)"
 
 
-def parse_header(text: str) -> tuple[str, str]:
-    """``'NAME: VALUE'`` from the command line; the error never repeats the value, which may be a key."""
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep:
-        raise ValueError("--header: expected 'NAME: VALUE' (no ':' found)")
-    if not _TOKEN.match(name):
-        raise ValueError(f"--header: {name[:40]!r} is not a header name (expected 'NAME: VALUE')")
+def forwarded_header(text: str) -> tuple[str, str]:
+    """A ``--header`` of the recorder: read as every command reads one, and refused if the proxy sets it itself."""
+    name, value = parse_header(text)
     if name.lower() in NOT_FORWARDED:
-        raise ValueError(f"--header: {name} is set by the proxy itself and cannot be given")
-    return name, value.strip()
+        raise HeaderError(f"--header: {name} is set by the proxy itself and cannot be given")
+    return name, value
 
 
 def upstream_headers(given: Sequence[str], environ: Mapping[str, str]) -> list[tuple[str, str]]:
     """The ``--header`` values, plus ``Authorization: Bearer $OPENAI_API_KEY`` when none sets Authorization."""
-    headers = [parse_header(text) for text in given]
+    headers = [forwarded_header(text) for text in given]
     key = environ.get(API_KEY_VARIABLE, "").strip()
     if key and not any(name.lower() == "authorization" for name, _ in headers):
         headers.append(("Authorization", f"Bearer {key}"))
