@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mock_helpers import MockServers
 
 from contract.core.spec import load_spec
 from contract.core.validate import ContractValidator
@@ -37,6 +39,39 @@ def seed_path() -> Path:
     if not SEED.is_file():
         pytest.fail(f"the seed document is missing at {SEED}")
     return SEED
+
+
+@pytest.fixture()
+def mock_server_factory() -> Iterator[MockServers]:
+    """Mock servers of this test's own, as ``mockserver_factory`` starts them for a user's test:
+    ``mock_server_factory(folder, no_delay=True, ...)`` (see ``MockServers``); they stop when the test ends."""
+    servers = MockServers()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="module")
+def module_mock_server_factory() -> Iterator[MockServers]:
+    """Mock servers one module's tests share, started from a module-scoped fixture; they stop when the module
+    ends. Each is reset before every test that uses it (``reset_shared_mock_servers``), so no test sees the
+    journal, scenario positions or added conversations of another, in whatever order they run."""
+    servers = MockServers()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(autouse=True)
+def reset_shared_mock_servers(request: pytest.FixtureRequest) -> None:
+    """Before a test that uses a module's shared servers, reset them, as the plugin's ``mockserver`` fixture does.
+
+    Runs after the module-scoped fixtures (pytest sets up wider scopes first) and before the test's own.
+    """
+    if "module_mock_server_factory" in request.fixturenames:
+        request.getfixturevalue("module_mock_server_factory").reset()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
