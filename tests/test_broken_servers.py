@@ -11,6 +11,7 @@ import time
 
 import pytest
 from brokenservers import BROKEN, GarbageServer, closed_port, endless_app, hanging_app, reference_app
+from mock_helpers import MockServers
 
 from contract.checks import CHECKS
 from contract.runner import PHASES, Unreachable, run
@@ -148,10 +149,8 @@ def test_an_unreachable_server_is_a_usage_error() -> None:
         run(f"http://127.0.0.1:{closed_port()}", max_examples=1)
 
 
-def test_the_project_mock_server_passes() -> None:
-    from mockserver.app import Settings, create_app
-
-    with ServerThread(create_app(None, Settings(no_delay=True))) as server:
+def test_the_project_mock_server_passes(mock_server_factory: MockServers) -> None:
+    with mock_server_factory(None, no_delay=True) as server:
         result = run(server.url, max_examples=8, seed=SEED, timeout=5.0)
     assert result.ok, [(f.check, f.message) for f in result.failures]
     assert not result.document_defects and result.requests_sent >= 24

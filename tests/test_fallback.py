@@ -15,14 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
+from mock_helpers import MockServers, RunningMock
 
 from contract.core.schema_instances import Hints, SchemaProblem, build_instance
 from contract.core.spec import load_spec
 from contract.core.sse import SSEEvent, parse_stream
-from mockserver.app import Settings, create_app
 from mockserver.fallback import fallback_turn
 from mockserver.request_rules import Refusal, shape_for_modalities, turn_mismatch
-from mockserver.serve import ServerThread
 from mockserver.turns import AssistantTurn
 
 WEATHER = {
@@ -524,10 +523,9 @@ def test_realistic_requests_are_honoured_or_refused(body, seed, validator):
 
 
 @pytest.fixture(scope="module")
-def fallback_server(tmp_path_factory):
+def fallback_server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
     empty = tmp_path_factory.mktemp("no-fixtures")
-    with ServerThread(create_app(Path(empty), Settings(seed=3, no_delay=True, fallback=True))) as server:
-        yield server
+    return module_mock_server_factory(Path(empty), seed=3, no_delay=True, fallback=True)
 
 
 def test_sdk_streams_a_fallback_tool_call_valid_on_the_wire(fallback_server, validator):
