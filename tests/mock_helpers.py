@@ -21,7 +21,10 @@ import openai
 
 from contract.core.sse import SSEComment, SSEEvent, SSEParser
 from mockserver.app import Settings, create_app
+from mockserver.fixtures import Fixture, fixture_from_dict
+from mockserver.matching import Match
 from mockserver.serve import ServerThread
+from mockserver.state import Store
 
 
 def _dropped_stream_errors() -> tuple[type[Exception], ...]:
@@ -130,6 +133,22 @@ def write_conversations(folder: Path) -> Path:
 
 def ask(content: str, **extra: Any) -> dict[str, Any]:
     return {"model": "mock-model", "messages": [{"role": "user", "content": content}], **extra}
+
+
+def one_turn(name: str, question: str, reply: str) -> Fixture:
+    """A conversation named ``name``: the user asks ``question``, the assistant says ``reply``."""
+    return fixture_from_dict(
+        {
+            "name": name,
+            "conversation": [{"role": "user", "content": question}, {"role": "assistant", "content": reply}],
+        }
+    )
+
+
+def answer_in(store: Store, question: str) -> str | None:
+    """What the conversations ``store`` serves now reply to ``question`` alone; None when none matches."""
+    found = store.index.lookup({"messages": [{"role": "user", "content": question}]})
+    return found.turn.content if isinstance(found, Match) else None
 
 
 @dataclass

@@ -19,10 +19,7 @@ from mock_helpers import BUSY_THEN_FREE as SCENARIO
 from mock_helpers import MockServers, RunningMock, ask, serving_cli, write_conversations
 
 from contract.core.sse import SSEEvent, SSEParser
-from mockserver.fixtures import fixture_from_dict
 from mockserver.serve import free_port
-from mockserver.shared_store import SharedStore, create_state_file
-from mockserver.state import MockStore, Store
 
 CHAT = "/v1/chat/completions"
 WAIT = 5.0  # a bound for a loaded machine; the feed polls every 0.25 s
@@ -234,24 +231,6 @@ def test_other_methods_get_405(http: httpx.Client) -> None:
     for path in ("/__mock/", "/__mock/events"):
         response = http.post(path)
         assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
-
-
-@pytest.mark.parametrize("shared", [False, True], ids=["memory", "shared"])
-def test_both_stores_read_the_play_count_of_each_turn(tmp_path: Path, shared: bool) -> None:
-    fixtures = [fixture_from_dict(SCENARIO, source="<test>")]
-    store: Store = (
-        SharedStore(create_state_file(tmp_path / "state.db"), fixtures, 10) if shared else MockStore(fixtures, 10)
-    )
-    assert store.plays() == {}
-    for _ in range(3):
-        store.take_play("busy-then-free", 1)
-    store.take_play("other", 3)
-    assert store.plays() == {("busy-then-free", 1): 3, ("other", 3): 1}
-    assert store.hits("busy-then-free") == 3
-    store.reset()
-    assert store.plays() == {}
-    if isinstance(store, SharedStore):
-        store.close()
 
 
 def test_with_workers_the_feed_shows_every_workers_requests(tmp_path: Path) -> None:
