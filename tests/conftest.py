@@ -42,6 +42,19 @@ def seed_path() -> Path:
 
 
 @pytest.fixture()
+def reused_strategies() -> Iterator[None]:
+    """Build each (sub-)schema's strategy once while the test draws, as a contract-check run does
+    (``contract.strategies.reused_schema_strategies``): a test that draws from the request schema outside it
+    builds the schema's strategies again on every draw. For ``@given`` tests, through ``usefixtures``."""
+    # Imported here, not at the top: importing contract.strategies builds Hypothesis strategies, which read
+    # Hypothesis's character tables, and Hypothesis warns when that happens while pytest loads a conftest.
+    from contract.strategies import reused_schema_strategies
+
+    with reused_schema_strategies():
+        yield
+
+
+@pytest.fixture()
 def mock_server_factory() -> Iterator[MockServers]:
     """Mock servers of this test's own, as ``mockserver_factory`` starts them for a user's test:
     ``mock_server_factory(folder, no_delay=True, ...)`` (see ``MockServers``); they stop when the test ends."""

@@ -39,6 +39,7 @@ def mock(module_mock_server_factory: MockServers) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.mark.usefixtures("reused_strategies")
 @settings(
     max_examples=60,
     deadline=None,
