@@ -187,6 +187,7 @@ def test_the_coverage_phase_passes_the_correct_server_and_judges_every_semantic_
     }
 
 
+@pytest.mark.slow
 def test_the_same_seed_sends_the_same_requests_from_the_cli_the_plugin_and_python(tmp_path) -> None:
     """Hypothesis draws no constants from the modules around the run, so the context does not matter."""
     import os

@@ -27,6 +27,7 @@ def _plugin_args() -> list[str]:
     return [] if installed else ["-p", "contract.pytest_plugin"]
 
 
+@pytest.mark.slow
 def test_a_broken_server_fails_its_check_item(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app("role_not_first")) as server:
         result = pytester.runpytest_subprocess(
@@ -54,6 +55,7 @@ def test_a_broken_server_fails_its_check_item(pytester: pytest.Pytester) -> None
     )
 
 
+@pytest.mark.slow
 def test_a_correct_server_passes_every_item(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(
@@ -87,6 +89,7 @@ def no_system_prompt(ctx, exchange):
 """
 
 
+@pytest.mark.slow
 def test_a_check_in_conftest_becomes_an_item(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(USER_CHECK)
     with ServerThread(reference_app()) as server:
@@ -107,6 +110,7 @@ def test_a_check_in_conftest_becomes_an_item(pytester: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.slow
 def test_k_selects_one_check(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(
@@ -141,6 +145,7 @@ def test_without_the_flag_the_plugin_adds_nothing(pytester: pytest.Pytester) -> 
     assert "contract" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_a_wrong_base_url_is_inconclusive_not_green(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(
@@ -211,6 +216,7 @@ def test_bad_options_are_one_line(pytester: pytest.Pytester) -> None:
         assert "--contract-max-examples must be at least 1" in output or "must look like 'Name: value'" in output
 
 
+@pytest.mark.slow
 def test_under_xdist_the_suite_runs_once(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     hits: list[int] = []

@@ -111,6 +111,7 @@ def mock(module_mock_server_factory: MockServers) -> str:
     return module_mock_server_factory(None, no_delay=True, max_body=200_000, log_level="critical").url
 
 
+@pytest.mark.slow
 def test_the_http_surface_never_answers_5xx_and_keeps_serving(mock: str, request: pytest.FixtureRequest) -> None:
     examples = request.config.getoption("--fuzz-examples")
     tried = {"n": 0}

@@ -260,6 +260,7 @@ def _plugin_args() -> list[str]:
     return [] if installed else ["-p", "contract.pytest_plugin"]
 
 
+@pytest.mark.slow
 def test_the_pytest_plugin_authenticates_with_url_credentials_and_never_shows_them(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -38,6 +38,7 @@ def mock(module_mock_server_factory: MockServers) -> RunningMock:
     return module_mock_server_factory(None, no_delay=True, seed=0, journal_size=100_000)
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_failure_on_the_exported_contract(mock: RunningMock, tmp_path: Path) -> None:
     document = tmp_path / "openapi-3.2.yaml"
     export = subprocess.run(

@@ -160,6 +160,7 @@ def test_tests_pass_in_any_order(isolated: pytest.Pytester, order: str) -> None:
     result.assert_outcomes(passed=len(TESTS))
 
 
+@pytest.mark.slow
 def test_tests_pass_under_xdist(isolated: pytest.Pytester) -> None:
     result = isolated.runpytest_subprocess(*_plugin_args(), "-p", "no:randomly", "-n", "2", "-q")
     result.assert_outcomes(passed=len(TESTS))

@@ -126,6 +126,7 @@ def correct_requests() -> int:
         return run(server.url, seed=SEED, timeout=5.0).requests_sent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("broken", ["server_error", "ignores_tool_choice_none", "bad_error_body", "crash"])
 def test_a_default_run_against_a_broken_server_sends_at_most_twice_the_requests(
     broken: str, correct_requests: int
@@ -162,6 +163,7 @@ def test_the_verdict_is_the_first_and_the_last_line(crash_result: Any) -> None:
 # -- 5: the rerun line repeats the run --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_rerun_line_names_every_option_and_no_header_value(tmp_path: Path) -> None:
     spec = tmp_path / "contract.yaml"
     spec.write_text((ROOT / "openapi.yaml").read_text(encoding="utf-8"), encoding="utf-8")
