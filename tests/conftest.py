@@ -18,9 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # the SDK's client import their transports (httpcore, httpcore2) lazily, so a first import inside such a run
 # left the later tests of that worker with two copies of the transport's exception classes, and a dropped
 # connection escaped the client's error mapping. Importing them here, before any such run, keeps one copy.
-for _transport in ("httpcore", "httpcore2"):
+# The overlay's JSONPath engine (jsonpath_rfc9535, imported only when a profile is applied) loads a PyO3
+# module that cannot be loaded twice in one process: first imported inside such a run, it failed every
+# later test of that process that loads a spec with a profile.
+for _module in ("httpcore", "httpcore2", "jsonpath_rfc9535"):
     try:
-        importlib.import_module(_transport)
+        importlib.import_module(_module)
     except ImportError:
         pass
 # A verbatim copy of the seed, so the tests run on a clone with no shared/ folder beside it;
