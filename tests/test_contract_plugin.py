@@ -172,6 +172,7 @@ def test_a_wrong_base_url_is_inconclusive_not_green(pytester: pytest.Pytester) -
     )
 
 
+@pytest.mark.slow
 def test_headers_are_sent_and_redacted(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app("server_error", echo_authorization=True)) as server:
         result = pytester.runpytest_subprocess(
@@ -205,6 +206,7 @@ def test_headers_are_sent_and_redacted(pytester: pytest.Pytester) -> None:
     ), reruns
 
 
+@pytest.mark.slow
 def test_bad_options_are_one_line(pytester: pytest.Pytester) -> None:
     for option in (["--contract-max-examples", "0"], ["--contract-header", "no colon here"]):
         result = pytester.runpytest_subprocess(

@@ -381,7 +381,6 @@ def _worker_pids(url: str) -> set[int]:
     return pids
 
 
-@pytest.mark.slow
 def test_a_deleted_state_file_stops_the_workers_with_one_line_and_exit_2(tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "conversations")
     temp = tmp_path / "tmp"

@@ -206,6 +206,7 @@ def _sdk_calls(base_url: str) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow
 def test_record_from_a_live_upstream_then_replay(
     mock_server_factory: MockServers, tmp_path: Path, validator: Any
 ) -> None:

@@ -331,7 +331,6 @@ def test_a_gzip_bomb_is_relayed_within_bounded_memory_and_health_stays_quick(
     assert any("recording limit" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.slow
 def test_a_long_write_holds_up_neither_its_client_nor_another_recording(
     tmp_path: Path, upstream: tuple[Upstream3, ServerThread]
 ) -> None:

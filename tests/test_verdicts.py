@@ -163,7 +163,6 @@ def test_the_verdict_is_the_first_and_the_last_line(crash_result: Any) -> None:
 # -- 5: the rerun line repeats the run --------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_the_rerun_line_names_every_option_and_no_header_value(tmp_path: Path) -> None:
     spec = tmp_path / "contract.yaml"
     spec.write_text((ROOT / "openapi.yaml").read_text(encoding="utf-8"), encoding="utf-8")

@@ -99,7 +99,6 @@ def send_until_both_workers_answer(http: httpx.Client, body: dict[str, Any]) -> 
     raise AssertionError(f"one worker answered all {len(responses)} requests")
 
 
-@pytest.mark.slow
 def test_a_scenario_plays_in_order_whichever_worker_answers(server: tuple[str, int], http: httpx.Client) -> None:
     knock = ask("Knock knock.", stream=False)
     responses = send_until_both_workers_answer(http, knock)
@@ -113,7 +112,6 @@ def test_a_scenario_plays_in_order_whichever_worker_answers(server: tuple[str, i
     assert summary["knock"]["hits"] == len(responses) and summary["hello"]["hits"] == 0
 
 
-@pytest.mark.slow
 def test_request_numbers_and_header_faults_are_counted_once_across_workers(http: httpx.Client) -> None:
     hello = ask("Say hello.", stream=False)
     flaky = {"X-Mock-Fault": "http_error; status=503; times=3"}
@@ -128,7 +126,6 @@ def test_request_numbers_and_header_faults_are_counted_once_across_workers(http:
     assert second_run == first_run, "request n gets the same reply whichever worker answers it"
 
 
-@pytest.mark.slow
 def test_a_conversation_posted_to_one_worker_is_served_by_every_worker(http: httpx.Client) -> None:
     question = ask("Are you new?", stream=False)
     assert http.post(CHAT, json=question).status_code == 400
@@ -145,7 +142,6 @@ def test_a_conversation_posted_to_one_worker_is_served_by_every_worker(http: htt
     assert {r.json()["error"]["code"] for r in gone} == {"no_fixture_match"}
 
 
-@pytest.mark.slow
 def test_reset_clears_every_worker(http: httpx.Client) -> None:
     http.post("/__mock/fixtures", json=ADDED).raise_for_status()
     send_until_both_workers_answer(http, ask("Knock knock.", stream=False))
@@ -177,7 +173,6 @@ def test_bad_workers_values_are_one_line_and_exit_2(args: list[str], words: list
     assert_one_line_usage_error(run_cli(*args), *words)
 
 
-@pytest.mark.slow
 def test_every_worker_serves_the_allowed_host_and_refuses_others(http: httpx.Client) -> None:
     """``--allowed-host`` reaches the spawned workers with the rest of the settings."""
     for _ in range(10):  # a fresh connection each time, so either worker may answer
