@@ -1,13 +1,18 @@
-"""Shared by the mock-server tests: a small fixture folder and a raw stream reader."""
+"""Shared by the mock-server tests: a small fixture folder, a raw stream reader, and mock servers started
+in this process or from the command line."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,12 @@ import httpx
 import openai
 
 from contract.core.sse import SSEComment, SSEEvent, SSEParser
+from mockserver.app import create_app
+from mockserver.fixtures import Fixture, fixture_from_dict
+from mockserver.matching import Match
+from mockserver.serve import ServerThread
+from mockserver.settings import Settings
+from mockserver.state import Store
 
 
 def _dropped_stream_errors() -> tuple[type[Exception], ...]:
@@ -126,6 +137,22 @@ def ask(content: str, **extra: Any) -> dict[str, Any]:
     return {"model": "mock-model", "messages": [{"role": "user", "content": content}], **extra}
 
 
+def one_turn(name: str, question: str, reply: str) -> Fixture:
+    """A conversation named ``name``: the user asks ``question``, the assistant says ``reply``."""
+    return fixture_from_dict(
+        {
+            "name": name,
+            "conversation": [{"role": "user", "content": question}, {"role": "assistant", "content": reply}],
+        }
+    )
+
+
+def answer_in(store: Store, question: str) -> str | None:
+    """What the conversations ``store`` serves now reply to ``question`` alone; None when none matches."""
+    found = store.index.lookup({"messages": [{"role": "user", "content": question}]})
+    return found.turn.content if isinstance(found, Match) else None
+
+
 @dataclass
 class RawStream:
     """A streamed response as it came off the socket."""
@@ -203,15 +230,16 @@ BUSY_THEN_FREE = {
 }
 
 
-def start_cli(*args: str) -> subprocess.Popen[str]:
-    """``mockserver ARGS`` as a user starts it, from the repository, with its output captured as text."""
+def start_cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """``mockserver ARGS`` as a user starts it, from the repository, with its output captured as text;
+    ``env`` adds to the environment."""
     return subprocess.Popen(
         [sys.executable, "-m", "mockserver.cli", *args],
         cwd=REPOSITORY,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=os.environ | {"PYTHONPATH": str(REPOSITORY)},
+        env=os.environ | {"PYTHONPATH": str(REPOSITORY)} | dict(env or {}),
     )
 
 
@@ -229,3 +257,115 @@ def wait_until_serving(url: str, process: subprocess.Popen[str], seconds: float)
             if time.monotonic() > deadline:
                 raise AssertionError(f"the server did not answer {url}/health within {seconds:g} s") from None
             time.sleep(0.05)
+
+
+@dataclass
+class ServingCli:
+    """A ``mockserver`` started by ``serving_cli``: the process, its start-up line, the root URL that line
+    names, and its first answer to ``GET /health``."""
+
+    process: subprocess.Popen[str]
+    banner: str
+    url: str
+    health: httpx.Response
+
+
+@contextmanager
+def serving_cli(*args: str, seconds: float = 60, env: Mapping[str, str] | None = None) -> Iterator[ServingCli]:
+    """``mockserver ARGS`` once it has printed its start-up line and answers ``/health`` (within ``seconds``);
+    stopped with Ctrl-C by ``stop_cli`` (exit 0, no traceback) when the block ends. One that never serves
+    is killed, and the test fails with why."""
+    process = start_cli(*args, env=env)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert found, f"unexpected start-up line {banner!r}"
+        health = wait_until_serving(found[0], process, seconds)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    try:
+        yield ServingCli(process, banner, found[0], health)
+
+    finally:
+        stop_cli(process)
+
+
+class RunningMock:
+    """A mock server in this process, as ``MockServers`` starts it: the handle the tests use, with what the
+    pytest plugin's ``MockServer`` has (the journal, ``reset()``), except that ``url`` is the root
+    (``http://127.0.0.1:PORT``): these tests call the admin API and both chat paths, not only ``/v1``."""
+
+    def __init__(self, thread: ServerThread) -> None:
+        self.thread = thread
+        self.app = thread.app
+        self.url = thread.url
+        self.port = thread.port
+        self.running = True
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The journal since the last reset, oldest first (``GET /__mock/requests``)."""
+        response = httpx.get(f"{self.url}/__mock/requests", timeout=10)
+        response.raise_for_status()
+        return list(response.json()["requests"])
+
+    def reset(self) -> None:
+        """Back to how the server started: empty journal, scenarios from the top, no run-time conversations."""
+        httpx.post(f"{self.url}/__mock/reset", timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        if self.running:
+            self.running = False
+            self.thread.stop()
+
+    def __enter__(self) -> RunningMock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class MockServers:
+    """Starts mock servers (``create_app`` served by a ``ServerThread``) and stops them together: what the
+    ``mock_server_factory`` and ``module_mock_server_factory`` fixtures hand out (tests/conftest.py).
+
+    ``servers(FOLDER, no_delay=True, seed=3, ...)``: the folder (the bundled fixtures when None), any
+    ``Settings`` field as a keyword (``watch`` and ``watch_interval`` among them), and ``profile`` as
+    ``create_app`` takes it. A server used as a context manager stops when its block ends, for a test that needs it gone
+    (a recorder's files written, a folder replayed by another).
+    """
+
+    def __init__(self) -> None:
+        self.started: list[RunningMock] = []
+
+    def __call__(
+        self,
+        fixtures: Path | str | None = None,
+        *,
+        profile: str | None = None,
+        log_level: str = "warning",
+        **settings: Any,
+    ) -> RunningMock:
+        app = create_app(fixtures, Settings(**settings), profile=profile)
+        server = RunningMock(ServerThread(app, log_level=log_level).start())
+        self.started.append(server)
+        return server
+
+    def reset(self) -> None:
+        """Reset every server still running."""
+        for server in self.started:
+            if server.running:
+                server.reset()
+
+    def stop(self) -> None:
+        for server in self.started:
+            server.stop()
+
+
+def plugin_args(entry_point: str, module: str) -> list[str]:
+    """``-p MODULE`` for an inner pytest run, unless the installed entry point already loads the plugin."""
+    installed = any(ep.name == entry_point for ep in importlib.metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", module]

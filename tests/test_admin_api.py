@@ -8,10 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from mock_helpers import BUSY_THEN_FREE as SCENARIO
-from mock_helpers import ask, write_conversations
-
-from mockserver.app import Settings, create_app
-from mockserver.serve import ServerThread
+from mock_helpers import MockServers, RunningMock, ask, write_conversations
 
 URL = "/v1/chat/completions"
 ADDED = {
@@ -21,20 +18,18 @@ ADDED = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+def server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
     (folder / "nested").mkdir()
     (folder / "nested" / "deep.yaml").write_text(
         'conversation:\n  - {role: user, content: "Deep?"}\n  - {role: assistant, content: "Deep."}\n', encoding="utf-8"
     )
-    with ServerThread(create_app(folder, Settings(no_delay=True))) as running:
-        yield running
+    return module_mock_server_factory(folder, no_delay=True)
 
 
 @pytest.fixture()
-def http(server: ServerThread) -> Iterator[httpx.Client]:
+def http(server: RunningMock) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        assert client.post("/__mock/reset").status_code == 200
         yield client
 
 

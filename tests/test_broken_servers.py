@@ -11,12 +11,14 @@ import time
 
 import pytest
 from brokenservers import BROKEN, GarbageServer, closed_port, endless_app, hanging_app, reference_app
+from mock_helpers import MockServers, plugin_args
 
 from contract.checks import CHECKS
 from contract.runner import PHASES, Unreachable, run
 from mockserver.serve import ServerThread
 
 SEED = 20240611
+PLUGIN = plugin_args("chatstream-contract", "contract.pytest_plugin")  # loads the plugin in inner pytest runs
 # Rules met only by requests that break the schema are found in the negative phase; the rest by the
 # coverage phase and realistic conversations (the schema-driven phase is slow to generate and is run on
 # the correct server).
@@ -148,10 +150,8 @@ def test_an_unreachable_server_is_a_usage_error() -> None:
         run(f"http://127.0.0.1:{closed_port()}", max_examples=1)
 
 
-def test_the_project_mock_server_passes() -> None:
-    from mockserver.app import Settings, create_app
-
-    with ServerThread(create_app(None, Settings(no_delay=True))) as server:
+def test_the_project_mock_server_passes(mock_server_factory: MockServers) -> None:
+    with mock_server_factory(None, no_delay=True) as server:
         result = run(server.url, max_examples=8, seed=SEED, timeout=5.0)
     assert result.ok, [(f.check, f.message) for f in result.failures]
     assert not result.document_defects and result.requests_sent >= 24
@@ -188,6 +188,7 @@ def test_the_coverage_phase_passes_the_correct_server_and_judges_every_semantic_
     }
 
 
+@pytest.mark.slow
 def test_the_same_seed_sends_the_same_requests_from_the_cli_the_plugin_and_python(tmp_path) -> None:
     """Hypothesis draws no constants from the modules around the run, so the context does not matter."""
     import os
@@ -196,7 +197,6 @@ def test_the_same_seed_sends_the_same_requests_from_the_cli_the_plugin_and_pytho
 
     from conftest import ROOT
     from starlette.requests import Request
-    from test_contract_plugin import _plugin_args
 
     received: list[bytes] = []
     app = reference_app()
@@ -236,7 +236,7 @@ def test_the_same_seed_sends_the_same_requests_from_the_cli_the_plugin_and_pytho
                 sys.executable,
                 "-m",
                 "pytest",
-                *_plugin_args(),
+                *PLUGIN,
                 "-p",
                 "no:cacheprovider",
                 "--contract-url",

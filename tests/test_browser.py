@@ -18,11 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from brokenservers import reference_app
-from mock_helpers import ask, write_conversations
+from mock_helpers import MockServers, ask, write_conversations
 
 from contract.html_report import write_html
 from contract.runner import run
-from mockserver.app import Settings, create_app
 from mockserver.serve import ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,8 +88,10 @@ def test_the_html_report_renders_its_tables_and_plots_with_the_runs_numbers(page
     assert page.errors == []
 
 
-def test_a_request_sent_to_the_mock_appears_on_the_dashboard_within_a_second(page: Any, tmp_path: Path) -> None:
-    with ServerThread(create_app(write_conversations(tmp_path / "c"), Settings(no_delay=True))) as server:
+def test_a_request_sent_to_the_mock_appears_on_the_dashboard_within_a_second(
+    page: Any, mock_server_factory: MockServers, tmp_path: Path
+) -> None:
+    with mock_server_factory(write_conversations(tmp_path / "c"), no_delay=True) as server:
         page.goto(f"{server.url}/__mock/")
         page.wait_for_selector("text=live", timeout=10_000)
         fixtures = page.locator("tr", has_text="hello.yaml")

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import start_cli, stop_cli, wait_until_serving
+from mock_helpers import serving_cli
 from pydantic import BaseModel
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
@@ -114,18 +114,12 @@ def mock() -> Iterator[str]:
     The command line, not an app in this process, so the profile is the one its flag selects, and the
     libraries under test share nothing with the server.
     """
-    process = start_cli(
-        "--profile", "openai", "--no-delay", "--port", "0", "--fixtures", str(FIXTURES), "--log-level", "warning"
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
+    args = ("--profile", "openai", "--no-delay", "--port", "0", "--fixtures", str(FIXTURES), "--log-level", "warning")
+    with serving_cli(*args, seconds=10) as cli:
+        banner = cli.banner
         found = re.search(r"(http://127\.0\.0\.1:\d+)/v1\s.*\bprofile openai\b", banner)
         assert found, f"unexpected start-up line {banner!r}"
-        wait_until_serving(found[1], process, 10)
         yield found[1]
-    finally:
-        stop_cli(process)
 
 
 Journal = Callable[[], list[dict[str, Any]]]

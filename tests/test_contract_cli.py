@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from brokenservers import closed_port, reference_app
+from mock_helpers import MockServers
 
 from mockserver.serve import ServerThread
 
@@ -112,11 +113,9 @@ def test_version(command: str) -> None:
     assert "\n" not in line
 
 
-def test_a_wrong_base_url_exits_1_with_the_diagnosis_on_top(tmp_path: Path) -> None:
+def test_a_wrong_base_url_exits_1_with_the_diagnosis_on_top(mock_server_factory: MockServers, tmp_path: Path) -> None:
     """Every valid request gets the mock's documented 404: that proves nothing, so it is not a pass."""
-    from mockserver.app import Settings, create_app
-
-    with ServerThread(create_app(None, Settings(no_delay=True))) as server:
+    with mock_server_factory(None, no_delay=True) as server:
         done = contract_check(
             server.url + "/v2", *FAST, "--junit", str(tmp_path / "r.xml"), "--json", str(tmp_path / "r.json")
         )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 import pytest
 from brokenservers import reference_app
+from mock_helpers import plugin_args
 
 from contract.runner import checks_to_run
 from mockserver.serve import ServerThread
 
 pytest_plugins = ["pytester"]
+PLUGIN = plugin_args("chatstream-contract", "contract.pytest_plugin")  # loads the plugin in inner pytest runs
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,16 +22,11 @@ def _importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
 
 
-def _plugin_args() -> list[str]:
-    """Load the plugin explicitly unless the installed entry point already does."""
-    installed = any(ep.name == "chatstream-contract" for ep in importlib.metadata.entry_points(group="pytest11"))
-    return [] if installed else ["-p", "contract.pytest_plugin"]
-
-
+@pytest.mark.slow
 def test_a_broken_server_fails_its_check_item(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app("role_not_first")) as server:
         result = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             server.url,
             "--contract-max-examples",
@@ -54,10 +50,11 @@ def test_a_broken_server_fails_its_check_item(pytester: pytest.Pytester) -> None
     )
 
 
+@pytest.mark.slow
 def test_a_correct_server_passes_every_item(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             server.url,
             "--contract-max-examples",
@@ -87,11 +84,12 @@ def no_system_prompt(ctx, exchange):
 """
 
 
+@pytest.mark.slow
 def test_a_check_in_conftest_becomes_an_item(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(USER_CHECK)
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             server.url,
             "--contract-max-examples",
@@ -107,10 +105,11 @@ def test_a_check_in_conftest_becomes_an_item(pytester: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.slow
 def test_k_selects_one_check(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             server.url,
             "--contract-max-examples",
@@ -127,7 +126,7 @@ def test_an_unreachable_url_fails_every_item_with_one_line(pytester: pytest.Pyte
     from brokenservers import closed_port
 
     result = pytester.runpytest_subprocess(
-        *_plugin_args(), "--contract-url", f"http://127.0.0.1:{closed_port()}", "-p", "no:cacheprovider"
+        *PLUGIN, "--contract-url", f"http://127.0.0.1:{closed_port()}", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(failed=len(checks_to_run(None, None)) + 1)
     result.stdout.fnmatch_lines(["*contract-check: error: cannot reach*"])
@@ -136,15 +135,16 @@ def test_an_unreachable_url_fails_every_item_with_one_line(pytester: pytest.Pyte
 
 def test_without_the_flag_the_plugin_adds_nothing(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain="def test_one():\n    assert True\n")
-    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert "contract" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_a_wrong_base_url_is_inconclusive_not_green(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app()) as server:
         result = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             server.url + "/v2",
             "--contract-max-examples",
@@ -167,10 +167,11 @@ def test_a_wrong_base_url_is_inconclusive_not_green(pytester: pytest.Pytester) -
     )
 
 
+@pytest.mark.slow
 def test_headers_are_sent_and_redacted(pytester: pytest.Pytester) -> None:
     with ServerThread(reference_app("server_error", echo_authorization=True)) as server:
         result = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             server.url,
             "--contract-header",
@@ -200,10 +201,11 @@ def test_headers_are_sent_and_redacted(pytester: pytest.Pytester) -> None:
     ), reruns
 
 
+@pytest.mark.slow
 def test_bad_options_are_one_line(pytester: pytest.Pytester) -> None:
     for option in (["--contract-max-examples", "0"], ["--contract-header", "no colon here"]):
         result = pytester.runpytest_subprocess(
-            *_plugin_args(), "--contract-url", "http://127.0.0.1:9", *option, "-p", "no:cacheprovider"
+            *PLUGIN, "--contract-url", "http://127.0.0.1:9", *option, "-p", "no:cacheprovider"
         )
         assert result.ret != 0
         output = result.stdout.str() + result.stderr.str()
@@ -211,6 +213,7 @@ def test_bad_options_are_one_line(pytester: pytest.Pytester) -> None:
         assert "--contract-max-examples must be at least 1" in output or "must look like 'Name: value'" in output
 
 
+@pytest.mark.slow
 def test_under_xdist_the_suite_runs_once(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     hits: list[int] = []
@@ -223,7 +226,7 @@ def test_under_xdist_the_suite_runs_once(pytester: pytest.Pytester) -> None:
 
     with ServerThread(counting) as server:
         single = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             server.url,
             "--contract-max-examples",
@@ -235,7 +238,7 @@ def test_under_xdist_the_suite_runs_once(pytester: pytest.Pytester) -> None:
         )
         once = len(hits)
         distributed = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             server.url,
             "--contract-max-examples",

@@ -16,14 +16,10 @@ from typing import Any
 import httpx
 import pytest
 from mock_helpers import BUSY_THEN_FREE as SCENARIO
-from mock_helpers import ask, start_cli, stop_cli, wait_until_serving, write_conversations
+from mock_helpers import MockServers, RunningMock, ask, serving_cli, write_conversations
 
 from contract.core.sse import SSEEvent, SSEParser
-from mockserver.app import Settings, create_app
-from mockserver.fixtures import fixture_from_dict
-from mockserver.serve import ServerThread, free_port
-from mockserver.shared_store import SharedStore, create_state_file
-from mockserver.state import MockStore, Store
+from mockserver.serve import free_port
 
 CHAT = "/v1/chat/completions"
 WAIT = 5.0  # a bound for a loaded machine; the feed polls every 0.25 s
@@ -31,16 +27,13 @@ HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, Settings(no_delay=True))) as running:
-        yield running
+def server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
+    return module_mock_server_factory(write_conversations(tmp_path_factory.mktemp("conversations")), no_delay=True)
 
 
 @pytest.fixture()
-def http(server: ServerThread) -> Iterator[httpx.Client]:
+def http(server: RunningMock) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        assert client.post("/__mock/reset").status_code == 200
         yield client
 
 
@@ -129,7 +122,7 @@ def test_the_page_sets_every_value_as_text_never_as_markup(http: httpx.Client) -
     assert "textContent" in page
 
 
-def test_a_request_appears_on_the_feed_with_its_fixture_and_status(server: ServerThread, http: httpx.Client) -> None:
+def test_a_request_appears_on_the_feed_with_its_fixture_and_status(server: RunningMock, http: httpx.Client) -> None:
     with Watcher(server.url) as watcher:
         assert watcher.headers is not None and watcher.headers["content-type"].startswith("text/event-stream")
         watcher.wait_for("fixtures")  # the state when the feed opens
@@ -141,7 +134,7 @@ def test_a_request_appears_on_the_feed_with_its_fixture_and_status(server: Serve
         assert arrived - sent < WAIT
 
 
-def test_the_feed_opens_with_the_journal_so_far(server: ServerThread, http: httpx.Client) -> None:
+def test_the_feed_opens_with_the_journal_so_far(server: RunningMock, http: httpx.Client) -> None:
     for content in ("Say hello.", "Are you busy?"):
         http.post(CHAT, json=ask(content))
     with Watcher(server.url) as watcher:
@@ -152,7 +145,7 @@ def test_the_feed_opens_with_the_journal_so_far(server: ServerThread, http: http
     assert second["fault"] is not None
 
 
-def test_a_request_that_matches_nothing_shows_its_near_misses(server: ServerThread, http: httpx.Client) -> None:
+def test_a_request_that_matches_nothing_shows_its_near_misses(server: RunningMock, http: httpx.Client) -> None:
     with Watcher(server.url) as watcher:
         assert http.post(CHAT, json=ask("Say helo.")).status_code == 400
         entry = watcher.wait_for("request")[1]
@@ -161,7 +154,7 @@ def test_a_request_that_matches_nothing_shows_its_near_misses(server: ServerThre
     assert any(miss.startswith("hello (hello.yaml:") for miss in entry["near_misses"]), entry["near_misses"]
 
 
-def test_hit_counts_and_scenario_plays_follow_the_requests(server: ServerThread, http: httpx.Client) -> None:
+def test_hit_counts_and_scenario_plays_follow_the_requests(server: RunningMock, http: httpx.Client) -> None:
     assert http.post("/__mock/fixtures", json=SCENARIO).status_code == 200
     with Watcher(server.url) as watcher:
         listed = watcher.wait_for("fixtures")[1]["fixtures"]
@@ -186,7 +179,7 @@ def _short(data: Any) -> list[dict[str, Any]]:
     return [{key: row[key] for key in ("fixture", "turn", "plays")} for row in data["scenarios"]]
 
 
-def test_a_reset_clears_what_the_feed_shows(server: ServerThread, http: httpx.Client) -> None:
+def test_a_reset_clears_what_the_feed_shows(server: RunningMock, http: httpx.Client) -> None:
     http.post(CHAT, json=ask("Say hello."))
     with Watcher(server.url) as watcher:
         watcher.wait_for("request")
@@ -196,7 +189,7 @@ def test_a_reset_clears_what_the_feed_shows(server: ServerThread, http: httpx.Cl
         assert watcher.wait_for("request")[1]["fixture"] == "overloaded"
 
 
-def test_a_hostile_value_arrives_as_json_text(server: ServerThread, http: httpx.Client) -> None:
+def test_a_hostile_value_arrives_as_json_text(server: RunningMock, http: httpx.Client) -> None:
     with Watcher(server.url) as watcher:
         http.post(CHAT, json=ask(HOSTILE), headers={"Authorization": "Bearer sk-secret-value"})
         entry = watcher.wait_for("request")[1]
@@ -206,7 +199,7 @@ def test_a_hostile_value_arrives_as_json_text(server: ServerThread, http: httpx.
     assert "sk-secret-value" not in raw, "credentials stay redacted"
 
 
-def test_a_watcher_that_leaves_stops_its_polling(server: ServerThread, http: httpx.Client) -> None:
+def test_a_watcher_that_leaves_stops_its_polling(server: RunningMock, http: httpx.Client) -> None:
     store = server.app.state.mock.store
     reads = 0
     entries = store.entries
@@ -240,31 +233,12 @@ def test_other_methods_get_405(http: httpx.Client) -> None:
         assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["memory", "shared"])
-def test_both_stores_read_the_play_count_of_each_turn(tmp_path: Path, shared: bool) -> None:
-    fixtures = [fixture_from_dict(SCENARIO, source="<test>")]
-    store: Store = (
-        SharedStore(create_state_file(tmp_path / "state.db"), fixtures, 10) if shared else MockStore(fixtures, 10)
-    )
-    assert store.plays() == {}
-    for _ in range(3):
-        store.take_play("busy-then-free", 1)
-    store.take_play("other", 3)
-    assert store.plays() == {("busy-then-free", 1): 3, ("other", 3): 1}
-    assert store.hits("busy-then-free") == 3
-    store.reset()
-    assert store.plays() == {}
-    if isinstance(store, SharedStore):
-        store.close()
-
-
 def test_with_workers_the_feed_shows_every_workers_requests(tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "conversations")
     port = free_port()
-    process = start_cli("--fixtures", str(folder), "--port", str(port), "--no-delay", "--workers", "2")
-    try:
+    # two spawned workers each load the contract: slow on a busy machine
+    with serving_cli("--fixtures", str(folder), "--port", str(port), "--no-delay", "--workers", "2", seconds=60):
         url = f"http://127.0.0.1:{port}"
-        wait_until_serving(url, process, 60)  # two spawned workers each load the contract: slow on a busy machine
         fresh = httpx.Limits(max_keepalive_connections=0)  # each request on a new connection: either worker answers
         with Watcher(url) as watcher, httpx.Client(base_url=url, timeout=30, limits=fresh) as http:
             workers: set[int] = set()
@@ -276,5 +250,3 @@ def test_with_workers_the_feed_shows_every_workers_requests(tmp_path: Path) -> N
                 if len(workers) == 2:
                     break
             assert len(workers) == 2, "the page shows the requests of both workers, whichever serves it"
-    finally:
-        stop_cli(process)

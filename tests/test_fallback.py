@@ -14,15 +14,14 @@ import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis_jsonschema import from_schema
+from mock_helpers import MockServers, RunningMock
 
 from contract.core.schema_instances import Hints, SchemaProblem, build_instance
 from contract.core.spec import load_spec
 from contract.core.sse import SSEEvent, parse_stream
-from mockserver.app import Settings, create_app
+from contract.strategies import schema_requests
 from mockserver.fallback import fallback_turn
 from mockserver.request_rules import Refusal, shape_for_modalities, turn_mismatch
-from mockserver.serve import ServerThread
 from mockserver.turns import AssistantTurn
 
 WEATHER = {
@@ -365,9 +364,10 @@ def test_same_seed_same_turn_other_seeds_other_text():
 # -- properties -------------------------------------------------------------------------------------
 
 SPEC = load_spec()
-REQUEST_SCHEMA = SPEC.inline(SPEC.resolve("#/components/schemas/ChatCompletionRequest"))
+REQUESTS = schema_requests(SPEC, SPEC.operation())  # the request schema, bounded; drawn with reused_strategies
 
 
+@pytest.mark.usefixtures("reused_strategies")
 @settings(
     max_examples=60,
     deadline=None,
@@ -378,7 +378,7 @@ REQUEST_SCHEMA = SPEC.inline(SPEC.resolve("#/components/schemas/ChatCompletionRe
         HealthCheck.filter_too_much,
     ],
 )
-@given(body=from_schema(REQUEST_SCHEMA), seed=st.integers(0, 2**32 - 1))
+@given(body=REQUESTS, seed=st.integers(0, 2**32 - 1))
 def test_any_schema_valid_request_gets_a_turn_or_a_4xx_refusal(body, seed, validator):
     assert validator.validate_request(body) == []
     result = fallback_turn(body, seed)
@@ -524,10 +524,9 @@ def test_realistic_requests_are_honoured_or_refused(body, seed, validator):
 
 
 @pytest.fixture(scope="module")
-def fallback_server(tmp_path_factory):
+def fallback_server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
     empty = tmp_path_factory.mktemp("no-fixtures")
-    with ServerThread(create_app(Path(empty), Settings(seed=3, no_delay=True, fallback=True))) as server:
-        yield server
+    return module_mock_server_factory(Path(empty), seed=3, no_delay=True, fallback=True)
 
 
 def test_sdk_streams_a_fallback_tool_call_valid_on_the_wire(fallback_server, validator):

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from mockserver.app import Settings, create_app
-from mockserver.serve import ServerThread
+from mock_helpers import MockServers
 
 PATHS = [
     "/chat/completions",
@@ -110,11 +107,11 @@ BODIES = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def mock() -> Iterator[str]:
-    with ServerThread(create_app(None, Settings(no_delay=True, max_body=200_000)), log_level="critical") as server:
-        yield server.url
+def mock(module_mock_server_factory: MockServers) -> str:
+    return module_mock_server_factory(None, no_delay=True, max_body=200_000, log_level="critical").url
 
 
+@pytest.mark.slow
 def test_the_http_surface_never_answers_5xx_and_keeps_serving(mock: str, request: pytest.FixtureRequest) -> None:
     examples = request.config.getoption("--fuzz-examples")
     tried = {"n": 0}

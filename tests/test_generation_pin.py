@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
 from contract.core.validate import ContractValidator
+from contract.strategies import bounded_schema, reused_schema_strategies, schema_strategy
 
 REQUEST = "#/components/schemas/ChatCompletionRequest"
 SMALL_OBJECTS = ["#/components/schemas/Usage", "#/components/schemas/ToolCall", "#/components/schemas/Error"]
@@ -20,16 +21,18 @@ def test_installed_hypothesis_is_below_the_break():
 
 
 def test_generated_requests_validate(validator: ContractValidator):
-    schema = validator.spec.inline(validator.spec.resolve(REQUEST))
+    """Through the library's builder as contract-check calls it: bounded, each strategy built once."""
+    schema = bounded_schema(validator.spec.inline(validator.spec.resolve(REQUEST)))
     seen: list[dict] = []
 
     @settings(max_examples=8, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
-    @given(from_schema(schema))
+    @given(schema_strategy(schema))
     def check(request: dict) -> None:
         assert validator.validate_request(request) == []
         seen.append(request)
 
-    check()
+    with reused_schema_strategies():
+        check()
     assert seen and all("messages" in r for r in seen)
 
 

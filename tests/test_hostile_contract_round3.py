@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from hostile_upstreams import basic_auth_app, comment_flood_app, gzip_bomb, gzip_bomb_app
+from mock_helpers import plugin_args
 
 from contract.client import Limits, Timeout, http_client, send
 from contract.core.exchange import PreparedRequest
@@ -24,6 +25,7 @@ from contract.decoding import DECODE_STEP, decoded_pieces
 from mockserver.serve import ServerThread
 
 pytest_plugins = ["pytester"]
+PLUGIN = plugin_args("chatstream-contract", "contract.pytest_plugin")  # loads the plugin in inner pytest runs
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 ADDRESS_SPACE = 1024 * MB  # far below what unpacking 1 GiB whole needs, far above what a bounded read does
@@ -252,14 +254,7 @@ def test_url_credentials_authenticate_and_never_show(tmp_path: Path) -> None:
     assert '"http://user:${URL_PASSWORD}@127.0.0.1:' in rerun
 
 
-def _plugin_args() -> list[str]:
-    """Load the plugin explicitly unless the installed entry point already does."""
-    import importlib.metadata
-
-    installed = any(ep.name == "chatstream-contract" for ep in importlib.metadata.entry_points(group="pytest11"))
-    return [] if installed else ["-p", "contract.pytest_plugin"]
-
-
+@pytest.mark.slow
 def test_the_pytest_plugin_authenticates_with_url_credentials_and_never_shows_them(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,7 +263,7 @@ def test_the_pytest_plugin_authenticates_with_url_credentials_and_never_shows_th
     with ServerThread(app) as server:
         url = server.url.replace("http://", f"http://user:{PASSWORD}@")
         result = pytester.runpytest_subprocess(
-            *_plugin_args(),
+            *PLUGIN,
             "--contract-url",
             url,
             "--contract-max-examples",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import start_cli, stop_cli, wait_until_serving
+from mock_helpers import MockServers, serving_cli
 
 from mockserver.app import Settings, create_app
 from mockserver.fixtures import (
@@ -299,13 +299,9 @@ def test_an_empty_folder_is_refused_unless_allowed(tmp_path: Path) -> None:
     write(tmp_path, "README.md", "no fixtures here\n")
     assert_refused(run_mock(tmp_path), str(tmp_path), "no fixture file", "--allow-empty")
     port = free_port()
-    process = start_cli("--fixtures", str(tmp_path), "--port", str(port), "--allow-empty", "--log-level", "warning")
-    try:
-        assert process.stdout is not None
-        assert "0 fixtures" in process.stdout.readline()
-        wait_until_serving(f"http://127.0.0.1:{port}", process, 20)  # serving, and so handling Ctrl-C
-    finally:
-        stop_cli(process)
+    empty = ("--fixtures", str(tmp_path), "--port", str(port), "--allow-empty", "--log-level", "warning")
+    with serving_cli(*empty, seconds=20) as cli:  # serving, and so handling Ctrl-C
+        assert "0 fixtures" in cli.banner
 
 
 # -- 6. start-up cost ----------------------------------------------------------------------------------
@@ -388,9 +384,10 @@ def test_a_reply_that_breaks_the_contract_still_fails_at_start_up(tmp_path: Path
         check_fixture(broken, ContractValidator())
 
 
-def test_posting_a_900kb_conversation_is_quick_and_leaves_the_loop_free(tmp_path: Path) -> None:
+def test_posting_a_900kb_conversation_is_quick_and_leaves_the_loop_free(
+    mock_server_factory: MockServers, tmp_path: Path
+) -> None:
     write(tmp_path, "one.yaml", HEAD + "hello\n")
-    app = create_app(tmp_path, Settings(no_delay=True))
     body = {
         "name": "big",
         "conversation": [
@@ -398,7 +395,10 @@ def test_posting_a_900kb_conversation_is_quick_and_leaves_the_loop_free(tmp_path
             {"role": "assistant", "content": _long_text(900_000)},
         ],
     }
-    with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with (
+        mock_server_factory(tmp_path, no_delay=True) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
         started = time.monotonic()
         response = client.post("/__mock/fixtures", json=body)
         seconds = time.monotonic() - started

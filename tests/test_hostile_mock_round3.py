@@ -11,8 +11,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
 import textwrap
 import time
 import tracemalloc
@@ -22,17 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import ask, start_cli, stop_cli, wait_until_serving, write_conversations
+from mock_helpers import MockServers, RunningMock, ask, serving_cli, start_cli, wait_until_serving, write_conversations
 from test_mock_cli import run_cli
 
-from mockserver.app import Settings, create_app
 from mockserver.audio import synthesize_wav
 from mockserver.fixtures import FixtureError, fixture_from_dict, load_fixture_file, load_fixtures
 from mockserver.protocol import MAX_HEAD_BYTES
-from mockserver.serve import ServerThread, free_port
+from mockserver.serve import free_port
 from mockserver.state import MAX_JOURNAL_HEADER_CHARS
 
-ROOT = Path(__file__).resolve().parent.parent
 CHAT = "/v1/chat/completions"
 
 
@@ -59,17 +55,15 @@ def speaking(file: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+def server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, Settings(no_delay=True)), log_level="critical") as running:
-        yield running
+    return module_mock_server_factory(folder, no_delay=True, log_level="critical")
 
 
 @pytest.fixture()
-def http(server: ServerThread) -> Iterator[httpx.Client]:
+def http(server: RunningMock) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         yield client
-        client.post("/__mock/reset")
 
 
 # -- 1. audio files stay inside the fixtures folder ------------------------------------------------------
@@ -177,7 +171,7 @@ def raw_request(url: str, head: bytes) -> bytes:
     return answer
 
 
-def test_a_request_head_over_the_bound_gets_431_and_the_connection_closes(server: ServerThread) -> None:
+def test_a_request_head_over_the_bound_gets_431_and_the_connection_closes(server: RunningMock) -> None:
     value = b"x" * (MAX_HEAD_BYTES + 10_000)
     answer = raw_request(server.url, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + value + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
@@ -185,7 +179,7 @@ def test_a_request_head_over_the_bound_gets_431_and_the_connection_closes(server
     assert httpx.get(f"{server.url}/health").status_code == 200
 
 
-def test_a_64_mb_header_is_refused_before_it_is_read(server: ServerThread) -> None:
+def test_a_64_mb_header_is_refused_before_it_is_read(server: RunningMock) -> None:
     head = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
     host, port = server.url.removeprefix("http://").split(":")
     sent = 0
@@ -210,11 +204,9 @@ def _peak_rss_mb(pid: int) -> float:
 def test_ten_64_mb_headers_leave_the_memory_and_the_journal_small(tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "conversations")
     port = free_port()
-    process = start_cli("--fixtures", str(folder), "--port", str(port), "--no-delay", "--log-level", "error")
-    try:
+    with serving_cli("--fixtures", str(folder), "--port", str(port), "--no-delay", "--log-level", "error") as cli:
         url = f"http://127.0.0.1:{port}"
-        wait_until_serving(url, process, 60)
-        before = _peak_rss_mb(process.pid)
+        before = _peak_rss_mb(cli.process.pid)
         head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Big: "
         block = b"z" * (1024 * 1024)
         for _ in range(10):
@@ -228,9 +220,7 @@ def test_ten_64_mb_headers_leave_the_memory_and_the_journal_small(tmp_path: Path
                 except OSError:
                     pass  # refused: the server closed the connection
         journal = httpx.get(f"{url}/__mock/requests", timeout=30)
-        grown = _peak_rss_mb(process.pid) - before
-    finally:
-        stop_cli(process)
+        grown = _peak_rss_mb(cli.process.pid) - before
     assert journal.status_code == 200 and len(journal.content) < 1024 * 1024
     assert grown < 50, f"peak memory grew by {grown:.0f} MB"
 
@@ -396,14 +386,9 @@ def test_a_deleted_state_file_stops_the_workers_with_one_line_and_exit_2(tmp_pat
     temp = tmp_path / "tmp"
     temp.mkdir()
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mockserver.cli", "--fixtures", str(folder), "--port", str(port)]
-        + ["--no-delay", "--workers", "2", "--log-level", "warning"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"PYTHONPATH": str(ROOT), "TMPDIR": str(temp)},
+    process = start_cli(
+        *("--fixtures", str(folder), "--port", str(port), "--no-delay", "--workers", "2", "--log-level", "warning"),
+        env={"TMPDIR": str(temp)},
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -438,7 +423,9 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
-def test_a_disconnect_fault_is_logged_at_debug_with_its_name_not_as_an_error(tmp_path: Path) -> None:
+def test_a_disconnect_fault_is_logged_at_debug_with_its_name_not_as_an_error(
+    mock_server_factory: MockServers, tmp_path: Path
+) -> None:
     folder = write_conversations(tmp_path / "conversations")
     write(
         folder,
@@ -452,7 +439,7 @@ def test_a_disconnect_fault_is_logged_at_debug_with_its_name_not_as_an_error(tmp
         """,
     )
     records = _Records()
-    with ServerThread(create_app(folder, Settings(no_delay=True)), log_level="debug") as running:
+    with mock_server_factory(folder, no_delay=True, log_level="debug") as running:
         uvicorn_log = logging.getLogger("uvicorn.error")
         uvicorn_log.addHandler(records)
         try:

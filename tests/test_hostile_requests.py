@@ -9,10 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import write_conversations
-
-from mockserver.app import Settings, create_app
-from mockserver.serve import ServerThread
+from mock_helpers import MockServers, write_conversations
 
 BAD_BODIES = {
     "nested 20,000 deep in messages": b'{"messages": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
@@ -28,12 +25,10 @@ BAD_BODIES = {
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def client(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with (
-        ServerThread(create_app(folder, Settings(no_delay=True)), log_level="critical") as server,
-        httpx.Client(base_url=server.url, timeout=30) as http,
-    ):
+    server = module_mock_server_factory(folder, no_delay=True, log_level="critical")
+    with httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
 
 
@@ -116,7 +111,7 @@ STALLS = {  # each of these once blocked the event loop for tens of seconds or m
 @pytest.mark.parametrize("served", [False, True], ids=["fixtures", "fallback"])
 @pytest.mark.parametrize("name", list(STALLS))
 def test_a_stall_of_old_is_answered_fast_while_a_paced_stream_keeps_its_pace(
-    tmp_path: Path, name: str, served: bool
+    mock_server_factory: MockServers, tmp_path: Path, name: str, served: bool
 ) -> None:
     """The answer comes within two seconds, and a stream on another connection keeps its 25 ms gaps."""
     import threading
@@ -126,7 +121,7 @@ def test_a_stall_of_old_is_answered_fast_while_a_paced_stream_keeps_its_pace(
     path, body = STALLS[name]
     folder = write_conversations(tmp_path)
     with (
-        ServerThread(create_app(folder, Settings(max_body=2_000_000, fallback=served)), log_level="critical") as server,
+        mock_server_factory(folder, max_body=2_000_000, fallback=served, log_level="critical") as server,
         httpx.Client(base_url=server.url, timeout=30) as http,
     ):
         paced: dict[str, object] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from brokenservers import reference_app
+from mock_helpers import MockServers
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -189,10 +190,8 @@ def contract_check(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_command_line_writes_the_report_against_the_mock(tmp_path: Path) -> None:
-    from mockserver.app import Settings, create_app
-
-    with ServerThread(create_app(None, Settings(no_delay=True))) as server:
+def test_the_command_line_writes_the_report_against_the_mock(mock_server_factory: MockServers, tmp_path: Path) -> None:
+    with mock_server_factory(None, no_delay=True) as server:
         done = contract_check(
             server.url + "/v1", "--max-examples", "5", "--seed", "11", "--html", str(tmp_path / "r.html")
         )

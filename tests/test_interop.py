@@ -12,13 +12,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from mockserver.app import Settings, create_app
-from mockserver.serve import ServerThread
+from mock_helpers import MockServers, RunningMock
 
 pytest.importorskip("schemathesis")
 
@@ -36,14 +33,13 @@ EXCLUDED_CHECKS = "positive_data_acceptance"
 
 
 @pytest.fixture(scope="module")
-def mock() -> Iterator[ServerThread]:
+def mock(module_mock_server_factory: MockServers) -> RunningMock:
     """The bundled fixtures (with the fallback for any other request) and no pacing."""
-    app = create_app(None, Settings(no_delay=True, seed=0, journal_size=100_000))
-    with ServerThread(app) as server:
-        yield server
+    return module_mock_server_factory(None, no_delay=True, seed=0, journal_size=100_000)
 
 
-def test_schemathesis_finds_no_failure_on_the_exported_contract(mock: ServerThread, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_schemathesis_finds_no_failure_on_the_exported_contract(mock: RunningMock, tmp_path: Path) -> None:
     document = tmp_path / "openapi-3.2.yaml"
     export = subprocess.run(
         [sys.executable, "-m", "contract.cli", "--export-spec", "3.2", "-o", str(document)],

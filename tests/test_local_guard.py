@@ -18,13 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import write_conversations
+from mock_helpers import MockServers, RunningMock, write_conversations
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from mockserver.app import Settings, create_app
 from mockserver.local_guard import AllowedHosts
 from mockserver.recording.recorder import create_recorder_app
 from mockserver.recording.upstream import Upstream
@@ -41,9 +40,8 @@ FOREIGN = "http://attacker.example"
 
 
 @pytest.fixture()
-def mock(tmp_path: Path) -> Iterator[ServerThread]:
-    with ServerThread(create_app(write_conversations(tmp_path), Settings(no_delay=True))) as server:
-        yield server
+def mock(mock_server_factory: MockServers, tmp_path: Path) -> RunningMock:
+    return mock_server_factory(write_conversations(tmp_path), no_delay=True)
 
 
 def _hello_text(http: httpx.Client, url: str) -> str:
@@ -54,7 +52,7 @@ def _journal(http: httpx.Client, url: str) -> list[Any]:
     return list(http.get(f"{url}/__mock/requests").json()["requests"])
 
 
-def test_a_no_cors_fetch_from_another_origin_cannot_plant_a_conversation(mock: ServerThread) -> None:
+def test_a_no_cors_fetch_from_another_origin_cannot_plant_a_conversation(mock: RunningMock) -> None:
     with httpx.Client(timeout=10) as http:
         before = _hello_text(http, mock.url)
         for origin in (FOREIGN, "http://127.0.0.1:1", "null"):  # another site, another local port, a sandboxed frame
@@ -70,7 +68,7 @@ def test_a_no_cors_fetch_from_another_origin_cannot_plant_a_conversation(mock: S
         assert "planted" not in json.dumps(http.get(f"{mock.url}/__mock/fixtures").json())
 
 
-def test_admin_writes_take_json_only_so_a_page_needs_a_preflight(mock: ServerThread) -> None:
+def test_admin_writes_take_json_only_so_a_page_needs_a_preflight(mock: RunningMock) -> None:
     """Without an Origin (an old browser, a proxy that strips it) a form's content type is still refused."""
     with httpx.Client(timeout=10) as http:
         for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
@@ -81,7 +79,7 @@ def test_admin_writes_take_json_only_so_a_page_needs_a_preflight(mock: ServerThr
         assert _hello_text(http, mock.url) == "pwned", "the same request with its JSON type is served"
 
 
-def test_a_form_posted_from_another_origin_cannot_empty_the_journal(mock: ServerThread) -> None:
+def test_a_form_posted_from_another_origin_cannot_empty_the_journal(mock: RunningMock) -> None:
     with httpx.Client(timeout=10) as http:
         _hello_text(http, mock.url)
         form = {"Content-Type": "application/x-www-form-urlencoded", "Origin": FOREIGN}
@@ -95,13 +93,13 @@ def test_a_form_posted_from_another_origin_cannot_empty_the_journal(mock: Server
         assert _journal(http, mock.url) == []
 
 
-def test_a_rebinding_host_is_refused_and_an_allowed_one_served(tmp_path: Path) -> None:
+def test_a_rebinding_host_is_refused_and_an_allowed_one_served(
+    mock_server_factory: MockServers, tmp_path: Path
+) -> None:
     folder = write_conversations(tmp_path)
-    with (
-        ServerThread(create_app(folder, Settings(no_delay=True))) as strict,
-        ServerThread(create_app(folder, Settings(no_delay=True, allowed_hosts=("mock.internal",)))) as open_to_one,
-        httpx.Client(timeout=10) as http,
-    ):
+    strict = mock_server_factory(folder, no_delay=True)
+    open_to_one = mock_server_factory(folder, no_delay=True, allowed_hosts=("mock.internal",))
+    with httpx.Client(timeout=10) as http:
         rebound = {"Host": "rebind.attacker.example"}
         for method, path in (("GET", "/__mock/requests"), ("GET", "/v1/models"), ("POST", "/v1/chat/completions")):
             answer = http.request(method, f"{strict.url}{path}", headers=rebound, json=HELLO)
@@ -126,19 +124,19 @@ def test_allowed_host_names() -> None:
 
 
 @pytest.fixture()
-def upstream_and_recorder(tmp_path: Path) -> Iterator[tuple[ServerThread, ServerThread, Path]]:
+def upstream_and_recorder(
+    mock_server_factory: MockServers, tmp_path: Path
+) -> Iterator[tuple[RunningMock, ServerThread, Path]]:
     folder = tmp_path / "recorded"
-    with (
-        ServerThread(create_app(write_conversations(tmp_path / "up"), Settings(no_delay=True))) as upstream,
-        ServerThread(
-            create_recorder_app(Upstream.parse(upstream.url, [("Authorization", "Bearer sk-users-own-key")]), folder)
-        ) as recorder,
-    ):
+    upstream = mock_server_factory(write_conversations(tmp_path / "up"), no_delay=True)
+    with ServerThread(
+        create_recorder_app(Upstream.parse(upstream.url, [("Authorization", "Bearer sk-users-own-key")]), folder)
+    ) as recorder:
         yield upstream, recorder, folder
 
 
 def test_the_recorder_sends_nothing_upstream_for_another_origin(
-    upstream_and_recorder: tuple[ServerThread, ServerThread, Path],
+    upstream_and_recorder: tuple[RunningMock, ServerThread, Path],
 ) -> None:
     upstream, recorder, folder = upstream_and_recorder
     with httpx.Client(timeout=10) as http:
@@ -193,7 +191,7 @@ def _attack_site(mock: str, recorder: str) -> Starlette:
 
 
 def test_a_page_on_another_loopback_port_cannot_drive_the_mock_or_the_recorder(
-    tmp_path: Path, upstream_and_recorder: tuple[ServerThread, ServerThread, Path]
+    mock_server_factory: MockServers, tmp_path: Path, upstream_and_recorder: tuple[RunningMock, ServerThread, Path]
 ) -> None:
     playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -201,7 +199,7 @@ def test_a_page_on_another_loopback_port_cannot_drive_the_mock_or_the_recorder(
         pytest.skip("the browser test needs Debian's chromium (apt-get install chromium)")
     upstream, recorder, folder = upstream_and_recorder
     with (
-        ServerThread(create_app(write_conversations(tmp_path / "mock"), Settings(no_delay=True))) as mock,
+        mock_server_factory(write_conversations(tmp_path / "mock"), no_delay=True) as mock,
         ServerThread(_attack_site(mock.url, recorder.url)) as site,
         httpx.Client(timeout=10) as http,
         playwright_api.sync_playwright() as driver,

@@ -16,14 +16,13 @@ import pytest
 from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mock_helpers import MockServers
 
 from contract.core.spec import load_spec
 from contract.core.sse import SSEEvent, parse_stream
 from contract.core.validate import JSON, ContractValidator
 from contract.lint.refusals import documented_refusals, normalise_param
 from contract.strategies import schema_requests
-from mockserver.app import Settings, create_app
-from mockserver.serve import ServerThread
 
 SPEC = load_spec(ROOT / "openapi.yaml")
 REQUESTS = schema_requests(SPEC, SPEC.operation())
@@ -34,14 +33,13 @@ def _listed_refusals() -> set[tuple[str | None, str | None]]:
 
 
 @pytest.fixture(scope="module")
-def mock() -> Iterator[httpx.Client]:
-    with (
-        ServerThread(create_app(None, Settings(no_delay=True, seed=7))) as server,
-        httpx.Client(base_url=server.url + "/v1", timeout=30) as client,
-    ):
+def mock(module_mock_server_factory: MockServers) -> Iterator[httpx.Client]:
+    server = module_mock_server_factory(None, no_delay=True, seed=7)
+    with httpx.Client(base_url=server.url + "/v1", timeout=30) as client:
         yield client
 
 
+@pytest.mark.usefixtures("reused_strategies")
 @settings(
     max_examples=60,
     deadline=None,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import ask, start_cli, stop_cli, wait_until_serving, write_conversations
+from mock_helpers import ask, serving_cli, write_conversations
 
 from mockserver.serve import free_port
 
@@ -42,14 +42,11 @@ def assert_one_line_usage_error(result: subprocess.CompletedProcess[str], *words
 def test_serves_until_interrupted(tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "c")
     port = free_port()
-    process = start_cli(
-        "--fixtures", str(folder), "--port", str(port), "--no-delay", "--seed", "7", "--log-level", "warning"
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
+    args = ("--fixtures", str(folder), "--port", str(port), "--no-delay", "--seed", "7", "--log-level", "warning")
+    with serving_cli(*args, seconds=10) as cli:
+        banner = cli.banner
         assert f"http://127.0.0.1:{port}/v1" in banner and "9 fixtures" in banner and "seed 7" in banner
-        health = wait_until_serving(f"http://127.0.0.1:{port}", process, 10)
+        health = cli.health
         assert health.json() == {"status": "ok", "fixtures": 9}
         reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=ask("Say hello.", stream=False))
         assert reply.json()["choices"][0]["message"]["content"] == "Hello! How can I help you today?"
@@ -61,8 +58,6 @@ def test_serves_until_interrupted(tmp_path: Path) -> None:
                 client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=ask("Say hello.", stream=False))
                 elapsed.append(time.perf_counter() - started)
         assert sorted(elapsed)[3] < 0.025, elapsed
-    finally:
-        stop_cli(process)
 
 
 def test_missing_folder() -> None:

@@ -9,24 +9,20 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import ask, read_stream, write_conversations
+from mock_helpers import MockServers, RunningMock, ask, read_stream, write_conversations
 
-from mockserver.app import Settings, create_app
 from mockserver.faults import FaultPlan, parse_fault, parse_fault_header
-from mockserver.serve import ServerThread
 
 URL = "/v1/chat/completions"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, Settings(no_delay=True))) as running:
-        yield running
+def server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
+    return module_mock_server_factory(write_conversations(tmp_path_factory.mktemp("conversations")), no_delay=True)
 
 
 @pytest.fixture()
-def client(server: ServerThread) -> Iterator[httpx.Client]:
+def client(server: RunningMock) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as http:
         yield http
 
@@ -171,22 +167,20 @@ def test_split_utf8_needs_a_multibyte_character(client: httpx.Client, validator:
     assert validator.validate_response(400, response.json()) == []
 
 
-def _statuses(folder: Path, seed: int) -> list[tuple[int, str]]:
-    app = create_app(
-        folder, Settings(no_delay=True, seed=seed, fault_rate=0.5, fault_types=("http_error", "keepalive"))
-    )
+def _statuses(servers: MockServers, folder: Path, seed: int) -> list[tuple[int, str]]:
+    served = servers(folder, no_delay=True, seed=seed, fault_rate=0.5, fault_types=("http_error", "keepalive"))
     seen = []
-    with ServerThread(app) as running, httpx.Client(base_url=running.url, timeout=10) as http:
+    with served as running, httpx.Client(base_url=running.url, timeout=10) as http:
         for _ in range(12):
             stream = read_stream(http, URL, ask("Say hello."))
             seen.append((stream.status, "ping" if stream.comments else "-"))
     return seen
 
 
-def test_seeded_fault_rate_replays(tmp_path: Path) -> None:
+def test_seeded_fault_rate_replays(mock_server_factory: MockServers, tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "c")
-    first = _statuses(folder, seed=42)
-    assert first == _statuses(folder, seed=42)
+    first = _statuses(mock_server_factory, folder, seed=42)
+    assert first == _statuses(mock_server_factory, folder, seed=42)
     kinds = {status for status, _ in first}
     assert 200 in kinds and kinds & {429, 500, 503}, first
     assert any(mark == "ping" for _, mark in first)

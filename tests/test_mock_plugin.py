@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 import pytest
-from mock_helpers import CONVERSATIONS
+from mock_helpers import CONVERSATIONS, plugin_args
 
 pytest_plugins = ["pytester"]
+PLUGIN = plugin_args("chatstream-mock", "mockserver.pytest_plugin")  # loads the plugin in inner pytest runs
 
 USER_TEST = '''
 from openai import OpenAI
@@ -41,11 +40,6 @@ conversation:
 '''
 
 
-def _plugin_args() -> list[str]:
-    installed = any(ep.name == "chatstream-mock" for ep in entry_points(group="pytest11"))
-    return [] if installed else ["-p", "mockserver.pytest_plugin"]
-
-
 @pytest.fixture()
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     folder = pytester.mkdir("conversations")
@@ -56,18 +50,18 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_fixture_folder_from_the_ini_option(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\nmockserver_fixtures = conversations\n")
-    result = project.runpytest(*_plugin_args(), "-q")
+    result = project.runpytest(*PLUGIN, "-q")
     result.assert_outcomes(passed=2)
 
 
 def test_fixture_folder_from_the_command_line(project: pytest.Pytester) -> None:
-    result = project.runpytest(*_plugin_args(), "--mockserver-fixtures", str(project.path / "conversations"), "-q")
+    result = project.runpytest(*PLUGIN, "--mockserver-fixtures", str(project.path / "conversations"), "-q")
     result.assert_outcomes(passed=2)
 
 
 def test_broken_folder_fails_the_fixture_with_one_line(project: pytest.Pytester) -> None:
     (project.path / "conversations" / "bad.yaml").write_text("conversation: []\n", encoding="utf-8")
-    result = project.runpytest(*_plugin_args(), "--mockserver-fixtures", "conversations", "-q")
+    result = project.runpytest(*PLUGIN, "--mockserver-fixtures", "conversations", "-q")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*mockserver: *bad.yaml:1: conversation must be a non-empty list*"])
 
@@ -156,12 +150,13 @@ def isolated(pytester: pytest.Pytester) -> pytest.Pytester:
 @pytest.mark.parametrize("order", ["forward", "reverse"])
 def test_tests_pass_in_any_order(isolated: pytest.Pytester, order: str) -> None:
     names = TESTS if order == "forward" else TESTS[::-1]
-    result = isolated.runpytest(*_plugin_args(), "-p", "no:randomly", "-q", *(f"test_order.py::{n}" for n in names))
+    result = isolated.runpytest(*PLUGIN, "-p", "no:randomly", "-q", *(f"test_order.py::{n}" for n in names))
     result.assert_outcomes(passed=len(TESTS))
 
 
+@pytest.mark.slow
 def test_tests_pass_under_xdist(isolated: pytest.Pytester) -> None:
-    result = isolated.runpytest_subprocess(*_plugin_args(), "-p", "no:randomly", "-n", "2", "-q")
+    result = isolated.runpytest_subprocess(*PLUGIN, "-p", "no:randomly", "-n", "2", "-q")
     result.assert_outcomes(passed=len(TESTS))
 
 
@@ -229,7 +224,7 @@ def test_the_factory_and_the_helpers(pytester: pytest.Pytester) -> None:
     (folder / "hello.yaml").write_text(CONVERSATIONS["hello.yaml"], encoding="utf-8")
     pytester.makeini("[pytest]\nmockserver_fixtures = conversations\n")
     pytester.makepyfile(test_factory=FACTORY_TEST)
-    result = pytester.runpytest(*_plugin_args(), "-p", "no:randomly", "-q")
+    result = pytester.runpytest(*PLUGIN, "-p", "no:randomly", "-q")
     result.assert_outcomes(passed=4, failed=2)
     result.stdout.fnmatch_lines(
         [

@@ -10,11 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mock_helpers import CITY_SCHEMA, WEATHER_TOOL, write_conversations
+from mock_helpers import CITY_SCHEMA, WEATHER_TOOL, MockServers, RunningMock, write_conversations
 from openai import BadRequestError, OpenAI
-
-from mockserver.app import Settings, create_app
-from mockserver.serve import ServerThread
 
 PARIS = [
     {"role": "system", "content": "You are a weather assistant."},
@@ -23,14 +20,13 @@ PARIS = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+def server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, Settings(no_delay=True, seed=3))) as running:
-        yield running
+    return module_mock_server_factory(folder, no_delay=True, seed=3)
 
 
 @pytest.fixture(params=["/v1", ""], ids=["v1", "root"])
-def client(server: ServerThread, request: pytest.FixtureRequest) -> Iterator[OpenAI]:
+def client(server: RunningMock, request: pytest.FixtureRequest) -> Iterator[OpenAI]:
     with OpenAI(base_url=server.url + request.param, api_key="test", max_retries=0, timeout=10) as sdk:
         yield sdk
 
@@ -165,7 +161,7 @@ def test_json_schema_reply_parses(client: OpenAI) -> None:
     assert caught.value.code == "fixture_mismatch" and "city-json" in caught.value.message
 
 
-def test_multi_turn_tool_conversation_end_to_end(client: OpenAI, server: ServerThread) -> None:
+def test_multi_turn_tool_conversation_end_to_end(client: OpenAI, server: RunningMock) -> None:
     messages: list[dict[str, Any]] = list(PARIS)
     calls: dict[int, dict[str, str]] = {}
     for chunk in client.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEATHER_TOOL], stream=True):
@@ -280,7 +276,7 @@ def test_an_image_part_in_the_sdks_object_shape_is_taken(client: OpenAI, validat
 
 
 def test_the_sdk_without_stream_gets_a_stream_and_one_warning(
-    server: ServerThread, caplog: pytest.LogCaptureFixture
+    server: RunningMock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The contract's default is a stream; the SDK expects JSON. The mock keeps the contract and says why."""
     server.app.state.sdk_stream_warned = False

@@ -9,25 +9,23 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import CITY_SCHEMA, WEATHER_TOOL, ask, read_stream, write_conversations
+from mock_helpers import CITY_SCHEMA, WEATHER_TOOL, MockServers, RunningMock, ask, read_stream, write_conversations
 
 from mockserver.app import Settings, create_app
 from mockserver.fixtures import FixtureError
-from mockserver.serve import ServerThread
 from mockserver.tokenize import count_tokens
 
 MAX_BODY = 4096
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+def server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
     folder = write_conversations(tmp_path_factory.mktemp("conversations"))
-    with ServerThread(create_app(folder, Settings(no_delay=True, max_body=MAX_BODY, seed=11))) as running:
-        yield running
+    return module_mock_server_factory(folder, no_delay=True, max_body=MAX_BODY, seed=11)
 
 
 @pytest.fixture()
-def client(server: ServerThread) -> Iterator[httpx.Client]:
+def client(server: RunningMock) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as http:
         yield http
 
@@ -106,11 +104,11 @@ def test_stream_absent_means_stream_and_matches_the_json_reply(client: httpx.Cli
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
-def test_same_seed_replays_the_same_ids(tmp_path: Path) -> None:
+def test_same_seed_replays_the_same_ids(mock_server_factory: MockServers, tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "c")
     ids = []
     for _ in range(2):
-        with ServerThread(create_app(folder, Settings(no_delay=True, seed=5))) as running, httpx.Client() as http:
+        with mock_server_factory(folder, no_delay=True, seed=5) as running, httpx.Client() as http:
             ids.append(
                 [
                     http.post(running.url + "/chat/completions", json=ask("Say hello.", stream=False)).json()["id"]
@@ -326,7 +324,7 @@ def test_unknown_path_and_method(client: httpx.Client) -> None:
 
 
 def test_unexpected_failure_is_a_500_and_the_server_keeps_serving(
-    server: ServerThread, client: httpx.Client, validator: Any, monkeypatch: pytest.MonkeyPatch
+    server: RunningMock, client: httpx.Client, validator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index = server.app.state.mock.index
 
@@ -394,13 +392,12 @@ def test_paced_stream_keeps_its_ttft_and_rate(client: httpx.Client, record_prope
     assert rate == pytest.approx(RATE, rel=0.15)
 
 
-def test_jitter_is_seeded(tmp_path: Path) -> None:
+def test_jitter_is_seeded(mock_server_factory: MockServers, tmp_path: Path) -> None:
     folder = write_conversations(tmp_path / "c")
     pacing = {"X-Mock-Pacing": "ttft_ms=20, tokens_per_second=50, jitter=0.5"}
     runs = []
     for _ in range(2):
-        app = create_app(folder, Settings(seed=9))
-        with ServerThread(app) as running, httpx.Client(base_url=running.url, timeout=10) as http:
+        with mock_server_factory(folder, seed=9) as running, httpx.Client(base_url=running.url, timeout=10) as http:
             stream = read_stream(http, "/chat/completions", ask("Count to ten in words."), headers=pacing)
             runs.append([b - a for a, b in zip(stream.arrivals[1:], stream.arrivals[2:-3])])
     assert len(runs[0]) > 10
@@ -413,12 +410,11 @@ def test_jitter_is_seeded(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def default_server() -> Iterator[ServerThread]:
-    with ServerThread(create_app(None, Settings(no_delay=True))) as running:
-        yield running
+def default_server(module_mock_server_factory: MockServers) -> RunningMock:
+    return module_mock_server_factory(None, no_delay=True)
 
 
-def test_default_server_answers_anything(default_server: ServerThread, validator: Any) -> None:
+def test_default_server_answers_anything(default_server: RunningMock, validator: Any) -> None:
     with httpx.Client(base_url=default_server.url, timeout=10) as http:
         assert http.get("/health").json()["fixtures"] >= 10
         stream = read_stream(http, "/v1/chat/completions", ask("Tell me something nobody has asked before."))
@@ -462,7 +458,7 @@ def _head_deadline_protocols() -> list[type]:
 
 @pytest.mark.parametrize("protocol", _head_deadline_protocols(), ids=lambda cls: cls.__name__)
 def test_connections_that_never_finish_a_request_head_are_closed(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, protocol: type
+    mock_server_factory: MockServers, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, protocol: type
 ) -> None:
     """2,001 slow request heads were all still held after 30 s; each now has a deadline (1 s here)."""
     import socket
@@ -472,7 +468,7 @@ def test_connections_that_never_finish_a_request_head_are_closed(
 
     monkeypatch.setattr(mockserver.serve, "HeadDeadlineProtocol", protocol)
     monkeypatch.setattr(protocol, "head_timeout", 1.0)
-    with ServerThread(create_app(write_conversations(tmp_path), Settings(no_delay=True))) as running:
+    with mock_server_factory(write_conversations(tmp_path), no_delay=True) as running:
         silent = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(50)]
         trickling = socket.create_connection(("127.0.0.1", running.port))
         started = time.monotonic()

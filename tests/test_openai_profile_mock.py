@@ -14,12 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_helpers import read_stream
+from mock_helpers import MockServers, RunningMock, read_stream
 from openai import BadRequestError, NotFoundError, OpenAI
 
 from contract.core.spec import load_spec
 from contract.core.validate import ContractValidator
-from mockserver.app import Settings, create_app
 from mockserver.fixtures import FixtureError, load_fixtures
 from mockserver.recording.recorder import Upstream, create_recorder_app
 from mockserver.serve import ServerThread
@@ -45,19 +44,18 @@ def openai_validator() -> ContractValidator:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerThread]:
-    with ServerThread(create_app(None, Settings(no_delay=True), profile="openai")) as running:
-        yield running
+def server(module_mock_server_factory: MockServers) -> RunningMock:
+    return module_mock_server_factory(None, no_delay=True, profile="openai")
 
 
 @pytest.fixture()
-def sdk(server: ServerThread) -> Iterator[OpenAI]:
+def sdk(server: RunningMock) -> Iterator[OpenAI]:
     with OpenAI(base_url=server.url + "/v1", api_key="test", max_retries=0) as client:
         yield client
 
 
 @pytest.fixture()
-def http(server: ServerThread) -> Iterator[httpx.Client]:
+def http(server: RunningMock) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         yield client
 
@@ -104,7 +102,7 @@ def test_developer_matches_like_system_and_content_may_be_text_parts(sdk: OpenAI
     assert http.get("/__mock/requests").json()["requests"][-1]["fixture"] == "french-hello"
 
 
-def test_json_object_gets_one_json_object(sdk: OpenAI, tmp_path: Path) -> None:
+def test_json_object_gets_one_json_object(sdk: OpenAI, mock_server_factory: MockServers, tmp_path: Path) -> None:
     made_up = sdk.chat.completions.create(
         model="gpt-4o",
         messages=[{"role": "user", "content": "List three colours."}],
@@ -115,7 +113,7 @@ def test_json_object_gets_one_json_object(sdk: OpenAI, tmp_path: Path) -> None:
         "conversation:\n  - {role: user, content: Describe Paris.}\n  - {role: assistant, content: A city.}\n"
     )
     with (
-        ServerThread(create_app(tmp_path, Settings(no_delay=True), profile="openai")) as strict,
+        mock_server_factory(tmp_path, no_delay=True, profile="openai") as strict,
         OpenAI(base_url=strict.url + "/v1", api_key="test", max_retries=0) as client,
     ):
         with pytest.raises(BadRequestError) as caught:
@@ -212,8 +210,10 @@ def test_the_plugin_report_shows_the_nearest_fixture(pytester: pytest.Pytester) 
 # -- the seed profile's hint ----------------------------------------------------------------------
 
 
-def test_the_seed_profile_marks_a_stream_nobody_asked_for(caplog: pytest.LogCaptureFixture) -> None:
-    with ServerThread(create_app(None, Settings(no_delay=True))) as seed, httpx.Client(base_url=seed.url) as http:
+def test_the_seed_profile_marks_a_stream_nobody_asked_for(
+    mock_server_factory: MockServers, caplog: pytest.LogCaptureFixture
+) -> None:
+    with mock_server_factory(None, no_delay=True) as seed, httpx.Client(base_url=seed.url) as http:
         with caplog.at_level(logging.WARNING, logger="mockserver"):
             for agent in ("litellm/1.80.0", "ai/6.0.1 ai-sdk/provider-utils/3.0", "litellm/1.80.0"):
                 omitted = http.post("/v1/chat/completions", json={"messages": HELLO}, headers={"user-agent": agent})
@@ -230,11 +230,13 @@ def test_the_seed_profile_marks_a_stream_nobody_asked_for(caplog: pytest.LogCapt
 # -- recording ------------------------------------------------------------------------------------
 
 
-def test_a_recorded_json_answer_to_a_request_without_stream_replays_as_json(tmp_path: Path) -> None:
+def test_a_recorded_json_answer_to_a_request_without_stream_replays_as_json(
+    mock_server_factory: MockServers, tmp_path: Path
+) -> None:
     recorded = tmp_path / "recorded"
     question = [{"role": "user", "content": "Say hello."}]
     with (
-        ServerThread(create_app(None, Settings(no_delay=True), profile="openai")) as upstream,
+        mock_server_factory(None, no_delay=True, profile="openai") as upstream,
         ServerThread(create_recorder_app(Upstream.parse(upstream.url + "/v1"), recorded)) as recorder,
     ):
         answer = httpx.post(recorder.url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": question})
@@ -247,7 +249,7 @@ def test_a_recorded_json_answer_to_a_request_without_stream_replays_as_json(tmp_
     by_question = {f.conversation[0]["content"]: f for f in load_fixtures(recorded)}
     assert by_question["Say hello."].turns[1].stream_default is False
     assert by_question["Hello!"].turns[1].stream_default is None, "the client said stream: true; nothing to keep"
-    with ServerThread(create_app(recorded, Settings(no_delay=True))) as replay:  # the seed profile streams by default
+    with mock_server_factory(recorded, no_delay=True) as replay:  # the seed profile streams by default
         again = httpx.post(replay.url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": question})
         assert again.headers["content-type"].startswith("application/json"), "answered as it was recorded"
         assert again.json()["choices"][0]["message"]["content"] == answer.json()["choices"][0]["message"]["content"]

@@ -13,15 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from mock_helpers import REPOSITORY, start_cli, stop_cli, wait_until_serving
+from mock_helpers import REPOSITORY, MockServers, serving_cli
 
 from contract.core.dialect import Dialect
 from contract.core.overlay import OverlayError, apply_overlay, parse_overlay
 from contract.core.profiles import BUNDLED, Profile, profile
 from contract.core.spec import SpecError, load_spec
 from contract.core.validate import ContractValidator
-from mockserver.app import Settings, create_app
-from mockserver.serve import ServerThread, free_port
+from mockserver.serve import free_port
 
 
 def overlay(*actions: dict) -> dict:
@@ -208,23 +207,17 @@ def test_lint_and_export_take_the_profile() -> None:
 
 def test_the_mock_names_its_profile_on_the_start_up_line() -> None:
     port = free_port()
-    process = start_cli("--port", str(port), "--no-delay", "--profile", "openai")
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}", process, 30)
-        assert process.stdout is not None
-        line = process.stdout.readline()
+    with serving_cli("--port", str(port), "--no-delay", "--profile", "openai", seconds=30) as cli:
+        line = cli.banner
         assert f"http://127.0.0.1:{port}/v1" in line and "profile openai" in line
-    finally:
-        stop_cli(process)
 
 
 # -- the checker under each profile ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def openai_mock() -> str:
-    with ServerThread(create_app(None, Settings(no_delay=True), profile="openai")) as server:
-        yield server.url + "/v1"
+def openai_mock(module_mock_server_factory: MockServers) -> str:
+    return module_mock_server_factory(None, no_delay=True, profile="openai").url + "/v1"
 
 
 def test_the_checker_passes_an_openai_server_under_the_openai_profile(openai_mock: str, tmp_path: Path) -> None:
@@ -250,9 +243,9 @@ def test_the_default_run_against_an_openai_server_opens_with_the_profile_hint(op
     assert "is a JSON reply to a request without `stream`" in hint
 
 
-def test_a_usage_chunk_nobody_asked_for_fails_under_the_openai_profile() -> None:
+def test_a_usage_chunk_nobody_asked_for_fails_under_the_openai_profile(mock_server_factory: MockServers) -> None:
     """The seed mock sends its usage chunk on every stream: right for the seed, wrong for OpenAI's clients."""
-    with ServerThread(create_app(None, Settings(no_delay=True))) as seed_mock:
+    with mock_server_factory(None, no_delay=True) as seed_mock:
         done = _run(
             "contract.cli",
             seed_mock.url + "/v1",

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from mock_helpers import WEATHER_TOOL, read_stream
+from mock_helpers import WEATHER_TOOL, MockServers, read_stream
 from openai import OpenAI
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -207,11 +207,14 @@ def _sdk_calls(base_url: str) -> dict[str, Any]:
     return out
 
 
-def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any) -> None:
+@pytest.mark.slow
+def test_record_from_a_live_upstream_then_replay(
+    mock_server_factory: MockServers, tmp_path: Path, validator: Any
+) -> None:
     upstream_dir = _write(tmp_path / "upstream", UPSTREAM_FIXTURES)
     recorded = tmp_path / "recorded"
     with (
-        ServerThread(create_app(upstream_dir, Settings(pacing=PACING))) as upstream,
+        mock_server_factory(upstream_dir, pacing=PACING) as upstream,
         ServerThread(create_recorder_app(Upstream.parse(upstream.url), recorded)) as recorder,
         httpx.Client(timeout=10) as http,
     ):
@@ -258,7 +261,7 @@ def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any)
     assert list(recorded.glob("*.wav")), "the audio reply is saved next to its fixture"
 
     # A mock on the recorded folder alone replays the same conversations.
-    with ServerThread(create_app(recorded)) as replay, httpx.Client(timeout=10) as http:
+    with mock_server_factory(recorded) as replay, httpx.Client(timeout=10) as http:
         again = {name: observe(http, f"{replay.url}/v1/chat/completions", body) for name, body in REQUESTS.items()}
         sdk_again = _sdk_calls(replay.url + "/v1")
     for name in REQUESTS:
@@ -279,7 +282,7 @@ def test_record_from_a_live_upstream_then_replay(tmp_path: Path, validator: Any)
     assert 0.5 <= again["sea"].span / direct.span <= 3.0, (again["sea"].span, direct.span)
 
 
-def test_the_client_gets_the_upstreams_bytes(tmp_path: Path) -> None:
+def test_the_client_gets_the_upstreams_bytes(mock_server_factory: MockServers, tmp_path: Path) -> None:
     """Two identical upstreams, one asked directly and one through the recorder: the same bytes come back."""
     upstream_dir = _write(tmp_path / "upstream", UPSTREAM_FIXTURES)
     bodies = [
@@ -291,8 +294,8 @@ def test_the_client_gets_the_upstreams_bytes(tmp_path: Path) -> None:
         REQUESTS["refusal"],
     ]
     with (
-        ServerThread(create_app(upstream_dir, Settings(no_delay=True, seed=11))) as direct,
-        ServerThread(create_app(upstream_dir, Settings(no_delay=True, seed=11))) as behind,
+        mock_server_factory(upstream_dir, no_delay=True, seed=11) as direct,
+        mock_server_factory(upstream_dir, no_delay=True, seed=11) as behind,
         ServerThread(create_recorder_app(Upstream.parse(behind.url + "/v1"), tmp_path / "recorded")) as recorder,
         httpx.Client(timeout=10) as http,
     ):
@@ -305,7 +308,9 @@ def test_the_client_gets_the_upstreams_bytes(tmp_path: Path) -> None:
             assert _same_but_ids(got.content).splitlines() == _same_but_ids(expected.content).splitlines()
 
 
-def test_record_missing_replays_what_matches_and_records_the_rest(tmp_path: Path) -> None:
+def test_record_missing_replays_what_matches_and_records_the_rest(
+    mock_server_factory: MockServers, tmp_path: Path
+) -> None:
     local = _write(
         tmp_path / "local",
         {
@@ -327,7 +332,7 @@ conversation:
         },
     )
     capital = [{"role": "user", "content": "What is the capital of France?"}]
-    with ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream, httpx.Client(timeout=10) as http:
+    with mock_server_factory(upstream_dir, no_delay=True) as upstream, httpx.Client(timeout=10) as http:
         app = create_app(
             local, Settings(no_delay=True), on_unmatched=record_missing(Upstream.parse(upstream.url), local)
         )
@@ -352,14 +357,16 @@ conversation:
             assert upstream_requests() == 1, "once recorded, the conversation is replayed, not forwarded"
             journal = http.get(f"{mock.url}/__mock/requests").json()["requests"]
             assert [entry["fixture"] for entry in journal][1] == "upstream" and journal[1]["status"] == 200
-    with ServerThread(create_app(local, Settings(no_delay=True))) as fresh, httpx.Client(timeout=10) as http:
+    with mock_server_factory(local, no_delay=True) as fresh, httpx.Client(timeout=10) as http:
         reply = http.post(
             f"{fresh.url}/v1/chat/completions", json={"model": "gpt-4o", "messages": capital, "stream": False}
         )
         assert reply.json()["choices"][0]["message"]["content"] == "The capital of France is Paris."
 
 
-def test_a_client_retry_after_a_429_is_recorded_and_replayed_as_the_same_story(tmp_path: Path) -> None:
+def test_a_client_retry_after_a_429_is_recorded_and_replayed_as_the_same_story(
+    mock_server_factory: MockServers, tmp_path: Path
+) -> None:
     upstream_dir = _write(
         tmp_path / "upstream",
         {
@@ -382,7 +389,7 @@ conversation:
             return reply.choices[0].message.content
 
     with (
-        ServerThread(create_app(upstream_dir, Settings(no_delay=True))) as upstream,
+        mock_server_factory(upstream_dir, no_delay=True) as upstream,
         ServerThread(create_recorder_app(Upstream.parse(upstream.url), recorded)) as recorder,
     ):
         assert ask_with_retries(recorder.url + "/v1") == "Not any more: here is your answer."
@@ -391,7 +398,7 @@ conversation:
         {"type": "http_error", "status": 429, "retry_after": 1},
         None,
     ]
-    with ServerThread(create_app(recorded, Settings(no_delay=True))) as replay, httpx.Client(timeout=10) as http:
+    with mock_server_factory(recorded, no_delay=True) as replay, httpx.Client(timeout=10) as http:
         assert ask_with_retries(replay.url + "/v1") == "Not any more: here is your answer."
         statuses = [entry["status"] for entry in http.get(f"{replay.url}/__mock/requests").json()["requests"]]
     assert statuses == [429, 200]

@@ -23,13 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
+from mock_helpers import MockServers
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from contract.core.sse import SSEEvent
-from mockserver.app import Settings, create_app
 from mockserver.fixtures import MAX_FIXTURE_BYTES, Fixture, load_fixture_file, load_fixtures
 from mockserver.recording import capture as capture_module
 from mockserver.recording import recorder as recording
@@ -179,7 +179,7 @@ def upstream() -> Iterator[tuple[Upstream3, ServerThread]]:
 
 
 def test_surrogate_halves_in_two_chunks_are_recorded_as_the_character(
-    tmp_path: Path, upstream: tuple[Upstream3, ServerThread]
+    mock_server_factory: MockServers, tmp_path: Path, upstream: tuple[Upstream3, ServerThread]
 ) -> None:
     recorded = tmp_path / "recorded"
     with (
@@ -192,7 +192,7 @@ def test_surrogate_halves_in_two_chunks_are_recorded_as_the_character(
     text = path.read_text(encoding="utf-8")
     assert "Party 🎉!" in text and "\\u" not in text.lower()
     assert _last_reply(load_fixture_file(path)) == "Party 🎉!"
-    with ServerThread(create_app(recorded, Settings(no_delay=True))) as replay, httpx.Client(timeout=10) as http:
+    with mock_server_factory(recorded, no_delay=True) as replay, httpx.Client(timeout=10) as http:
         again = http.post(f"{replay.url}/v1/chat/completions", json=_ask("party"))
     assert again.status_code == 200 and _content(again.content) == "Party 🎉!"
 

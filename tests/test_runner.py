@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from brokenservers import reference_app
+from mock_helpers import MockServers
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -250,11 +251,9 @@ def test_the_documents_stream_terminator_reaches_the_client(tmp_path) -> None:
     assert "without data: [END]" in record.message
 
 
-def test_every_default_check_judges_the_mock_with_few_examples() -> None:
+def test_every_default_check_judges_the_mock_with_few_examples(mock_server_factory: MockServers) -> None:
     """The coverage phase alone gives every check something to judge, whatever the seed."""
-    from mockserver.app import Settings, create_app
-
-    with ServerThread(create_app(None, Settings(no_delay=True))) as server:
+    with mock_server_factory(None, no_delay=True) as server:
         result = run(server.url, max_examples=3, seed=4, timeout=5)
     assert result.ok, (result.diagnosis, [(f.check, f.message) for f in result.failures])
     assert {name: stats.judged for name, stats in result.stats.items() if stats.judged < 3} == {}

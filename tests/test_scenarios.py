@@ -11,13 +11,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from mock_helpers import STREAM_DROPPED, ask, read_stream
+from mock_helpers import STREAM_DROPPED, MockServers, RunningMock, ask, read_stream
 from openai import OpenAI
 
-from mockserver.app import Settings, create_app
+from mockserver.app import create_app
 from mockserver.fixtures import FixtureError, fixture_from_dict, load_fixture_file
 from mockserver.scenario import CYCLE, Scenario, Step
-from mockserver.serve import ServerThread
 from mockserver.turns import AssistantTurn
 
 URL = "/v1/chat/completions"
@@ -88,20 +87,17 @@ def write_scenarios(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    folder = write_scenarios(tmp_path_factory.mktemp("scenarios"))
-    with ServerThread(create_app(folder, Settings(no_delay=True))) as running:
-        yield running
+def server(module_mock_server_factory: MockServers, tmp_path_factory: pytest.TempPathFactory) -> RunningMock:
+    return module_mock_server_factory(write_scenarios(tmp_path_factory.mktemp("scenarios")), no_delay=True)
 
 
 @pytest.fixture()
-def http(server: ServerThread) -> Iterator[httpx.Client]:
+def http(server: RunningMock) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        client.post("/__mock/reset").raise_for_status()
         yield client
 
 
-def sdk(server: ServerThread, **options: Any) -> OpenAI:
+def sdk(server: RunningMock, **options: Any) -> OpenAI:
     return OpenAI(base_url=server.url + "/v1", api_key="test", **options)
 
 
@@ -307,7 +303,7 @@ def test_a_later_turn_follows_the_last_reply_of_a_scenario(http: httpx.Client) -
 # -- the official SDK, retrying on its own -------------------------------------------------------------------
 
 
-def test_the_sdk_retries_a_429_and_gets_the_reply(server: ServerThread, http: httpx.Client) -> None:
+def test_the_sdk_retries_a_429_and_gets_the_reply(server: RunningMock, http: httpx.Client) -> None:
     started = time.monotonic()
     reply = sdk(server).chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": "Rate-limit me once."}], stream=False
@@ -318,7 +314,7 @@ def test_the_sdk_retries_a_429_and_gets_the_reply(server: ServerThread, http: ht
     assert [(e["status"], e["headers"].get("x-stainless-retry-count")) for e in entries] == [(429, "0"), (200, "1")]
 
 
-def test_the_sdk_rides_out_two_503s_in_a_stream(server: ServerThread, http: httpx.Client) -> None:
+def test_the_sdk_rides_out_two_503s_in_a_stream(server: RunningMock, http: httpx.Client) -> None:
     stream = sdk(server).chat.completions.create(
         model="gpt-4o", stream=True, messages=[{"role": "user", "content": "Are you there?"}]
     )
@@ -326,7 +322,7 @@ def test_the_sdk_rides_out_two_503s_in_a_stream(server: ServerThread, http: http
     assert statuses(http) == [(503, 1), (503, 2), (200, 3)]
 
 
-def test_with_fewer_retries_than_failures_the_sdk_gives_up(server: ServerThread, http: httpx.Client) -> None:
+def test_with_fewer_retries_than_failures_the_sdk_gives_up(server: RunningMock, http: httpx.Client) -> None:
     with pytest.raises(openai.InternalServerError) as caught:
         sdk(server, max_retries=1).chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "Are you there?"}], stream=False
@@ -335,7 +331,7 @@ def test_with_fewer_retries_than_failures_the_sdk_gives_up(server: ServerThread,
     assert statuses(http) == [(503, 1), (503, 2)]
 
 
-def test_the_sdk_retries_a_dropped_json_reply_by_itself(server: ServerThread, http: httpx.Client) -> None:
+def test_the_sdk_retries_a_dropped_json_reply_by_itself(server: RunningMock, http: httpx.Client) -> None:
     reply = sdk(server).chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": "Drop my JSON once."}], stream=False
     )
@@ -357,7 +353,7 @@ def ask_until_complete(client: OpenAI, content: str, attempts: int = 3) -> str:
     raise AssertionError("unreachable")
 
 
-def test_a_dropped_stream_is_caught_and_asked_again(server: ServerThread, http: httpx.Client) -> None:
+def test_a_dropped_stream_is_caught_and_asked_again(server: RunningMock, http: httpx.Client) -> None:
     client = sdk(server)
     with pytest.raises(STREAM_DROPPED):
         for _ in client.chat.completions.create(
@@ -370,9 +366,9 @@ def test_a_dropped_stream_is_caught_and_asked_again(server: ServerThread, http: 
     assert statuses(http) == [(200, 1), (200, 2)], "both streams started with 200; the first one dropped"
 
 
-def test_the_bundled_rate_limit_scenario_with_the_sdk() -> None:
+def test_the_bundled_rate_limit_scenario_with_the_sdk(mock_server_factory: MockServers) -> None:
     with (
-        ServerThread(create_app(None, Settings(no_delay=True))) as running,
+        mock_server_factory(None, no_delay=True) as running,
         httpx.Client(base_url=running.url, timeout=10) as http,
     ):
         started = time.monotonic()
@@ -398,7 +394,7 @@ def test_the_bundled_rate_limit_scenario_with_the_sdk() -> None:
 # -- X-Mock-Fault with a count ----------------------------------------------------------------------------------
 
 
-def test_a_header_fault_with_times_fails_only_the_first_requests(server: ServerThread, http: httpx.Client) -> None:
+def test_a_header_fault_with_times_fails_only_the_first_requests(server: RunningMock, http: httpx.Client) -> None:
     client = sdk(server)
     header = {"X-Mock-Fault": "http_error; status=503; retry_after_ms=5; times=2"}
     reply = client.chat.completions.create(

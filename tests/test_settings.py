@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from mock_helpers import plugin_args
 
 from mockserver import Pacing, Settings, create_app
 from mockserver.settings import SettingsError
@@ -90,7 +91,8 @@ def test_every_field_is_taken(mockserver_factory):
 
 def test_the_pytest_factory_takes_every_setting_and_refuses_a_bad_one_in_one_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_factory=FACTORY_TESTS)
-    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    plugin = plugin_args("chatstream-mock", "mockserver.pytest_plugin")
+    result = pytester.runpytest_subprocess(*plugin, "-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*mockserver: no setting 'fault_rat' (the settings: allowed_hosts, fallback*"])
     result.stdout.fnmatch_lines(["*mockserver: journal_size must be at least 1, got 0*"])

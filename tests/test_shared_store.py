@@ -1,4 +1,7 @@
-"""The shared store: two stores on one file read the same, and a count taken by two processes is never taken twice."""
+"""The shared store: two stores on one file read the same, and a count taken by two processes is never taken twice.
+
+What every store does is tested against this one too, in tests/test_state.py.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +12,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from mock_helpers import answer_in as answer
+from mock_helpers import one_turn as fixture
 
-from mockserver.fixtures import Fixture, fixture_from_dict
-from mockserver.matching import Match
 from mockserver.shared_store import TRIM_EVERY, SharedStore, create_state_file
-from mockserver.state import MockStore, Store
-
-
-def fixture(name: str, question: str, answer: str) -> Fixture:
-    return fixture_from_dict(
-        {
-            "name": name,
-            "conversation": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
-        }
-    )
-
-
-def answer(store: Store, question: str) -> str | None:
-    found = store.index.lookup({"messages": [{"role": "user", "content": question}]})
-    return found.turn.content if isinstance(found, Match) else None
-
 
 HELLO, BYE = fixture("hello", "Hi?", "Hello."), fixture("bye", "Bye?", "Bye.")
 
@@ -36,12 +23,6 @@ HELLO, BYE = fixture("hello", "Hi?", "Hello."), fixture("bye", "Bye?", "Bye.")
 @pytest.fixture()
 def state_file(tmp_path: Path) -> Path:
     return create_state_file(tmp_path / "state.sqlite3")
-
-
-def test_both_stores_meet_the_interface_the_app_uses(state_file: Path) -> None:
-    stores: list[Store] = [MockStore([HELLO], 10), SharedStore(state_file, [HELLO], 10)]
-    for store in stores:
-        assert store.fixtures == (HELLO,) and store.entries() == []
 
 
 def test_two_workers_on_one_file_count_journal_and_reset_as_one(state_file: Path) -> None:

@@ -126,6 +126,7 @@ def correct_requests() -> int:
         return run(server.url, seed=SEED, timeout=5.0).requests_sent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("broken", ["server_error", "ignores_tool_choice_none", "bad_error_body", "crash"])
 def test_a_default_run_against_a_broken_server_sends_at_most_twice_the_requests(
     broken: str, correct_requests: int

@@ -11,10 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import ask, start_cli
+from mock_helpers import MockServers, RunningMock, ask, start_cli
 
-from mockserver.app import Settings, create_app
-from mockserver.serve import ServerThread, free_port
+from mockserver.serve import free_port
 
 URL = "/v1/chat/completions"
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,11 +64,9 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def served(folder: Path) -> Iterator[tuple[ServerThread, httpx.Client]]:
-    with (
-        ServerThread(create_app(folder, Settings(no_delay=True, watch=True, watch_interval=POLL))) as running,
-        httpx.Client(base_url=running.url, timeout=10) as http,
-    ):
+def served(mock_server_factory: MockServers, folder: Path) -> Iterator[tuple[RunningMock, httpx.Client]]:
+    running = mock_server_factory(folder, no_delay=True, watch=True, watch_interval=POLL)
+    with httpx.Client(base_url=running.url, timeout=10) as http:
         yield running, http
 
 
@@ -146,10 +143,9 @@ def test_a_reload_keeps_run_time_state_of_unchanged_conversations(folder: Path, 
     assert answer(http, "Added?") == "Still here.", "conversations added at run time survive a reload"
 
 
-def test_the_watcher_stops_with_the_server(folder: Path) -> None:
-    app = create_app(folder, Settings(no_delay=True, watch=True, watch_interval=POLL))
-    watcher = app.state.mock.watcher
-    with ServerThread(app):
+def test_the_watcher_stops_with_the_server(mock_server_factory: MockServers, folder: Path) -> None:
+    with mock_server_factory(folder, no_delay=True, watch=True, watch_interval=POLL) as running:
+        watcher = running.app.state.mock.watcher
         assert watcher.running
     eventually(lambda: not watcher.running, "the watcher stops")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import ask, start_cli, stop_cli, wait_until_serving
+from mock_helpers import ask, serving_cli
 from test_mock_cli import assert_one_line_usage_error, run_cli
 
 from mockserver.serve import free_port
@@ -55,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     for name, text in CONVERSATIONS.items():
         (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
     port = free_port()
-    process = start_cli(
+    with serving_cli(
         "--fixtures",
         str(folder),
         "--port",
@@ -69,16 +69,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
         "mock.internal",
         "--log-level",
         "warning",
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
+        seconds=60,  # two spawned workers each load the contract: slow on a busy machine
+    ) as cli:
+        banner = cli.banner
         assert f"http://127.0.0.1:{port}/v1" in banner and "2 workers" in banner, banner
         url = f"http://127.0.0.1:{port}"
-        wait_until_serving(url, process, 60)  # two spawned workers each load the contract: slow on a busy machine
-        yield url, process.pid
-    finally:
-        stop_cli(process)
+        yield url, cli.process.pid
 
 
 @pytest.fixture()
