@@ -7,8 +7,9 @@ package (the pytest plugin does, in every run) stays cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .checks import CheckContext, check, unregister
@@ -27,9 +28,4 @@ _HOMES = {
 }
 __all__ = ["CheckContext", "Exchange", "Failure", "RunResult", "check", "run", "unregister"]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'contract' has no attribute {name!r}")
-    return getattr(import_module(home, __name__), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

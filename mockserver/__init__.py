@@ -8,8 +8,9 @@ a mistyped flag and the pytest plugin's start-up stay cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contract.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .app import create_app
@@ -48,9 +49,4 @@ __all__ = [
     "load_fixtures",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'mockserver' has no attribute {name!r}")
-    return getattr(import_module(home, __name__), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import signal
@@ -369,3 +370,14 @@ def plugin_args(entry_point: str, module: str) -> list[str]:
     """``-p MODULE`` for an inner pytest run, unless the installed entry point already loads the plugin."""
     installed = any(ep.name == entry_point for ep in importlib.metadata.entry_points(group="pytest11"))
     return [] if installed else ["-p", module]
+
+
+class LogRecords(logging.Handler):
+    """Every record a logger emits, from any thread (a served app logs from the server's thread)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mock_helpers import LogRecords
 from uvicorn.supervisors.multiprocess import SIGNALS, Process
 
 from contract.compat import IncompatibleLibrary
@@ -322,15 +323,6 @@ def test_uvicorn_protocols_carry_the_state_read(monkeypatch: pytest.MonkeyPatch,
     assert seen[0]["response_complete"] is True and seen[0]["scope"]["path"] == "/probe", where
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 async def _cut(scope: Any, receive: Any, send: Any) -> None:
     """Start a response and end without its last body message; on ``/planned`` as a fault would."""
     if scope["type"] != "http":
@@ -344,7 +336,7 @@ async def _cut(scope: Any, receive: Any, send: Any) -> None:
 def test_uvicorn_logs_an_incomplete_response_in_the_words_matched() -> None:
     """uvicorn says :data:`INCOMPLETE_RESPONSE` at ERROR through the protocol's logger; a planned cut is DEBUG."""
     where = changed(*UVICORN, "its message for an incomplete response", "mockserver.uvicorn_compat")
-    records = _Records()
+    records = LogRecords()
     uvicorn_log = logging.getLogger("uvicorn.error")
     with ServerThread(_cut, log_level="debug") as server:
         uvicorn_log.addHandler(records)

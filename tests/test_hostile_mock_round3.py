@@ -20,7 +20,16 @@ from typing import Any
 
 import httpx
 import pytest
-from mock_helpers import MockServers, RunningMock, ask, serving_cli, start_cli, wait_until_serving, write_conversations
+from mock_helpers import (
+    LogRecords,
+    MockServers,
+    RunningMock,
+    ask,
+    serving_cli,
+    start_cli,
+    wait_until_serving,
+    write_conversations,
+)
 from test_mock_cli import run_cli
 
 from mockserver.audio import synthesize_wav
@@ -414,15 +423,6 @@ def test_a_deleted_state_file_stops_the_workers_with_one_line_and_exit_2(tmp_pat
 # -- 7. a planned disconnect is not an error --------------------------------------------------------------
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def test_a_disconnect_fault_is_logged_at_debug_with_its_name_not_as_an_error(
     mock_server_factory: MockServers, tmp_path: Path
 ) -> None:
@@ -438,7 +438,7 @@ def test_a_disconnect_fault_is_logged_at_debug_with_its_name_not_as_an_error(
             fault: {type: disconnect, after_chunks: 2}
         """,
     )
-    records = _Records()
+    records = LogRecords()
     with mock_server_factory(folder, no_delay=True, log_level="debug") as running:
         uvicorn_log = logging.getLogger("uvicorn.error")
         uvicorn_log.addHandler(records)

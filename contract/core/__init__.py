@@ -5,6 +5,6 @@ behaviour a schema does not carry, ``validate`` words every error in one line, `
 encodes event streams, ``exchange`` and ``semantics`` say what a request and its reply mean,
 ``schemas``, ``schema_instances`` and ``named_values`` build and merge schema values,
 ``http_errors`` words a transport failure, and ``pointers``, ``redaction``, ``fastjson``,
-``textfile`` and ``about`` are the small helpers under them. The checker, the lint and the mock
+``textfile``, ``lazy`` and ``about`` are the small helpers under them. The checker, the lint and the mock
 import from here; nothing here imports from them.
 """

@@ -19,8 +19,9 @@ module (``refusals``, for a server's own tests) does not load the OpenAPI checke
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .cli import lint_main
@@ -39,9 +40,4 @@ _HOMES = {
 }
 __all__ = ["ENTRY_POINT_GROUP", "RULES", "Finding", "Level", "Refuser", "lint_main", "lint_spec"]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'contract.lint' has no attribute {name!r}")
-    return getattr(import_module(home, __name__), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)
