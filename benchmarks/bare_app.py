@@ -2,7 +2,9 @@
 
 It serves, for every POST to ``/v1/chat/completions``, either the JSON reply or the SSE stream that the mock
 sends for the benchmark's one fixture, captured once from the mock itself, so both servers put the same
-bytes on the wire. Run by ``benchmarks/mock_vs_bare.py``; not a tool for anything else.
+bytes on the wire. The mock sends an unpaced stream in one write, so the stream goes in one write here too;
+``/per-event/v1/chat/completions`` writes each event on its own, the way a naive server would, to show what
+that costs. Run by ``benchmarks/mock_vs_bare.py``; not a tool for anything else.
 """
 
 from __future__ import annotations
@@ -21,19 +23,28 @@ def build(payloads: Path) -> Starlette:
     captured = json.loads(payloads.read_text(encoding="utf-8"))
     json_body = captured["json"].encode("utf-8")
     events = [event.encode("utf-8") for event in captured["events"]]
+    whole = b"".join(events)
 
-    async def answer(request: Request) -> Response:
-        body = await request.json()
-        if body.get("stream", True) is False:
-            return Response(json_body, media_type="application/json")
+    def answering(writes: list[bytes]):
+        async def answer(request: Request) -> Response:
+            body = await request.json()
+            if body.get("stream", True) is False:
+                return Response(json_body, media_type="application/json")
 
-        async def stream():
-            for event in events:
-                yield event
+            async def stream():
+                for write in writes:
+                    yield write
 
-        return StreamingResponse(stream(), media_type="text/event-stream")
+            return StreamingResponse(stream(), media_type="text/event-stream")
 
-    return Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"])])
+        return answer
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", answering([whole]), methods=["POST"]),
+            Route("/per-event/v1/chat/completions", answering(events), methods=["POST"]),
+        ]
+    )
 
 
 if __name__ == "__main__":

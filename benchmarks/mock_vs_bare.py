@@ -2,7 +2,9 @@
 
 Both servers run as separate processes on loopback, serve the same bytes (one text fixture), and are
 loaded in turn by ``wrk -t1 -c50`` for JSON replies and for full streams, for ``--rounds`` interleaved
-rounds. The machine is shared, so only the ratio measured in one run means much.
+rounds. The mock writes an unpaced stream at once, so the stream's ceiling is the bare app writing it at
+once too (``stream``); ``stream per event`` is the same mock against the bare app writing each event on
+its own. The machine is shared, so only the ratio measured in one run means much.
 
     python benchmarks/mock_vs_bare.py [--seconds 8] [--rounds 2]
 """
@@ -119,20 +121,19 @@ def main() -> None:
         servers.append(bare)
         bare_url = f"http://127.0.0.1:{bare_port}/v1/chat/completions"
         wait_up(bare_url, bare)
-        results: dict[str, dict[str, list[float]]] = {
-            "json": {"bare": [], "mock": []},
-            "stream": {"bare": [], "mock": []},
-        }
+        per_event_url = f"http://127.0.0.1:{bare_port}/per-event/v1/chat/completions"
+        forms = (("json", False, bare_url), ("stream", True, bare_url), ("stream per event", True, per_event_url))
+        results: dict[str, dict[str, list[float]]] = {kind: {"bare": [], "mock": []} for kind, _, _ in forms}
         for _ in range(args.rounds):
-            for kind, stream in (("json", False), ("stream", True)):
-                for name, url in (("bare", bare_url), ("mock", mock_url)):
+            for kind, stream, ceiling in forms:
+                for name, url in (("bare", ceiling), ("mock", mock_url)):
                     results[kind][name].append(wrk(url, {**ASK, "stream": stream}, args.seconds))
         print(f"wrk -t1 -c50 -d{args.seconds}s, {args.rounds} interleaved rounds, one text fixture")
-        print(f"{'':8} {'bare req/s':>22} {'mock req/s':>22} {'ratio':>12}")
+        print(f"{'':16} {'bare req/s':>22} {'mock req/s':>22} {'ratio':>12}")
         for kind, by in results.items():
             ratios = [m / b for m, b in zip(by["mock"], by["bare"])]
             print(
-                f"{kind:8} {_span(by['bare']):>22} {_span(by['mock']):>22} {min(ratios):.2f}–{max(ratios):.2f}".rjust(
+                f"{kind:16} {_span(by['bare']):>22} {_span(by['mock']):>22} {min(ratios):.2f}–{max(ratios):.2f}".rjust(
                     12
                 )
             )

@@ -34,6 +34,7 @@ from .fallback import fallback_turn
 from .faults import FaultPlan
 from .matching import Match
 from .prepared import ReplyBytes
+from .protocol import arrival_time
 from .randomness import RequestDraws
 from .request_body import journal_body
 from .request_reading import JSON_MEDIA, ApiError, ClientGone, check_content_type, parse_json, parsed_header, read_body
@@ -166,14 +167,19 @@ async def _answer(state: MockState, request: Request, headers: dict[str, str], e
         content = rendered.completion()
         if plan is None or plan.type not in ("disconnect", "stall"):  # stream faults do not apply to JSON
             return Response(content, media_type=JSON_MEDIA, headers=headers)
-        return WireResponse(play(fault_plans.body_writes(content, plan)), media_type=JSON_MEDIA, headers=headers)
+        writes = fault_plans.body_writes(content, plan)
+        return WireResponse(play(writes, arrival_time(request.scope)), media_type=JSON_MEDIA, headers=headers)
     pacing = NO_DELAY if state.settings.no_delay else layer_pacing(reply.pacing, state.settings.pacing)
     if header_pacing is not None:
         pacing = layer_pacing(header_pacing, pacing)
     delays = pacing_delays(rendered.paced, pacing, draws.rng if pacing.jitter else None)
     writes = fault_plans.stream_writes(rendered.events, delays, plan, identity.id)
     entry.timings = planned_timings(rendered.paced, delays, writes)
-    return WireResponse(play(writes), media_type="text/event-stream; charset=utf-8", headers=headers | SSE_HEADERS)
+    return WireResponse(
+        play(writes, arrival_time(request.scope)),
+        media_type="text/event-stream; charset=utf-8",
+        headers=headers | SSE_HEADERS,
+    )
 
 
 def _streams(

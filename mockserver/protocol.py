@@ -35,6 +35,18 @@ _HEAD_ENDS = (b"\n\r\n", b"\n\n")  # the blank line after the headers (parsers a
 
 logger = logging.getLogger(__name__)
 PLANNED_DROP = "mockserver.planned_drop"  # in the scope's state: the fault that cut this response on purpose
+ARRIVED = "mockserver.arrived"  # in the scope's state: the loop time at which the request's head was read
+
+
+def arrival_time(scope: Any) -> float | None:
+    """When the request of ``scope`` arrived, on the event loop's clock; None when no protocol of ours read it.
+
+    A real server's time to first token counts from the request's arrival, not from when the app got round
+    to it: under a burst of a thousand requests, the last waits its turn in the loop's queue first.
+    """
+    state = scope.get("state")
+    arrived = state.get(ARRIVED) if isinstance(state, dict) else None
+    return arrived if isinstance(arrived, float) else None
 
 
 def mark_planned_drop(scope: Any, fault: str) -> None:
@@ -108,6 +120,7 @@ class _HeadDeadline:
         return state.get(PLANNED_DROP) if isinstance(state, dict) else None
 
     def data_received(self, data: bytes) -> None:
+        read_at = self.loop.time()
         if self.cycle is None or self.cycle.response_complete:
             self._await_head()  # waiting for (the rest of) a request head
             if not self._head_fits(data):
@@ -115,6 +128,8 @@ class _HeadDeadline:
                 return
         super().data_received(data)  # type: ignore[misc]
         if self.cycle is not None and not self.cycle.response_complete:
+            if self._head_due is not None:  # this piece completed the head: the request arrived with it
+                self.cycle.scope.setdefault("state", {})[ARRIVED] = read_at
             self._head_due = None  # the head is complete: the request is the app's now
             self._head_bytes, self._head_tail = 0, b""
 

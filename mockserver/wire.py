@@ -21,15 +21,17 @@ from .protocol import mark_planned_drop
 logger = logging.getLogger("mockserver")
 
 
-async def play(writes: list[Write | Disconnect]) -> AsyncIterator[bytes | Disconnect]:
-    """Yield each write at its planned time; waits are measured from the start, so they do not drift.
+async def play(writes: list[Write | Disconnect], start: float | None = None) -> AsyncIterator[bytes | Disconnect]:
+    """Yield each write at its planned time; waits are measured from ``start`` (the request's arrival, on the
+    loop's clock; now when None), so they do not drift, and a request that waited in a busy server's queue
+    still gets its first token at its time to first token from arrival.
 
     Writes that are due together go out as one network write, as a server's send buffer would have them:
     a reply with no delay is one write, and a stream that fell behind (a thousand of them on one busy
     process) catches up in one write instead of paying a wake-up and a send for every chunk.
     """
     loop = asyncio.get_running_loop()
-    due = loop.time()
+    due = loop.time() if start is None else min(start, loop.time())
     ready: list[bytes] = []
     for write in writes:
         if isinstance(write, Disconnect):
