@@ -97,8 +97,9 @@ def run(
     base = base_url(url)
     loaded = spec if isinstance(spec, Spec) else load_spec(spec, profile)
     operation = loaded.operation("/chat/completions", "post")
+    dialect = Dialect.of(loaded)
     selected = checks_to_run(checks, exclude_checks, accept_valid=accept_valid, max_ttft_ms=max_ttft_ms)
-    if not checks and Dialect.of(loaded).usage_when_asked and DIALECT_CHECK not in (exclude_checks or ()):
+    if not checks and dialect.usage_when_asked and DIALECT_CHECK not in (exclude_checks or ()):
         selected = _in_registry_order([*selected, DIALECT_CHECK])
     unknown_phase = [p for p in phases if p not in PHASES]
     if unknown_phase:
@@ -129,6 +130,7 @@ def run(
         base=base,
         spec=loaded,
         operation=operation,
+        dialect=dialect,
         selected=selected,
         seed=chosen_seed,
         max_examples=max_examples,
@@ -235,7 +237,9 @@ class _RunPlan:
     terminator: str
 
 
-def _plan(base: str, spec: Spec, operation: Operation, max_ttft_ms: float | None, accept_valid: bool) -> _RunPlan:
+def _plan(
+    base: str, spec: Spec, operation: Operation, dialect: Dialect, max_ttft_ms: float | None, accept_valid: bool
+) -> _RunPlan:
     from .checks import CheckContext, stream_default, stream_terminator
     from .core.validate import ContractValidator
 
@@ -244,7 +248,7 @@ def _plan(base: str, spec: Spec, operation: Operation, max_ttft_ms: float | None
         spec=spec,
         validator=validator,
         operation=operation,
-        dialect=Dialect.of(spec),
+        dialect=dialect,
         findings=_lint_findings(spec),
         max_ttft_ms=max_ttft_ms,
         accept_valid=accept_valid,
@@ -260,6 +264,7 @@ class _Session:
     base: str
     spec: Spec
     operation: Operation
+    dialect: Dialect
     selected: list[str]
     seed: int
     max_examples: int
@@ -274,7 +279,7 @@ class _Session:
 
     def run(self, phases: list[str]) -> RunResult:
         started = time.monotonic()
-        self.plan = _plan(self.base, self.spec, self.operation, self.max_ttft_ms, self.accept_valid)
+        self.plan = _plan(self.base, self.spec, self.operation, self.dialect, self.max_ttft_ms, self.accept_valid)
         result = RunResult(
             url=self.base,
             spec_source=self.spec.source,
