@@ -120,15 +120,16 @@ class _HeadDeadline:
         return state.get(PLANNED_DROP) if isinstance(state, dict) else None
 
     def data_received(self, data: bytes) -> None:
-        read_at = self.loop.time()
+        read_at = None  # set while a head is awaited: only then can this piece complete one
         if self.cycle is None or self.cycle.response_complete:
+            read_at = self.loop.time()
             self._await_head()  # waiting for (the rest of) a request head
             if not self._head_fits(data):
                 self._refuse_head()
                 return
         super().data_received(data)  # type: ignore[misc]
         if self.cycle is not None and not self.cycle.response_complete:
-            if self._head_due is not None:  # this piece completed the head: the request arrived with it
+            if read_at is not None:  # this piece completed the head: the request arrived with it
                 self.cycle.scope.setdefault("state", {})[ARRIVED] = read_at
             self._head_due = None  # the head is complete: the request is the app's now
             self._head_bytes, self._head_tail = 0, b""
