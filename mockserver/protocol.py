@@ -14,6 +14,10 @@ A response that a ``disconnect`` fault cuts on purpose ends without its last bod
 uvicorn logs as an ERROR ("ASGI callable returned without completing response."). The app marks such
 a response (:func:`mark_planned_drop`), and the cut is then logged at DEBUG with the fault's name.
 
+Each request is stamped with its arrival (:func:`arrival_time`), which its stream's plan counts from:
+when the kernel received the piece that completed its head (``receive_time``), or the loop turn's first
+read where the kernel cannot say.
+
 The deadline rides on uvicorn's fastest parser: httptools when it is installed
 (a C parser, several times faster per request than h11), h11 otherwise, which
 ``mockserver --version`` then says. What of uvicorn's internals all this relies on
@@ -27,6 +31,7 @@ import json
 import logging
 from typing import Any
 
+from .receive_time import connection_socket, receive_age, turn_started
 from .uvicorn_compat import INCOMPLETE_RESPONSE, H11Protocol, HttpToolsProtocol
 
 HEAD_TIMEOUT_S = 10.0
@@ -104,6 +109,7 @@ class _HeadDeadline:
     _head_bytes = 0  # bytes received while waiting for the current head
     _head_tail = b""  # the last bytes of the previous piece: a blank line may span two pieces
     _head_timer: asyncio.TimerHandle | None = None
+    _receive_socket: Any = None  # where the kernel says when the connection's last bytes arrived; None: it cannot
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     cycle: Any
@@ -112,6 +118,7 @@ class _HeadDeadline:
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self.logger = _PlannedDropLogger(self.logger, self)  # each request's cycle takes it from here
+        self._receive_socket = connection_socket(transport)
         self._await_head()
 
     def planned_drop(self) -> str | None:
@@ -122,7 +129,7 @@ class _HeadDeadline:
     def data_received(self, data: bytes) -> None:
         read_at = None  # set while a head is awaited: only then can this piece complete one
         if self.cycle is None or self.cycle.response_complete:
-            read_at = self.loop.time()
+            read_at = turn_started(self.loop)
             self._await_head()  # waiting for (the rest of) a request head
             if not self._head_fits(data):
                 self._refuse_head()
@@ -130,9 +137,15 @@ class _HeadDeadline:
         super().data_received(data)  # type: ignore[misc]
         if self.cycle is not None and not self.cycle.response_complete:
             if read_at is not None:  # this piece completed the head: the request arrived with it
-                self.cycle.scope.setdefault("state", {})[ARRIVED] = read_at
+                self.cycle.scope.setdefault("state", {})[ARRIVED] = self._arrival(read_at)
             self._head_due = None  # the head is complete: the request is the app's now
             self._head_bytes, self._head_tail = 0, b""
+
+    def _arrival(self, read_at: float) -> float:
+        """When the piece that completed the head reached the machine: the kernel's word where it has one
+        (the loop may have read it long after, see ``receive_time``), else the loop turn's."""
+        age = receive_age(self._receive_socket) if self._receive_socket is not None else None
+        return read_at if age is None else min(read_at, self.loop.time() - age)
 
     def _head_fits(self, data: bytes) -> bool:
         """Whether the head being received stays within the bound, counting ``data``.

@@ -1,5 +1,5 @@
 """A stream's plan counts from its request's arrival, as a real server's time to first token does: the
-protocol stamps the moment a request's head was read, and the wire plays the writes from that moment."""
+protocol stamps the moment a request's head arrived, and the wire plays the writes from that moment."""
 
 from __future__ import annotations
 
@@ -65,5 +65,6 @@ def test_the_server_stamps_each_request_with_the_moment_its_head_was_read() -> N
             elapsed = time.monotonic() - started
             assert answer.text != "none", "the request was not stamped"
             ages.append(float(answer.text))
-            # uvloop's clock moves in whole milliseconds, once per loop iteration: a margin of a few
-            assert 0 <= ages[-1] <= elapsed + 0.005, "the stamp is from this request, read before the app ran"
+            # uvloop's clock moves in whole milliseconds, once per loop iteration, and the kernel's arrival
+            # time (receive_time) in its ticks of 1 to 10 ms: a margin of one tick
+            assert 0 <= ages[-1] <= elapsed + 0.011, "the stamp is from this request, read before the app ran"
