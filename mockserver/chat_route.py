@@ -100,6 +100,7 @@ class NoMatch:
 
 
 async def chat_completions(state: MockState, request: Request) -> Response:
+    await state.admission.enter()
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.scope["headers"]}
     entry = JournalEntry(time.time(), request.method, request.scope["path"], _redacted(headers.items()))
     try:

@@ -37,6 +37,7 @@ from starlette.responses import Response
 from contract.core.dialect import Dialect
 from contract.core.validate import ContractValidator
 
+from .admission import Admission
 from .fixtures import PYTHON_SOURCE, Fixture
 from .matching import FixtureIndex
 from .randomness import RequestDraws
@@ -310,6 +311,7 @@ class MockState:
         self.watcher = watcher
         self.store: Store = store if store is not None else MockStore(fixtures, settings.journal_size)
         self.unmatched = on_unmatched(validator, self.add_fixture) if on_unmatched is not None else None
+        self.admission = Admission()  # a burst of requests is taken in a few per turn of the loop
 
     @property
     def index(self) -> FixtureIndex:
