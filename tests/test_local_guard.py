@@ -217,3 +217,14 @@ def test_a_page_on_another_loopback_port_cannot_drive_the_mock_or_the_recorder(
         assert _hello_text(http, mock.url) == before != "pwned"
         assert len(_journal(http, mock.url)) == 2, "the form did not empty the journal"
         assert _journal(http, upstream.url) == [] and not any(folder.glob("*.yaml"))
+
+
+def test_forwarded_headers_do_not_change_who_the_client_is() -> None:
+    async def who(request: Request) -> JSONResponse:
+        client = request.scope["client"]
+        return JSONResponse({"host": client[0] if client else None, "scheme": request.url.scheme})
+
+    forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    with ServerThread(Starlette(routes=[Route("/who", who)])) as server:
+        seen = httpx.get(f"{server.url}/who", headers=forged, timeout=10).json()
+    assert seen == {"host": "127.0.0.1", "scheme": "http"}, "a client on this machine cannot claim to be elsewhere"
