@@ -50,4 +50,7 @@ def build(payloads: Path) -> Starlette:
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(build(Path(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    # served as the mock is (mockserver.serve.protocol_options): without uvicorn's proxy-header middleware
+    uvicorn.run(
+        build(Path(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", proxy_headers=False
+    )
