@@ -147,7 +147,6 @@ def response_object(
         "reasoning": echo.get("reasoning", {"effort": None, "summary": None}),
         "safety_identifier": echo.get("safety_identifier"),
         "service_tier": "default",
-        "store": echo.get("store", True),
         "temperature": echo.get("temperature", 1.0),
         "text": echo.get("text", {"format": {"type": "text"}, "verbosity": "medium"}),
         "tool_choice": echo.get("tool_choice", "auto"),
