@@ -127,6 +127,13 @@ def read_responses_request(body: Any) -> ResponsesRequest | Refusal:
         return refused.refusal
 
 
+def unknown_previous_response(response_id: str) -> Refusal:
+    """The refusal for a ``previous_response_id`` the server holds no conversation for, as the real API words it."""
+    return Refusal(
+        f"Previous response with id {response_id!r} not found.", "previous_response_not_found", "previous_response_id"
+    )
+
+
 def in_responses_terms(refusal: Refusal) -> Refusal:
     """A chat request rule's refusal (``request_problem`` on :meth:`ResponsesRequest.chat_body`) with its
     ``param`` named as the Responses request names it: ``tools[0].parameters``, ``text.format.schema``."""

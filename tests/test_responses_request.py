@@ -25,6 +25,7 @@ from mockserver.responses_request import (
     assistant_message,
     in_responses_terms,
     read_responses_request,
+    unknown_previous_response,
 )
 from mockserver.turns import AssistantTurn
 
@@ -793,3 +794,9 @@ def test_an_unknown_item_type_is_named_with_what_is_taken() -> None:
     assert isinstance(refusal, Refusal)
     assert "input[1]" in refusal.message and "'computer_call_output'" in refusal.message
     assert "'message', 'function_call', 'function_call_output'" in refusal.message
+
+
+def test_an_unknown_previous_response_is_refused_by_name() -> None:
+    refusal = unknown_previous_response("resp_gone")
+    assert (refusal.status, refusal.code, refusal.param) == (400, "previous_response_not_found", "previous_response_id")
+    assert "'resp_gone'" in refusal.message
