@@ -800,3 +800,33 @@ def test_an_unknown_previous_response_is_refused_by_name() -> None:
     refusal = unknown_previous_response("resp_gone")
     assert (refusal.status, refusal.code, refusal.param) == (400, "previous_response_not_found", "previous_response_id")
     assert "'resp_gone'" in refusal.message
+
+
+def test_a_body_with_every_option_is_a_valid_chat_request(openai_contract: ContractValidator) -> None:
+    request = read(
+        {
+            "model": "gpt-4o",
+            "instructions": "Be brief.",
+            "input": [
+                {
+                    "role": "developer",
+                    "content": [{"type": "input_text", "text": "a"}, {"type": "input_text", "text": "b"}],
+                },
+                {"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]},
+                {"role": "assistant", "content": [{"type": "output_text", "text": "Looking."}]},
+                {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+            ],
+            "tools": [WEATHER_TOOL],
+            "tool_choice": {"type": "function", "name": "get_weather"},
+            "text": {"format": {"type": "json_object"}, "verbosity": "high"},
+            "max_output_tokens": 32,
+            "temperature": 0,
+            "top_p": 1,
+            "stream": True,
+            "parallel_tool_calls": True,
+            "metadata": {"a": "b"},
+            "store": True,
+        }
+    )
+    assert openai_contract.validate_request(request.chat_body()) == []
