@@ -32,10 +32,14 @@ from openai import BadRequestError, OpenAI
 
 from contract.core.redaction import REDACTED
 from contract.core.validate import ContractValidator
+from mockserver.app import create_app
 from mockserver.embedding_request import MAX_BATCH, read_embedding_request
 from mockserver.embeddings import MAX_DIMENSIONS, base64_floats, hashed_vector
 from mockserver.fixtures import FixtureError, fixture_from_dict, load_fixture_file
 from mockserver.request_reading import ApiError
+from mockserver.serve import ServerThread
+from mockserver.settings import Settings
+from mockserver.shared_store import create_state_file
 from mockserver.tokenize import count_tokens
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
@@ -219,6 +223,21 @@ def test_a_conversation_posted_at_run_time_can_pin_vectors(http: httpx.Client, s
     assert "embeddings[0].vector[1]" in bad.json()["error"]["message"]
 
 
+def test_a_pin_posted_to_one_worker_answers_in_another(tmp_path: Path) -> None:
+    """With ``--workers``, the pins of a posted conversation travel through the shared state file like its turns."""
+    state_file = create_state_file(tmp_path / "state.sqlite3")
+    apps = [create_app(None, Settings(no_delay=True), state_file=state_file) for _ in range(2)]
+    threads = [ServerThread(app, log_level="warning").start() for app in apps]
+    try:
+        posted = {"name": "shared-pins", "embeddings": [{"input": "shared", "vector": [0.0, 1.0]}]}
+        assert httpx.post(f"{threads[0].url}/__mock/fixtures", json=posted, timeout=10).status_code == 200
+        answer = httpx.post(f"{threads[1].url}/v1/embeddings", json={"model": SMALL, "input": "shared"}, timeout=10)
+        assert answer.json()["data"][0]["embedding"] == [0.0, 1.0]
+    finally:
+        for thread in threads:
+            thread.stop()
+
+
 # -- the journal -----------------------------------------------------------------------------------------
 
 
@@ -296,6 +315,12 @@ def test_bad_bodies_get_the_chat_routes_error(http: httpx.Client, content: bytes
     assert mine["code"] == theirs["code"] and mine["type"] == theirs["type"]
     if theirs["code"] != "invalid_request":  # the contract words its own refusal of a non-object
         assert mine["message"] == theirs["message"]
+
+
+def test_get_is_the_wrong_method(http: httpx.Client) -> None:
+    response = http.get("/v1/embeddings")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_a_body_over_max_body_is_refused(mock_server_factory: MockServers) -> None:
