@@ -32,6 +32,7 @@ from contract.core.validate import ContractValidator
 from . import dashboard
 from .admin import fixtures_route, health, journal, model, models, remove_fixture, reset
 from .chat_route import chat_completions
+from .embeddings_route import embeddings
 from .faults import error_body
 from .fixtures import FixtureError
 from .local_guard import LocalOnly
@@ -95,6 +96,8 @@ def create_app(
     routes = [
         Route("/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
         Route("/v1/chat/completions", _guarded(state, chat_completions), methods=["POST"]),
+        Route("/embeddings", _guarded(state, embeddings), methods=["POST"]),
+        Route("/v1/embeddings", _guarded(state, embeddings), methods=["POST"]),
         Route("/health", _guarded(state, health), methods=["GET"]),
         Route("/models", _guarded(state, models), methods=["GET"]),
         Route("/v1/models", _guarded(state, models), methods=["GET"]),

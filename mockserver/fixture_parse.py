@@ -102,7 +102,11 @@ def parse_conversation(context: FixtureContext, data: dict[str, Any]) -> ParsedC
     """The fixture's ``conversation``: the messages as a client sends them, and the replies to play back."""
     path: KeyPath = ("conversation",)
     if "conversation" not in data:
-        context.fail((), "missing 'conversation': the list of messages, with the assistant turns to play back")
+        context.fail(
+            (),
+            "missing 'conversation': the list of messages, with the assistant turns to play back "
+            "(or 'embeddings', for a file that only pins vectors)",
+        )
     raw = data["conversation"]
     if not isinstance(raw, list) or not raw:
         what = "an empty list" if isinstance(raw, list) else value_kind(raw)

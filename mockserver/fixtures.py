@@ -27,6 +27,7 @@ from contract.core.spec import DOCUMENT_URI, Spec, SpecError, pointer_join
 from contract.core.textfile import UnreadableFile, read_text
 from contract.core.validate import ContractValidator, short_json
 
+from .embedding_pins import PinnedVector, parse_pins
 from .faults import FAULT_TYPES
 from .fixture_parse import (
     FINISH_REASONS,
@@ -35,6 +36,7 @@ from .fixture_parse import (
     USER_KEYS,
     AudioFolder,
     FixtureContext,
+    ParsedConversation,
     parse_conversation,
     value_kind,
 )
@@ -89,7 +91,7 @@ FIXTURE_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FIXTURE_BYTES = 10 * 1024 * 1024
 PYTHON_SOURCE = "<python>"
 
-TOP_KEYS = ("name", "description", "match", "conversation", "stream")
+TOP_KEYS = ("name", "description", "match", "conversation", "stream", "embeddings")
 MATCH_KEYS = ("model", "ssml_enabled", "context", "tools", "modalities", "response_format")
 STREAM_KEYS = ("ttft_ms", "tokens_per_second", "jitter")
 MODALITIES = ("text", "audio")
@@ -113,6 +115,7 @@ class Fixture:
     line_of: dict[int, int]  # conversation index -> line (0 when unknown, e.g. built from Python)
     name_line: int = field(default=0, compare=False)  # line of ``name:``; 0 when defaulted or unknown
     scenarios: dict[int, Scenario] = field(default_factory=dict)  # turns that answer with a sequence
+    embeddings: tuple[PinnedVector, ...] = ()  # vectors pinned to inputs (``POST /v1/embeddings``)
 
     def where(self, index: int | None = None) -> str:
         """``file:line`` of a conversation message (or of the name), for messages to users."""
@@ -332,7 +335,17 @@ def _build(reader: SourceLines, data: Any, source: Path, default_name: str, file
     pacing = _parse_stream(reader, data.get("stream"))
     json_content = match.get("response_format") == "json_schema"
     context = FixtureContext(reader.label, reader.lines, name=name, files=files, json_content=json_content)
-    conversation = parse_conversation(context, data)
+    pins = parse_pins(reader, data["embeddings"], name) if "embeddings" in data else ()
+    if pins and "conversation" not in data:  # a file of pinned vectors only
+        for key in ("match", "stream"):
+            if key in data:
+                reader.fail(
+                    (key,),
+                    f"{key} applies to a conversation, and this fixture has none (an embedding names its own model)",
+                )
+        conversation = ParsedConversation([], {}, {}, {})
+    else:
+        conversation = parse_conversation(context, data)
     return Fixture(
         name=name,
         source=source,
@@ -343,6 +356,7 @@ def _build(reader: SourceLines, data: Any, source: Path, default_name: str, file
         line_of=conversation.line_of,
         name_line=reader.line(("name",)) if "name" in data else 0,
         scenarios=conversation.scenarios,
+        embeddings=pins,
     )
 
 

@@ -315,7 +315,7 @@ def test_bad_mock_headers(client: httpx.Client, validator: Any) -> None:
 
 
 def test_unknown_path_and_method(client: httpx.Client) -> None:
-    response = client.get("/v1/embeddings")
+    response = client.get("/v1/no-such-route")
     assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_path"
     response = client.get("/v1/chat/completions")
     assert response.status_code == 405 and "POST" in response.headers["allow"]
